@@ -1,0 +1,1 @@
+"""Stepwise: an exercise-progression API (catalogue, session logs, recommendations)."""

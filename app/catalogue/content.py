@@ -1,0 +1,153 @@
+"""Reading the versioned content files into one validated catalogue.
+
+The files under `content/` are the source of truth for the built-in catalogue. Exercises name
+their sources by slug; steps take their unit from their exercise. Every cross-reference is
+checked here, so a broken file fails the sync before anything is written.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import Field, TypeAdapter
+
+from app.catalogue.schemas import (
+    Catalogue,
+    Equipment,
+    Exercise,
+    ExerciseSummary,
+    Fault,
+    Muscle,
+    Progression,
+    Routine,
+    Rules,
+    Schema,
+    Slug,
+    Source,
+    Step,
+    Support,
+)
+
+CONTENT_DIR = Path(__file__).parent / "content"
+
+
+class ExerciseContent(ExerciseSummary):
+    instructions: list[str] = Field(min_length=3)
+    cues: list[str]
+    faults: list[Fault]
+    safety: list[str]
+    sources: list[Slug]
+
+
+class StepContent(Schema):
+    step: int = Field(ge=1)
+    exercise: Slug
+    sets: int = Field(ge=1, le=20)
+    start: int = Field(ge=1, le=600)
+    target: int = Field(ge=1, le=600)
+    increment: int = Field(ge=1, le=600)
+    support: Support
+
+
+class ProgressionContent(Schema):
+    slug: Slug
+    name: str
+    goal: str
+    rules: Rules
+    steps: list[StepContent] = Field(min_length=1)
+
+
+class ContentError(ValueError):
+    """The content files are inconsistent; the message says where."""
+
+
+def _read(directory: Path, name: str, item_type: type) -> list:
+    with (directory / f"{name}.yaml").open(encoding="utf-8") as f:
+        return TypeAdapter(list[item_type]).validate_python(yaml.safe_load(f) or [])
+
+
+def _unique(kind: str, slugs: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for slug in slugs:
+        if slug in seen:
+            raise ContentError(f"{kind} {slug!r} is defined twice")
+        seen.add(slug)
+    return seen
+
+
+def _require(kind: str, owner: str, wanted: list[str], known: set[str]) -> None:
+    missing = [slug for slug in wanted if slug not in known]
+    if missing:
+        raise ContentError(f"{owner} refers to unknown {kind} {', '.join(missing)}")
+
+
+def _check_rules(progression: ProgressionContent) -> None:
+    rules = progression.rules
+    if not rules.pain_ok <= rules.pain_limit < rules.pain_stop:
+        raise ContentError(f"progression {progression.slug}: need pain_ok <= pain_limit < pain_stop")
+    numbers = [s.step for s in progression.steps]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise ContentError(f"progression {progression.slug}: steps must be numbered 1..n in order")
+    for step in progression.steps:
+        if step.start > step.target or (step.target - step.start) % step.increment:
+            raise ContentError(
+                f"progression {progression.slug} step {step.step}: target must be start plus whole increments"
+            )
+
+
+def load_content(directory: Path = CONTENT_DIR) -> Catalogue:
+    muscles = _read(directory, "muscles", Muscle)
+    equipment = _read(directory, "equipment", Equipment)
+    sources = _read(directory, "sources", Source)
+    exercises = _read(directory, "exercises", ExerciseContent)
+    progressions = _read(directory, "progressions", ProgressionContent)
+    routines = _read(directory, "routines", Routine)
+
+    muscle_slugs = _unique("muscle", [m.slug for m in muscles])
+    equipment_slugs = _unique("equipment", [e.slug for e in equipment])
+    sources_by_slug = {s.slug: s for s in sources}
+    _unique("source", [s.slug for s in sources])
+    exercises_by_slug = {e.slug: e for e in exercises}
+    _unique("exercise", [e.slug for e in exercises])
+    _unique("progression", [p.slug for p in progressions])
+    _unique("routine", [r.slug for r in routines])
+
+    resolved_exercises = []
+    for e in exercises:
+        owner = f"exercise {e.slug}"
+        _require("muscle", owner, e.muscles.primary + e.muscles.secondary, muscle_slugs)
+        _require("equipment", owner, e.equipment, equipment_slugs)
+        _require("source", owner, e.sources, set(sources_by_slug))
+        _unique(f"{owner} fault", [f.code for f in e.faults])
+        fields = e.model_dump(exclude={"sources"})
+        resolved_exercises.append(Exercise(**fields, sources=[sources_by_slug[s] for s in e.sources]))
+
+    resolved_progressions = []
+    for p in progressions:
+        _require("exercise", f"progression {p.slug}", [s.exercise for s in p.steps], set(exercises_by_slug))
+        _check_rules(p)
+        steps = [Step(**s.model_dump(), unit=exercises_by_slug[s.exercise].unit) for s in p.steps]
+        resolved_progressions.append(Progression(**p.model_dump(exclude={"steps"}), steps=steps))
+
+    for r in routines:
+        _require("exercise", f"routine {r.slug}", [b.exercise for b in r.blocks], set(exercises_by_slug))
+        for block in r.blocks:
+            if block.unit != exercises_by_slug[block.exercise].unit:
+                raise ContentError(f"routine {r.slug}: block {block.exercise} has the wrong unit")
+
+    return with_version(
+        muscles=muscles,
+        equipment=equipment,
+        exercises=resolved_exercises,
+        progressions=resolved_progressions,
+        routines=routines,
+    )
+
+
+def with_version(**lists: list) -> Catalogue:
+    """A catalogue whose version is the hash of its content, so equal content has equal versions."""
+    unversioned = Catalogue(version="", **lists).model_dump(mode="json", exclude={"version"})
+    canonical = json.dumps(unversioned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    version = hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    return Catalogue(version=version, **lists)

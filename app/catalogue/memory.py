@@ -1,0 +1,198 @@
+"""The catalogue held in memory between syncs, with every answer it has given pre-serialised.
+
+A `LiveCatalogue` is immutable: a sync elsewhere produces a new one, swapped in whole. Each
+response it renders is kept as bytes (plus a gzip variant and its ETag), keyed by path and query
+string, so a repeated request costs a dictionary lookup; the fast path serves from that cache.
+"""
+
+import gzip
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.catalogue import store
+from app.catalogue.schemas import (
+    Catalogue,
+    Exercise,
+    ExerciseSummary,
+    Progression,
+    ProgressionSummary,
+    Routine,
+)
+from app.errors import NotFound
+
+GZIP_MIN_BYTES = 1024
+CACHE_CONTROL = b"private, max-age=300"
+_MAX_CACHED_RESPONSES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    body: bytes
+    gzip_body: bytes | None
+    etag: bytes
+    gzip_etag: bytes
+    identity_headers: list[tuple[bytes, bytes]]
+    gzip_headers: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def build(cls, version: str, body: bytes, extra_headers: dict[str, str]) -> "CachedResponse":
+        tag = f"{version[:12]}-{hashlib.sha256(body).hexdigest()[:12]}"
+        etag, gzip_etag = f'"{tag}"'.encode(), f'"{tag}-gzip"'.encode()
+        common = [(b"cache-control", CACHE_CONTROL), (b"vary", b"Accept-Encoding, Authorization")]
+        common += [(k.lower().encode(), v.encode("latin-1")) for k, v in extra_headers.items()]
+        content_type = (b"content-type", b"application/json")
+        gzip_body = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
+        return cls(
+            body=body,
+            gzip_body=gzip_body,
+            etag=etag,
+            gzip_etag=gzip_etag,
+            identity_headers=[content_type, (b"content-length", str(len(body)).encode()), (b"etag", etag), *common],
+            gzip_headers=[
+                content_type,
+                (b"content-encoding", b"gzip"),
+                (b"content-length", str(len(gzip_body or b"")).encode()),
+                (b"etag", gzip_etag),
+                *common,
+            ],
+        )
+
+    def respond(self, if_none_match: bytes | None, accept_encoding: bytes | None) -> tuple[int, list, bytes]:
+        """Status, headers and body for a request with these conditional and encoding headers."""
+        use_gzip = self.gzip_body is not None and accepts_gzip(accept_encoding)
+        headers = self.gzip_headers if use_gzip else self.identity_headers
+        if if_none_match is not None and self.matches(if_none_match):
+            return 304, [h for h in headers if h[0] not in (b"content-length", b"content-type", b"content-encoding")], b""
+        return 200, headers, (self.gzip_body if use_gzip else self.body)
+
+    def matches(self, if_none_match: bytes) -> bool:
+        for candidate in if_none_match.split(b","):
+            tag = candidate.strip()
+            if tag == b"*":
+                return True
+            tag = tag.removeprefix(b"W/")
+            if tag == self.etag or tag == self.gzip_etag:
+                return True
+        return False
+
+
+def accepts_gzip(accept_encoding: bytes | None) -> bool:
+    if not accept_encoding:
+        return False
+    for part in accept_encoding.lower().split(b","):
+        coding, _, params = part.strip().partition(b";")
+        if coding.strip() in (b"gzip", b"*"):
+            q = params.strip().removeprefix(b"q=").strip()
+            return not (q and q.replace(b"0", b"").strip(b".") == b"")
+    return False
+
+
+def load_live(engine: Engine) -> "LiveCatalogue":
+    """The synced catalogue from the database (empty, with no version, before the first sync)."""
+    with Session(engine) as session:
+        catalogue = store.read(session=session)
+    return LiveCatalogue(catalogue or EMPTY)
+
+
+def stored_version(engine: Engine) -> str | None:
+    with Session(engine) as session:
+        return store.stored_version(session=session)
+
+
+EMPTY = Catalogue(version="", muscles=[], equipment=[], exercises=[], progressions=[], routines=[])
+
+
+class LiveCatalogue:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.document = catalogue
+        self.version: str | None = catalogue.version or None
+        self.exercises = {e.slug: e for e in catalogue.exercises}
+        self.progressions = {p.slug: p for p in catalogue.progressions}
+        self.routines = {r.slug: r for r in catalogue.routines}
+        summary_fields = set(ExerciseSummary.model_fields)
+        self._summaries = sorted(
+            (ExerciseSummary(**e.model_dump(include=summary_fields)) for e in catalogue.exercises),
+            key=lambda s: (s.level, s.slug),
+        )
+        self._search_text = {e.slug: f"{e.name} {e.summary}".casefold() for e in catalogue.exercises}
+        self._responses: dict[tuple[str, bytes], CachedResponse] = {}
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def exercise(self, slug: str) -> Exercise:
+        if slug not in self.exercises:
+            raise NotFound(f"There is no exercise {slug!r} in the catalogue.")
+        return self.exercises[slug]
+
+    def progression(self, slug: str) -> Progression:
+        if slug not in self.progressions:
+            raise NotFound(f"There is no progression {slug!r} in the catalogue.")
+        return self.progressions[slug]
+
+    def routine(self, slug: str) -> Routine:
+        if slug not in self.routines:
+            raise NotFound(f"There is no routine {slug!r} in the catalogue.")
+        return self.routines[slug]
+
+    def progression_summaries(self) -> list[ProgressionSummary]:
+        return [
+            ProgressionSummary(
+                slug=p.slug, name=p.name, goal=p.goal, step_count=len(p.steps), exercises=[s.exercise for s in p.steps]
+            )
+            for p in self.document.progressions
+        ]
+
+    def find_exercises(
+        self,
+        *,
+        muscle: str | None,
+        equipment: str | None,
+        tag: str | None,
+        max_level: int | None,
+        q: str | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> tuple[list[ExerciseSummary], tuple[int, str] | None]:
+        """One page of summaries ordered by (level, slug), and the sort key to continue after."""
+        terms = q.casefold().split() if q else []
+        page: list[ExerciseSummary] = []
+        for s in self._summaries:
+            if after is not None and (s.level, s.slug) <= after:
+                continue
+            if muscle and muscle not in s.muscles.primary and muscle not in s.muscles.secondary:
+                continue
+            if (equipment and equipment not in s.equipment) or (tag and tag not in s.tags):
+                continue
+            if (max_level is not None and s.level > max_level) or any(
+                t not in self._search_text[s.slug] for t in terms
+            ):
+                continue
+            if len(page) == limit:
+                last = page[-1]
+                return page, (last.level, last.slug)
+            page.append(s)
+        return page, None
+
+    # -- pre-serialised responses --------------------------------------------------------------
+
+    def cached_response(self, path: str, query: bytes) -> CachedResponse | None:
+        return self._responses.get((path, query))
+
+    def render(
+        self, path: str, query: bytes, build: Callable[[], BaseModel | tuple[BaseModel, dict[str, str]]]
+    ) -> CachedResponse:
+        """The cached response for this request, building and keeping it on first use."""
+        entry = self._responses.get((path, query))
+        if entry is None:
+            result = build()
+            model, headers = result if isinstance(result, tuple) else (result, {})
+            entry = CachedResponse.build(self.version, model.model_dump_json().encode(), headers)
+            if len(self._responses) >= _MAX_CACHED_RESPONSES:
+                self._responses.pop(next(iter(self._responses)))
+            self._responses[(path, query)] = entry
+        return entry

@@ -1,0 +1,121 @@
+"""Catalogue endpoints: each reads the in-memory catalogue and answers from its response cache."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+
+from app.auth import CatalogueReader
+from app.catalogue.memory import LiveCatalogue
+from app.catalogue.schemas import (
+    Catalogue,
+    EquipmentList,
+    Exercise,
+    ExercisePage,
+    MuscleList,
+    Progression,
+    ProgressionList,
+    Routine,
+    RoutineList,
+)
+from app.errors import problem_responses
+from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
+from app.request_id import header_value
+
+router = APIRouter(prefix="/v1", tags=["catalogue"])
+PATH_PREFIXES = tuple(
+    f"/v1/{name}" for name in ("catalogue", "muscles", "equipment", "exercises", "progressions", "routines")
+)
+
+
+async def live_catalogue(request: Request) -> LiveCatalogue:
+    return request.app.state.catalogue
+
+
+LiveCatalogueDep = Annotated[LiveCatalogue, Depends(live_catalogue)]
+
+_CACHED = {
+    304: {"description": "Not Modified: the `If-None-Match` tag matches the current representation."},
+}
+_LIST = problem_responses(401, 403, 422) | _CACHED
+_ONE = problem_responses(401, 403, 404) | _CACHED
+
+
+def _respond(request: Request, catalogue: LiveCatalogue, build: Callable[[], Any]) -> Response:
+    scope = request.scope
+    entry = catalogue.render(scope["path"], scope["query_string"], build)
+    status, headers, body = entry.respond(
+        header_value(scope, b"if-none-match"), header_value(scope, b"accept-encoding")
+    )
+    response = Response(content=body, status_code=status)
+    response.raw_headers = list(headers)
+    return response
+
+
+@router.get("/catalogue", response_model=Catalogue, summary="The whole catalogue in one document", responses=_LIST)
+async def get_catalogue(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: catalogue.document)
+
+
+@router.get("/muscles", response_model=MuscleList, summary="List muscles", responses=_LIST)
+async def list_muscles(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: MuscleList(items=catalogue.document.muscles))
+
+
+@router.get("/equipment", response_model=EquipmentList, summary="List equipment", responses=_LIST)
+async def list_equipment(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: EquipmentList(items=catalogue.document.equipment))
+
+
+@router.get("/exercises", response_model=ExercisePage, summary="List and filter exercises", responses=_LIST)
+async def list_exercises(
+    request: Request,
+    catalogue: LiveCatalogueDep,
+    _: CatalogueReader,
+    muscle: Annotated[str | None, Query(max_length=64, description="Muscle slug, primary or secondary.")] = None,
+    equipment: Annotated[str | None, Query(max_length=64, description="Equipment slug.")] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    max_level: Annotated[int | None, Query(ge=1, le=6, description="Highest difficulty level.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Words to find in name or summary.")] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Response:
+    after = tuple(decode_cursor(cursor, length=2)) if cursor else None
+    filters = dict(muscle=muscle, equipment=equipment, tag=tag, max_level=max_level, q=q)
+
+    def page() -> tuple[BaseModel, dict[str, str]]:
+        items, last = catalogue.find_exercises(**filters, after=after, limit=limit)
+        next_cursor = encode_cursor(list(last)) if last else None
+        return ExercisePage(items=items, next_cursor=next_cursor), next_link(
+            request.url.path, filters | {"limit": limit}, next_cursor
+        )
+
+    return _respond(request, catalogue, page)
+
+
+@router.get("/exercises/{slug}", response_model=Exercise, summary="Get one exercise", responses=_ONE)
+async def get_exercise(slug: str, request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: catalogue.exercise(slug))
+
+
+@router.get("/progressions", response_model=ProgressionList, summary="List progressions", responses=_LIST)
+async def list_progressions(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: ProgressionList(items=catalogue.progression_summaries()))
+
+
+@router.get(
+    "/progressions/{slug}", response_model=Progression, summary="Get one progression ladder", responses=_ONE
+)
+async def get_progression(slug: str, request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: catalogue.progression(slug))
+
+
+@router.get("/routines", response_model=RoutineList, summary="List ready-made routines", responses=_LIST)
+async def list_routines(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: RoutineList(items=catalogue.document.routines))
+
+
+@router.get("/routines/{slug}", response_model=Routine, summary="Get one routine", responses=_ONE)
+async def get_routine(slug: str, request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: catalogue.routine(slug))

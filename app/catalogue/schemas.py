@@ -1,0 +1,151 @@
+"""The catalogue as partners see it (the contract's shapes). Tables and content files map onto these."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+FaultCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Unit = Literal["seconds", "reps"]
+Support = Literal["none", "optional", "required"]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Muscle(Schema):
+    slug: Slug
+    name: str
+    group: Slug
+    description: str
+
+
+class Equipment(Schema):
+    slug: Slug
+    name: str
+    description: str
+
+
+class Source(Schema):
+    slug: Slug
+    title: str
+    authors: list[str]
+    journal: str
+    year: int
+
+
+class Fault(Schema):
+    code: FaultCode
+    description: str
+    correction: str
+
+
+class ExerciseMuscles(Schema):
+    primary: list[Slug] = Field(min_length=1)
+    secondary: list[Slug] = []
+
+
+class ExerciseSummary(Schema):
+    slug: Slug
+    name: str
+    summary: str
+    level: int = Field(ge=1, le=6)
+    unit: Unit
+    per_side: bool
+    muscles: ExerciseMuscles
+    equipment: list[Slug]
+    tags: list[Slug]
+
+
+class Exercise(ExerciseSummary):
+    instructions: list[str] = Field(min_length=3)
+    cues: list[str]
+    faults: list[Fault]
+    safety: list[str]
+    sources: list[Source]
+
+
+class Rules(Schema):
+    streak: int = Field(ge=1)
+    easy_rpe: int = Field(ge=0, le=10)
+    pain_ok: int = Field(ge=0, le=10)
+    pain_limit: int = Field(ge=0, le=10)
+    pain_stop: int = Field(ge=0, le=10)
+    flare_margin: int = Field(ge=0, le=10)
+    incomplete_streak: int = Field(ge=1)
+    break_days: int = Field(ge=1)
+
+
+class Step(Schema):
+    step: int = Field(ge=1)
+    exercise: Slug
+    sets: int = Field(ge=1, le=20)
+    unit: Unit
+    start: int = Field(ge=1, le=600)
+    target: int = Field(ge=1, le=600)
+    increment: int = Field(ge=1, le=600)
+    support: Support
+
+
+class ProgressionSummary(Schema):
+    slug: Slug
+    name: str
+    goal: str
+    step_count: int
+    exercises: list[Slug]
+
+
+class Progression(Schema):
+    slug: Slug
+    name: str
+    goal: str
+    rules: Rules
+    steps: list[Step] = Field(min_length=1)
+
+
+class RoutineBlock(Schema):
+    exercise: Slug
+    sets: int = Field(ge=1, le=20)
+    dose: int = Field(ge=1, le=600)
+    unit: Unit
+    rest_seconds: int = Field(ge=0, le=600)
+    notes: str = ""
+
+
+class Routine(Schema):
+    slug: Slug
+    name: str
+    summary: str
+    duration_minutes: int = Field(ge=1)
+    blocks: list[RoutineBlock] = Field(min_length=1)
+
+
+class Catalogue(Schema):
+    version: str
+    muscles: list[Muscle]
+    equipment: list[Equipment]
+    exercises: list[Exercise]
+    progressions: list[Progression]
+    routines: list[Routine]
+
+
+class MuscleList(Schema):
+    items: list[Muscle]
+
+
+class EquipmentList(Schema):
+    items: list[Equipment]
+
+
+class ExercisePage(Schema):
+    items: list[ExerciseSummary]
+    next_cursor: str | None
+
+
+class ProgressionList(Schema):
+    items: list[ProgressionSummary]
+
+
+class RoutineList(Schema):
+    items: list[Routine]

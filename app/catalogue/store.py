@@ -1,0 +1,223 @@
+"""The catalogue in the database: an idempotent sync from content, and reading it back.
+
+`sync` makes the tables match a catalogue exactly (insert, update, delete by primary key) and
+records its version; run twice with the same content, the second run changes nothing.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlmodel import Session, SQLModel, select
+
+from app.catalogue import tables as t
+from app.catalogue.schemas import (
+    Catalogue,
+    Equipment,
+    Exercise,
+    ExerciseMuscles,
+    Fault,
+    Muscle,
+    Progression,
+    Routine,
+    RoutineBlock,
+    Rules,
+    Source,
+    Step,
+)
+
+Row = dict[str, Any]
+
+
+@dataclass
+class SyncReport:
+    version: str
+    inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(self.inserted.values()) or any(self.updated.values()) or any(self.deleted.values())
+
+    def summary(self) -> str:
+        def total(counts: dict[str, int]) -> int:
+            return sum(counts.values())
+
+        return (
+            f"catalogue {self.version}: {total(self.inserted)} rows inserted, "
+            f"{total(self.updated)} updated, {total(self.deleted)} deleted"
+        )
+
+
+def _rows(catalogue: Catalogue) -> dict[type[SQLModel], list[Row]]:
+    rows: dict[type[SQLModel], list[Row]] = defaultdict(list)
+    for position, m in enumerate(catalogue.muscles):
+        rows[t.MuscleRow].append(
+            dict(slug=m.slug, name=m.name, muscle_group=m.group, description=m.description, position=position)
+        )
+    for position, e in enumerate(catalogue.equipment):
+        rows[t.EquipmentRow].append(e.model_dump() | {"position": position})
+    sources = {s.slug: s for e in catalogue.exercises for s in e.sources}
+    rows[t.SourceRow] = [s.model_dump() for s in sources.values()]
+    for position, e in enumerate(catalogue.exercises):
+        rows[t.ExerciseRow].append(
+            e.model_dump(include={"slug", "name", "summary", "level", "unit", "per_side", "instructions", "cues", "safety", "tags"})
+            | {"position": position}
+        )
+        for i, fault in enumerate(e.faults):
+            rows[t.ExerciseFaultRow].append(fault.model_dump() | {"exercise_slug": e.slug, "position": i})
+        muscles = [(m, "primary") for m in e.muscles.primary] + [(m, "secondary") for m in e.muscles.secondary]
+        for i, (muscle, role) in enumerate(muscles):
+            rows[t.ExerciseMuscleRow].append(dict(exercise_slug=e.slug, muscle_slug=muscle, role=role, position=i))
+        for i, slug in enumerate(e.equipment):
+            rows[t.ExerciseEquipmentRow].append(dict(exercise_slug=e.slug, equipment_slug=slug, position=i))
+        for i, source in enumerate(e.sources):
+            rows[t.ExerciseSourceRow].append(dict(exercise_slug=e.slug, source_slug=source.slug, position=i))
+    for position, p in enumerate(catalogue.progressions):
+        rows[t.ProgressionRow].append(
+            p.model_dump(include={"slug", "name", "goal"}) | p.rules.model_dump() | {"position": position}
+        )
+        for s in p.steps:
+            rows[t.ProgressionStepRow].append(
+                s.model_dump(exclude={"exercise", "unit"}) | {"progression_slug": p.slug, "exercise_slug": s.exercise}
+            )
+    for position, r in enumerate(catalogue.routines):
+        rows[t.RoutineRow].append(r.model_dump(exclude={"blocks"}) | {"position": position})
+        for i, b in enumerate(r.blocks):
+            rows[t.RoutineBlockRow].append(
+                b.model_dump(exclude={"exercise", "unit"})
+                | {"routine_slug": r.slug, "position": i, "exercise_slug": b.exercise}
+            )
+    return rows
+
+
+def _key(model: type[SQLModel], row: Row | SQLModel) -> tuple:
+    names = [c.name for c in inspect(model).primary_key]
+    if isinstance(row, dict):
+        return tuple(row[n] for n in names)
+    return tuple(getattr(row, n) for n in names)
+
+
+def sync(*, session: Session, catalogue: Catalogue) -> SyncReport:
+    report = SyncReport(version=catalogue.version)
+    wanted = _rows(catalogue)
+    stale: dict[type[SQLModel], list[SQLModel]] = {}
+    for model in t.SYNC_ORDER:
+        name = model.__tablename__
+        existing = {_key(model, row): row for row in session.exec(select(model)).all()}
+        inserted = updated = 0
+        for values in wanted.get(model, []):
+            row = existing.pop(_key(model, values), None)
+            if row is None:
+                session.add(model(**values))
+                inserted += 1
+            elif any(getattr(row, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(row, k, v)
+                session.add(row)
+                updated += 1
+        session.flush()
+        stale[model] = list(existing.values())
+        report.inserted[name], report.updated[name] = inserted, updated
+    for model in reversed(t.SYNC_ORDER):
+        for row in stale[model]:
+            session.delete(row)
+        session.flush()
+        report.deleted[model.__tablename__] = len(stale[model])
+
+    state = session.get(t.CatalogueStateRow, 1)
+    if state is None:
+        session.add(t.CatalogueStateRow(id=1, version=catalogue.version, synced_at=datetime.now(UTC)))
+    elif state.version != catalogue.version:
+        state.version, state.synced_at = catalogue.version, datetime.now(UTC)
+        session.add(state)
+    session.flush()
+    return report
+
+
+def stored_version(*, session: Session) -> str | None:
+    state = session.get(t.CatalogueStateRow, 1)
+    return state.version if state else None
+
+
+def _grouped(session: Session, model: type[SQLModel], parent: str) -> dict[str, list]:
+    groups: dict[str, list] = defaultdict(list)
+    for row in session.exec(select(model).order_by(getattr(model, parent), model.position)).all():
+        groups[getattr(row, parent)].append(row)
+    return groups
+
+
+def read(*, session: Session) -> Catalogue | None:
+    """The stored catalogue, or None before the first sync."""
+    version = stored_version(session=session)
+    if version is None:
+        return None
+    faults = _grouped(session, t.ExerciseFaultRow, "exercise_slug")
+    muscles = _grouped(session, t.ExerciseMuscleRow, "exercise_slug")
+    equipment = _grouped(session, t.ExerciseEquipmentRow, "exercise_slug")
+    sources = {s.slug: s for s in session.exec(select(t.SourceRow)).all()}
+    exercise_sources = _grouped(session, t.ExerciseSourceRow, "exercise_slug")
+    exercise_units: dict[str, str] = {}
+    exercises = []
+    for row in session.exec(select(t.ExerciseRow).order_by(t.ExerciseRow.position)).all():
+        exercise_units[row.slug] = row.unit
+        exercises.append(
+            Exercise(
+                **row.model_dump(exclude={"position"}),
+                faults=[Fault(code=f.code, description=f.description, correction=f.correction) for f in faults[row.slug]],
+                muscles=ExerciseMuscles(
+                    primary=[m.muscle_slug for m in muscles[row.slug] if m.role == "primary"],
+                    secondary=[m.muscle_slug for m in muscles[row.slug] if m.role == "secondary"],
+                ),
+                equipment=[e.equipment_slug for e in equipment[row.slug]],
+                sources=[Source(**sources[s.source_slug].model_dump()) for s in exercise_sources[row.slug]],
+            )
+        )
+    steps = defaultdict(list)
+    for s in session.exec(select(t.ProgressionStepRow).order_by(t.ProgressionStepRow.progression_slug, t.ProgressionStepRow.step)):
+        steps[s.progression_slug].append(
+            Step(**s.model_dump(exclude={"progression_slug", "exercise_slug"}), exercise=s.exercise_slug, unit=exercise_units[s.exercise_slug])
+        )
+    rule_names = set(Rules.model_fields)
+    progressions = [
+        Progression(
+            slug=p.slug,
+            name=p.name,
+            goal=p.goal,
+            rules=Rules(**p.model_dump(include=rule_names)),
+            steps=steps[p.slug],
+        )
+        for p in session.exec(select(t.ProgressionRow).order_by(t.ProgressionRow.position))
+    ]
+    blocks = _grouped(session, t.RoutineBlockRow, "routine_slug")
+    routines = [
+        Routine(
+            **r.model_dump(exclude={"position"}),
+            blocks=[
+                RoutineBlock(
+                    **b.model_dump(include={"sets", "dose", "rest_seconds", "notes"}),
+                    exercise=b.exercise_slug,
+                    unit=exercise_units[b.exercise_slug],
+                )
+                for b in blocks[r.slug]
+            ],
+        )
+        for r in session.exec(select(t.RoutineRow).order_by(t.RoutineRow.position))
+    ]
+    return Catalogue(
+        version=version,
+        muscles=[
+            Muscle(slug=m.slug, name=m.name, group=m.muscle_group, description=m.description)
+            for m in session.exec(select(t.MuscleRow).order_by(t.MuscleRow.position))
+        ],
+        equipment=[
+            Equipment(**e.model_dump(exclude={"position"}))
+            for e in session.exec(select(t.EquipmentRow).order_by(t.EquipmentRow.position))
+        ],
+        exercises=exercises,
+        progressions=progressions,
+        routines=routines,
+    )

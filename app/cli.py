@@ -1,0 +1,165 @@
+"""The `stepwise` command: thin wrappers over the services (serve, db, catalogue, partners, openapi)."""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from sqlmodel import Session
+
+from app import migrate
+from app.catalogue import store
+from app.catalogue.content import load_content
+from app.db import make_engine
+from app.errors import DomainError
+from app.partners import service as partners
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger("stepwise")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def db_upgrade(settings: Settings) -> None:
+    migrate.upgrade(settings.database_url)
+
+
+def catalogue_sync(settings: Settings) -> store.SyncReport:
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            report = store.sync(session=session, catalogue=load_content())
+            session.commit()
+        return report
+    finally:
+        engine.dispose()
+
+
+def create_partner(settings: Settings, name: str, scopes: frozenset[str]) -> tuple[partners.ApiKey, str]:
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            partner = partners.create_partner(session=session, name=name)
+            record, key = partners.issue_key(session=session, partner=partner, scopes=scopes)
+            session.commit()
+            session.refresh(record)
+        return record, key
+    finally:
+        engine.dispose()
+
+
+def ensure_demo_partner(settings: Settings) -> str | None:
+    """On a database with no partner yet, create `demo` with every scope and return its key."""
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            if partners.count_partners(session=session):
+                return None
+            partner = partners.create_partner(session=session, name="demo")
+            _, key = partners.issue_key(session=session, partner=partner, scopes=frozenset(partners.SCOPES))
+            session.commit()
+            return key
+    finally:
+        engine.dispose()
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    _configure_logging(settings)
+    db_upgrade(settings)
+    logger.info(catalogue_sync(settings).summary())
+    demo_key = ensure_demo_partner(settings)
+    if demo_key:
+        print(
+            "\nCreated partner 'demo' with every scope. Its API key (shown only now):\n"
+            f"\n    {demo_key}\n\nTry: curl -H 'Authorization: Bearer {demo_key}' "
+            f"http://{settings.host}:{settings.port}/v1/progressions/lunge-ladder\n",
+            flush=True,
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        server_header=False,
+    )
+
+
+def openapi_document() -> str:
+    from app.main import create_app
+
+    return json.dumps(create_app(Settings(database_url="sqlite://")).openapi(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stepwise", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="migrate, sync the catalogue and run the API")
+    serve_cmd.add_argument("--host")
+    serve_cmd.add_argument("--port", type=int)
+
+    db = commands.add_parser("db", help="database migrations").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="upgrade the database to the latest migration")
+    db_down = db.add_parser("downgrade", help="downgrade the database (default: to an empty schema)")
+    db_down.add_argument("revision", nargs="?", default="base")
+
+    cat = commands.add_parser("catalogue", help="the built-in catalogue").add_subparsers(dest="action", required=True)
+    cat.add_parser("sync", help="make the database match the content files")
+
+    part = commands.add_parser("partners", help="partners and API keys").add_subparsers(dest="action", required=True)
+    create = part.add_parser("create", help="create a partner and print its first API key on the last line")
+    create.add_argument("name")
+    create.add_argument("--scopes", default="catalogue:read", help="comma-separated: " + ",".join(partners.SCOPES))
+    revoke = part.add_parser("revoke", help="revoke a key by id, prefix (first 11 characters) or whole key")
+    revoke.add_argument("key")
+
+    out = commands.add_parser("openapi", help="print the OpenAPI document (or write it to a file)")
+    out.add_argument("--write", type=Path, metavar="PATH")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    try:
+        match args.command, getattr(args, "action", None):
+            case "serve", _:
+                overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+                serve(settings.model_copy(update=overrides))
+            case "db", "upgrade":
+                db_upgrade(settings)
+                print(f"database at migration {migrate.head_revision()}")
+            case "db", "downgrade":
+                migrate.downgrade(settings.database_url, args.revision)
+                print(f"database downgraded to {args.revision}")
+            case "catalogue", "sync":
+                db_upgrade(settings)
+                print(catalogue_sync(settings).summary())
+            case "partners", "create":
+                record, key = create_partner(settings, args.name, partners.parse_scopes(args.scopes))
+                print(f"partner {args.name!r}: key id {record.id}, prefix {record.prefix}, scopes {record.scopes}")
+                print(key)
+            case "partners", "revoke":
+                engine = make_engine(settings.database_url)
+                with Session(engine) as session:
+                    record = partners.revoke_key(session=session, key_prefix_or_id=args.key)
+                    session.commit()
+                    print(f"revoked key id {record.id} ({record.prefix})")
+                engine.dispose()
+            case "openapi", _:
+                document = openapi_document()
+                if args.write:
+                    args.write.write_text(document, encoding="utf-8")
+                else:
+                    sys.stdout.write(document)
+    except DomainError as error:
+        print(f"stepwise: {error.detail}", file=sys.stderr)
+        sys.exit(1)

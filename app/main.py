@@ -1,0 +1,117 @@
+"""create_app(): routers, middleware, error handlers and the catalogue's life cycle."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import Receive, Scope, Send
+
+from app import health
+from app.auth import KeyStore
+from app.catalogue import router as catalogue_router
+from app.catalogue.fastpath import CatalogueFastPath
+from app.catalogue.memory import GZIP_MIN_BYTES, load_live, stored_version
+from app.db import make_engine
+from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from app.migrate import head_revision
+from app.request_id import RequestIdMiddleware
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger("stepwise")
+
+DESCRIPTION = """\
+Exercise catalogue, progression ladders, session logs and next-step recommendations for partner
+apps. Authenticate with `Authorization: Bearer <api key>`. Errors are `application/problem+json`.
+"""
+
+
+async def _follow_catalogue_syncs(app: FastAPI, interval: float) -> None:
+    """Swap in a new in-memory catalogue when a sync (on any replica, or the CLI) changed it."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            version = await anyio.to_thread.run_sync(stored_version, app.state.engine)
+            if version != app.state.catalogue.version:
+                app.state.catalogue = await anyio.to_thread.run_sync(load_live, app.state.engine)
+                logger.info("catalogue reloaded at version %s", version)
+        except Exception:
+            logger.exception("catalogue refresh failed; keeping version %s", app.state.catalogue.version)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.catalogue = await anyio.to_thread.run_sync(load_live, app.state.engine)
+    refresher = asyncio.create_task(_follow_catalogue_syncs(app, settings.catalogue_refresh_seconds))
+    try:
+        yield
+    finally:
+        refresher.cancel()
+        with suppress(asyncio.CancelledError):
+            await refresher
+        app.state.engine.dispose()
+
+
+class GZipExceptCatalogue(GZipMiddleware):
+    """Starlette's gzip for every response except catalogue reads, which carry their own
+    pre-compressed variant (and ETag per variant) from the response cache."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(catalogue_router.PATH_PREFIXES):
+            await self.app(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Stepwise",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.keys = KeyStore(app.state.engine, ttl=settings.key_cache_seconds)
+    app.state.migration_head = head_revision()
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(catalogue_router.router)
+    # Added last = outermost: the fast path sees a request before anything else does.
+    app.add_middleware(GZipExceptCatalogue, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(CatalogueFastPath)
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with error responses served as application/problem+json only."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in schema["paths"].values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
+                        content.pop("application/json", None)
+                        content[PROBLEM_MEDIA_TYPE] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    if status == "422":
+                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,38 @@
+"""The one pagination helper: opaque keyset cursors and the `Link: rel="next"` header."""
+
+import base64
+import json
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Query
+
+from app.errors import InvalidRequest
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1–100).")]
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="Opaque cursor from the previous page's `next_cursor`.")
+]
+
+
+def encode_cursor(key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, length: int) -> list[Any]:
+    """The sort key a cursor stands for; a cursor this service did not make is a 422."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        key = None
+    if not isinstance(key, list) or len(key) != length:
+        raise InvalidRequest("The cursor is not one this service issued.", loc=["query", "cursor"])
+    return key
+
+
+def next_link(path: str, params: dict[str, Any], next_cursor: str | None) -> dict[str, str]:
+    """Headers for a page: `Link` to the next page with the same filters, when there is one."""
+    if next_cursor is None:
+        return {}
+    query = {k: v for k, v in params.items() if v is not None and k != "cursor"} | {"cursor": next_cursor}
+    return {"Link": f'<{path}?{urlencode(query)}>; rel="next"'}

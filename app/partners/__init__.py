@@ -1,0 +1,1 @@
+"""Partners (the apps that integrate Stepwise) and their API keys."""

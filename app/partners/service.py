@@ -1,0 +1,110 @@
+"""Creating partners, issuing and revoking their keys, and resolving a key to its caller."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.errors import DomainError, InvalidRequest, NotFound
+from app.partners.tables import ApiKey, Partner, utcnow
+
+SCOPES = ("catalogue:read", "sessions:read", "sessions:write")
+KEY_PREFIX = "sw_"
+PREFIX_LENGTH = len(KEY_PREFIX) + 8
+
+
+class PartnerExists(DomainError):
+    status = 409
+    type = "https://stepwise.dev/problems/conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a valid key speaks for."""
+
+    partner_id: int
+    key_id: int
+    scopes: frozenset[str]
+
+
+def hash_key(key: str) -> str:
+    # Keys are 256-bit random tokens, so a fast unsalted digest cannot be brute-forced.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_scopes(text: str) -> frozenset[str]:
+    scopes = frozenset(s.strip() for s in text.split(",") if s.strip())
+    unknown = scopes - set(SCOPES)
+    if unknown or not scopes:
+        raise InvalidRequest(
+            f"scopes must be a comma-separated subset of {', '.join(SCOPES)}", loc=["scopes"]
+        )
+    return scopes
+
+
+def create_partner(*, session: Session, name: str) -> Partner:
+    if session.exec(select(Partner).where(Partner.name == name)).first():
+        raise PartnerExists(f"a partner named {name!r} already exists")
+    partner = Partner(name=name)
+    session.add(partner)
+    session.flush()
+    return partner
+
+
+def get_partner(*, session: Session, name: str) -> Partner:
+    partner = session.exec(select(Partner).where(Partner.name == name)).first()
+    if partner is None:
+        raise NotFound(f"no partner named {name!r}")
+    return partner
+
+
+def count_partners(*, session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Partner)).one()
+
+
+def issue_key(*, session: Session, partner: Partner, scopes: frozenset[str]) -> tuple[ApiKey, str]:
+    """Return the stored key record and the key itself, which is never stored or shown again."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    record = ApiKey(
+        partner_id=partner.id,
+        prefix=key[:PREFIX_LENGTH],
+        key_hash=hash_key(key),
+        scopes=",".join(sorted(scopes)),
+    )
+    session.add(record)
+    session.flush()
+    return record, key
+
+
+def revoke_key(*, session: Session, key_prefix_or_id: str) -> ApiKey:
+    """Revoke one key, named by its id, its prefix (first 11 characters) or the whole key."""
+    if key_prefix_or_id.isdigit():
+        condition = ApiKey.id == int(key_prefix_or_id)
+    elif len(key_prefix_or_id) > PREFIX_LENGTH:
+        condition = ApiKey.key_hash == hash_key(key_prefix_or_id)
+    elif len(key_prefix_or_id) == PREFIX_LENGTH:
+        condition = ApiKey.prefix == key_prefix_or_id
+    else:
+        raise InvalidRequest(f"name a key by its id or its first {PREFIX_LENGTH} characters", loc=["key"])
+    candidates = session.exec(select(ApiKey).where(condition)).all()
+    if not candidates:
+        raise NotFound(f"no API key matches {key_prefix_or_id[:PREFIX_LENGTH]!r}")
+    if len(candidates) > 1:
+        raise InvalidRequest("more than one key has this prefix; give the key id", loc=["key"])
+    record = candidates[0]
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+        session.add(record)
+        session.flush()
+    return record
+
+
+def find_caller(*, session: Session, key_hash: str) -> Caller | None:
+    record = session.exec(
+        select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    ).first()
+    if record is None:
+        return None
+    return Caller(partner_id=record.partner_id, key_id=record.id, scopes=frozenset(record.scopes.split(",")))

@@ -1,0 +1,39 @@
+"""`X-Request-ID` on every response (echoed when the client sent a sane one), as plain ASGI."""
+
+import re
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def header_value(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def request_id(client_value: bytes | None) -> bytes:
+    if client_value is not None and _SANE_ID.match(client_value):
+        return client_value
+    return uuid.uuid4().hex.encode()
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(header_value(scope, b"x-request-id"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -1,0 +1,46 @@
+"""Service configuration, read once from the environment (pydantic-settings)."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STEPWISE_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./stepwise.db",
+        validation_alias=AliasChoices("DATABASE_URL", "STEPWISE_DATABASE_URL"),
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    access_log: bool = False
+    # How long a checked API key is trusted before the database is asked again; bounds how long
+    # a key revoked elsewhere (another replica, the CLI) keeps working here.
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=10)
+    # How often each replica checks whether the catalogue was re-synced by someone else.
+    catalogue_refresh_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def use_psycopg_driver(cls, url: str) -> str:
+        """Accept the usual `postgres://` spellings and run them on psycopg 3."""
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        if not url.startswith(("sqlite://", "postgresql+psycopg://")):
+            raise ValueError("DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        return url
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def lower_case_level(cls, level: str) -> str:
+        return level.lower() if isinstance(level, str) else level
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

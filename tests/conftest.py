@@ -1,0 +1,161 @@
+"""Fixtures: every test that needs a database runs once on SQLite and once on PostgreSQL.
+
+PostgreSQL comes from STEPWISE_TEST_POSTGRES_URL (default: the local cluster); each run makes
+fresh databases and drops them afterwards. Without a reachable server the PostgreSQL half is
+skipped, and said so at the end of the run; with CI=true it fails instead.
+"""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from app import migrate
+from app.catalogue import store
+from app.catalogue.content import load_content
+from app.db import make_engine
+from app.main import create_app
+from app.partners import service as partners
+from app.partners.tables import Partner
+from app.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "STEPWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_postgres_problem: list[str] = []
+
+
+def _postgres_admin():
+    url = Settings(database_url=POSTGRES_URL).database_url
+    return create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}), url
+
+
+def _postgres_reachable() -> str | None:
+    if _postgres_problem:
+        return _postgres_problem[0]
+    try:
+        engine, _ = _postgres_admin()
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except Exception as error:  # any failure to connect means "not available"
+        _postgres_problem.append(f"{type(error).__name__}: {str(error).splitlines()[0][:160]}")
+        return _postgres_problem[0]
+    return None
+
+
+class Databases:
+    """Makes empty databases of one backend and removes them at the end of the run."""
+
+    def __init__(self, backend: str, tmp: Path) -> None:
+        self.backend, self.tmp, self.made = backend, tmp, []
+
+    def new(self) -> str:
+        name = f"stepwise_test_{uuid.uuid4().hex[:12]}"
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.tmp / name}.db"
+        engine, url = _postgres_admin()
+        with engine.connect() as connection:
+            connection.execute(text(f'create database "{name}"'))
+        engine.dispose()
+        self.made.append(name)
+        return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if not self.made:
+            return
+        engine, _ = _postgres_admin()
+        with engine.connect() as connection:
+            for name in self.made:
+                connection.execute(text(f'drop database if exists "{name}" with (force)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(request) -> str:
+    if request.param == "postgres":
+        problem = _postgres_reachable()
+        if problem:
+            if IN_CI:
+                pytest.fail(f"CI=true but PostgreSQL at {POSTGRES_URL} is unreachable: {problem}")
+            pytest.skip(f"PostgreSQL not reachable ({problem})")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def databases(backend, tmp_path_factory) -> Iterator[Databases]:
+    made = Databases(backend, tmp_path_factory.mktemp(backend))
+    yield made
+    made.drop_all()
+
+
+@pytest.fixture
+def empty_database_url(databases) -> str:
+    """A brand-new database with no tables, for tests that migrate or sync it themselves."""
+    return databases.new()
+
+
+@pytest.fixture(scope="session")
+def database_url(databases) -> str:
+    """The shared database of this backend: migrated to head with the built-in catalogue synced."""
+    url = databases.new()
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        store.sync(session=session, catalogue=load_content())
+        session.commit()
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    return create_app(Settings(database_url=database_url, key_cache_seconds=1.0))
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+    with Session(app.state.engine) as session:  # partners (and their keys) belong to one test
+        session.execute(delete(Partner))
+        session.commit()
+
+
+@pytest.fixture
+def make_key(app) -> Callable[..., str]:
+    """Create a partner with a key through the partner service; returns the key."""
+
+    def make(scopes: str = "catalogue:read", name: str | None = None) -> str:
+        with Session(app.state.engine) as session:
+            partner = partners.create_partner(session=session, name=name or f"partner-{uuid.uuid4().hex[:8]}")
+            _, key = partners.issue_key(session=session, partner=partner, scopes=partners.parse_scopes(scopes))
+            session.commit()
+        return key
+
+    return make
+
+
+@pytest.fixture
+def auth(make_key) -> Callable[..., dict[str, str]]:
+    def headers(scopes: str = "catalogue:read") -> dict[str, str]:
+        return {"Authorization": f"Bearer {make_key(scopes)}"}
+
+    return headers
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _postgres_problem:
+        terminalreporter.write_line(
+            f"PostgreSQL half NOT run: {_postgres_problem[0]}. Only SQLite was tested; start PostgreSQL "
+            "or set STEPWISE_TEST_POSTGRES_URL to run both.",
+            yellow=True,
+            bold=True,
+        )

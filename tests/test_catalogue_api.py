@@ -1,0 +1,225 @@
+"""The catalogue endpoints, as a partner integrating them sees them."""
+
+import gzip
+
+import pytest
+
+from app.catalogue.content import load_content
+
+CONTENT = load_content()
+LADDER = [
+    ("half-squat-hold", "seconds", 3, 5, 30, 5, "optional"),
+    ("supported-reverse-lunge", "reps", 2, 4, 10, 2, "required"),
+    ("reverse-lunge", "reps", 3, 6, 12, 2, "none"),
+    ("kneeling-reverse-lunge", "reps", 2, 4, 8, 2, "optional"),
+    ("long-step-reverse-lunge", "reps", 3, 6, 12, 2, "none"),
+    ("lateral-reverse-lunge", "reps", 3, 6, 12, 2, "none"),
+]
+RULES = dict(streak=2, easy_rpe=4, pain_ok=3, pain_limit=5, pain_stop=8, flare_margin=1, incomplete_streak=2, break_days=14)
+
+
+def test_lunge_ladder_has_the_steps_and_thresholds_of_the_spec(client, auth):
+    response = client.get("/v1/progressions/lunge-ladder", headers=auth())
+    assert response.status_code == 200
+    ladder = response.json()
+    assert ladder["rules"] == RULES
+    steps = [(s["exercise"], s["unit"], s["sets"], s["start"], s["target"], s["increment"], s["support"]) for s in ladder["steps"]]
+    assert steps == LADDER
+    assert [s["step"] for s in ladder["steps"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_whole_catalogue_document_holds_every_list_and_its_version(client, auth):
+    body = client.get("/v1/catalogue", headers=auth()).json()
+    assert body["version"] == CONTENT.version
+    assert {e["slug"] for e in body["exercises"]} == {e.slug for e in CONTENT.exercises}
+    assert body["progressions"][0]["slug"] == "lunge-ladder"
+    assert len(body["routines"]) >= 2
+    assert {m["slug"] for m in body["muscles"]} >= {
+        "rectus-femoris", "vastus-lateralis", "vastus-medialis", "vastus-intermedius", "gluteus-maximus"
+    }
+    assert {e["slug"] for e in body["equipment"]} == {"none", "sturdy-support"}
+
+
+def test_catalogue_document_lists_equal_the_item_endpoints(client, auth):
+    headers = auth()
+    document = client.get("/v1/catalogue", headers=headers).json()
+    assert client.get("/v1/muscles", headers=headers).json()["items"] == document["muscles"]
+    assert client.get("/v1/equipment", headers=headers).json()["items"] == document["equipment"]
+    assert client.get("/v1/routines", headers=headers).json()["items"] == document["routines"]
+    for exercise in document["exercises"]:
+        assert client.get(f"/v1/exercises/{exercise['slug']}", headers=headers).json() == exercise
+    for routine in document["routines"]:
+        assert client.get(f"/v1/routines/{routine['slug']}", headers=headers).json() == routine
+
+
+def test_every_ladder_exercise_is_complete_and_glute_driven(client, auth):
+    headers = auth()
+    for slug, unit, *_ in LADDER:
+        exercise = client.get(f"/v1/exercises/{slug}", headers=headers).json()
+        assert exercise["unit"] == unit
+        assert len(exercise["instructions"]) >= 3 and exercise["cues"] and exercise["safety"]
+        assert "gluteus-maximus" in exercise["muscles"]["primary"] + exercise["muscles"]["secondary"]
+        assert len(exercise["sources"]) == 3
+        assert {f["code"] for f in exercise["faults"]} <= {
+            "thigh_dominant", "hips_uneven", "leaning_sideways", "short_depth", "spine_bending"
+        }
+        assert all(f["correction"] for f in exercise["faults"])
+        assert 1 <= exercise["level"] <= 6
+
+
+def test_progression_list_summarises_each_ladder(client, auth):
+    items = client.get("/v1/progressions", headers=auth()).json()["items"]
+    assert items == [
+        {
+            "slug": "lunge-ladder",
+            "name": CONTENT.progressions[0].name,
+            "goal": CONTENT.progressions[0].goal,
+            "step_count": 6,
+            "exercises": [step[0] for step in LADDER],
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("muscle=iliopsoas", lambda e: "iliopsoas" in e.muscles.primary + e.muscles.secondary),
+        ("equipment=sturdy-support", lambda e: "sturdy-support" in e.equipment),
+        ("tag=daily-habit", lambda e: "daily-habit" in e.tags),
+        ("max_level=2", lambda e: e.level <= 2),
+        ("q=BRIDGE", lambda e: "bridge" in (e.name + " " + e.summary).lower()),
+        ("muscle=gluteus-maximus&max_level=3", lambda e: "gluteus-maximus" in e.muscles.primary + e.muscles.secondary and e.level <= 3),
+        ("muscle=no-such-muscle", lambda e: False),
+    ],
+)
+def test_exercise_filters(client, auth, query, expected):
+    body = client.get(f"/v1/exercises?{query}&limit=100", headers=auth()).json()
+    wanted = sorted((e.level, e.slug) for e in CONTENT.exercises if expected(e))
+    assert [(e["level"], e["slug"]) for e in body["items"]] == wanted
+    assert body["next_cursor"] is None
+
+
+def test_pagination_walks_the_whole_catalogue_by_link_header(client, auth):
+    headers = auth()
+    url, seen, pages = "/v1/exercises?limit=2", [], 0
+    while url:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200
+        body = response.json()
+        assert len(body["items"]) <= 2
+        seen += [e["slug"] for e in body["items"]]
+        pages += 1
+        link = response.headers.get("link")
+        assert (link is None) == (body["next_cursor"] is None)
+        url = link[1 : link.index(">")] if link else None
+    assert pages == (len(CONTENT.exercises) + 1) // 2
+    assert seen == [e.slug for e in sorted(CONTENT.exercises, key=lambda e: (e.level, e.slug))]
+
+
+def test_pagination_keeps_filters_in_the_next_link(client, auth):
+    response = client.get("/v1/exercises?tag=lunge-ladder&limit=4", headers=auth())
+    assert "tag=lunge-ladder" in response.headers["link"] and "limit=4" in response.headers["link"]
+    assert response.headers["link"].endswith('>; rel="next"')
+
+
+def test_summaries_carry_no_detail_fields(client, auth):
+    item = client.get("/v1/exercises?limit=1", headers=auth()).json()["items"][0]
+    assert "instructions" not in item and {"slug", "name", "summary", "level", "unit", "per_side"} <= set(item)
+
+
+def test_etag_and_cache_control_and_304(client, auth):
+    headers = auth()
+    first = client.get("/v1/exercises/reverse-lunge", headers=headers)
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert first.headers["cache-control"] == "private, max-age=300"
+    again = client.get("/v1/exercises/reverse-lunge", headers=headers | {"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    other = client.get("/v1/exercises/reverse-lunge", headers=headers | {"If-None-Match": '"stale"'})
+    assert other.status_code == 200 and other.content == first.content
+
+
+def test_etag_carries_the_catalogue_version(client, auth):
+    etag = client.get("/v1/muscles", headers=auth()).headers["etag"]
+    assert etag.strip('"').startswith(CONTENT.version[:12])
+
+
+def test_large_responses_are_gzipped_when_accepted(client, auth):
+    headers = auth()
+    plain = client.get("/v1/catalogue", headers=headers | {"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    zipped = client.get("/v1/catalogue", headers=headers | {"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(plain.content)
+    assert zipped.json() == plain.json()
+    assert zipped.headers["etag"] != plain.headers["etag"]
+    raw = client.get("/v1/catalogue", headers=headers | {"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in raw.headers
+    assert gzip.decompress(gzip.compress(plain.content)) == plain.content
+
+
+def test_repeated_request_is_answered_identically(client, auth):
+    headers = auth() | {"X-Request-ID": "abc-123"}
+    first = client.get("/v1/exercises?limit=3", headers=headers)
+    second = client.get("/v1/exercises?limit=3", headers=headers)  # served from the response cache
+    assert first.content == second.content
+    assert {k: v for k, v in first.headers.items() if k != "date"} == {
+        k: v for k, v in second.headers.items() if k != "date"
+    }
+    assert second.headers["x-request-id"] == "abc-123"
+
+
+def test_request_id_is_generated_when_absent(client, auth):
+    response = client.get("/v1/muscles", headers=auth())
+    assert len(response.headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/exercises/no-such-exercise", "/v1/progressions/no-such-ladder", "/v1/routines/no-such-routine"]
+)
+def test_unknown_slug_is_a_404_problem(client, auth, path):
+    response = client.get(path, headers=auth())
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 404 and body["title"] == "Not Found" and "no-such" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("query", "loc"),
+    [
+        ("limit=0", ["query", "limit"]),
+        ("limit=101", ["query", "limit"]),
+        ("max_level=seven", ["query", "max_level"]),
+        ("max_level=7", ["query", "max_level"]),
+        ("cursor=not-a-cursor", ["query", "cursor"]),
+    ],
+)
+def test_bad_query_is_a_422_problem_naming_the_parameter(client, auth, query, loc):
+    response = client.get(f"/v1/exercises?{query}", headers=auth())
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 422 and body["errors"][0]["loc"] == loc and body["errors"][0]["msg"]
+
+
+CATALOGUE_PATHS = [
+    "/v1/catalogue", "/v1/muscles", "/v1/equipment", "/v1/exercises", "/v1/exercises/reverse-lunge",
+    "/v1/progressions", "/v1/progressions/lunge-ladder", "/v1/routines", "/v1/routines/ten-minute-starter",
+]
+
+
+@pytest.mark.parametrize("path", CATALOGUE_PATHS)
+def test_every_catalogue_endpoint_needs_a_key_with_the_scope(client, auth, path):
+    ok = client.get(path, headers=auth("catalogue:read"))
+    assert ok.status_code == 200
+    for headers in ({}, {"Authorization": "Bearer sw_not-a-real-key"}, {"Authorization": "Basic abc"}):
+        refused = client.get(path, headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["status"] == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    forbidden = client.get(path, headers=auth("sessions:read,sessions:write"))
+    assert forbidden.status_code == 403
+    assert forbidden.json()["detail"] == "The API key lacks the scope 'catalogue:read'."
+    assert "sw_" not in forbidden.text
