@@ -17,7 +17,7 @@ from app import health
 from app.auth import KeyStore
 from app.catalogue import router as catalogue_router
 from app.catalogue.fastpath import CatalogueFastPath
-from app.catalogue.memory import GZIP_MIN_BYTES, load_live, stored_version
+from app.catalogue.memory import EMPTY, GZIP_MIN_BYTES, LiveCatalogue, load_live, stored_version
 from app.db import make_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.migrate import head_revision
@@ -48,7 +48,11 @@ async def _follow_catalogue_syncs(app: FastAPI, interval: float) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.catalogue = await anyio.to_thread.run_sync(load_live, app.state.engine)
+    try:
+        app.state.catalogue = await anyio.to_thread.run_sync(load_live, app.state.engine)
+    except Exception:  # not migrated or not reachable yet: start unready, load on a later refresh
+        logger.exception("could not load the catalogue; /readyz stays 503 until it loads")
+        app.state.catalogue = LiveCatalogue(EMPTY)
     refresher = asyncio.create_task(_follow_catalogue_syncs(app, settings.catalogue_refresh_seconds))
     try:
         yield

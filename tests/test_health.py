@@ -1,0 +1,41 @@
+"""Liveness and readiness probes."""
+
+from fastapi.testclient import TestClient
+
+from app import migrate
+from app.main import create_app
+from app.settings import Settings
+
+
+def test_healthz_needs_no_key(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_migration_and_catalogue(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["migration"] == migrate.head_revision() and len(body["catalogue_version"]) == 20
+
+
+def test_readyz_is_503_on_an_unmigrated_database(empty_database_url):
+    with TestClient(create_app(Settings(database_url=empty_database_url))) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "not" in response.json()["detail"]
+
+
+def test_readyz_is_503_before_the_catalogue_is_synced(empty_database_url):
+    migrate.upgrade(empty_database_url)
+    with TestClient(create_app(Settings(database_url=empty_database_url))) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503 and "catalogue" in response.json()["detail"]
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(tmp_path):
+    url = f"sqlite:///{tmp_path}/missing-dir/x.db"
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["detail"] == "The database is not reachable."

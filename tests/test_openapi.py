@@ -1,0 +1,44 @@
+"""The checked-in OpenAPI document is what the app serves, and declares every error response."""
+
+import json
+from pathlib import Path
+
+from app.cli import openapi_document
+
+SPEC_PATH = Path(__file__).parent.parent / "openapi" / "openapi.json"
+REGENERATE = "stepwise openapi --write openapi/openapi.json"
+
+
+def test_checked_in_spec_matches_the_app():
+    assert SPEC_PATH.read_text(encoding="utf-8") == openapi_document(), f"openapi.json drifted; run `{REGENERATE}`"
+
+
+def test_served_spec_is_the_checked_in_one(client):
+    assert client.get("/openapi.json").json() == json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def test_every_operation_has_summary_tags_and_problem_errors():
+    spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    operations = [(path, op) for path, item in spec["paths"].items() for op in item.values()]
+    assert len(operations) >= 11
+    for path, operation in operations:
+        assert operation["summary"] and operation["tags"], path
+        expected = {"401", "403", "422"} if path.startswith("/v1/") else set()
+        if "{" in path:
+            expected.add("404")
+        assert expected <= set(operation["responses"]), path
+        for status, response in operation["responses"].items():
+            if status[0] in "45":
+                assert response["content"] == problem, (path, status)
+        if path.startswith("/v1/"):
+            assert operation["security"] == [{"HTTPBearer": []}], path
+
+
+def test_contract_paths_are_all_declared():
+    paths = set(json.loads(SPEC_PATH.read_text(encoding="utf-8"))["paths"])
+    assert {
+        "/v1/catalogue", "/v1/muscles", "/v1/equipment", "/v1/exercises", "/v1/exercises/{slug}",
+        "/v1/progressions", "/v1/progressions/{slug}", "/v1/routines", "/v1/routines/{slug}",
+        "/healthz", "/readyz",
+    } <= paths

@@ -1,0 +1,67 @@
+"""The package works installed (not only from the checkout), and the Dockerfile lints clean."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_installed_package_serves_from_an_empty_directory(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    source = tmp_path / "source"  # a copy, so the build cannot see the checkout's own files
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "*.db", "__pycache__", ".*cache*"))
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", str(source)], check=True, capture_output=True, timeout=600
+    )
+    shutil.rmtree(source)
+    workdir = tmp_path / "empty"
+    workdir.mkdir()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))}
+    server = subprocess.Popen(
+        [str(venv / "bin" / "stepwise"), "serve", "--port", str(port)],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        key = None
+        deadline = time.monotonic() + 60
+        while key is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "stepwise serve exited early"
+            if line.strip().startswith("sw_"):
+                key = line.strip()
+        assert key, "no demo key printed"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        ladder = httpx.get(
+            f"http://127.0.0.1:{port}/v1/progressions/lunge-ladder", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert ladder.status_code == 200 and len(ladder.json()["steps"]) == 6
+        assert (workdir / "stepwise.db").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_dockerfile_lints_without_warnings():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([hadolint, "--failure-threshold", "style", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
