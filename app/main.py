@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from app import health
 from app.auth import KeyStore
 from app.catalogue import router as catalogue_router
-from app.catalogue.fastpath import CatalogueFastPath
+from app.catalogue.fastpath import answer_from_cache
 from app.catalogue.memory import EMPTY, GZIP_MIN_BYTES, LiveCatalogue, load_live, stored_version
 from app.db import make_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
@@ -78,9 +78,19 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class StepwiseAPI(FastAPI):
+    """FastAPI with the catalogue's fast path in front of everything else, even middleware:
+    at tens of thousands of requests a second, each layer skipped is throughput gained."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and await answer_from_cache(self.state, scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> StepwiseAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    app = StepwiseAPI(
         title="Stepwise",
         version="1.0.0",
         description=DESCRIPTION,
@@ -91,13 +101,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.keys = KeyStore(app.state.engine, ttl=settings.key_cache_seconds)
     app.state.migration_head = head_revision()
+    app.state.catalogue = LiveCatalogue(EMPTY)  # until the lifespan loads the synced one
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(catalogue_router.router)
-    # Added last = outermost: the fast path sees a request before anything else does.
     app.add_middleware(GZipExceptCatalogue, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(CatalogueFastPath)
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -1,7 +1,7 @@
 """`X-Request-ID` on every response (echoed when the client sent a sane one), as plain ASGI."""
 
+import os
 import re
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,7 +18,7 @@ def header_value(scope: Scope, name: bytes) -> bytes | None:
 def request_id(client_value: bytes | None) -> bytes:
     if client_value is not None and _SANE_ID.match(client_value):
         return client_value
-    return uuid.uuid4().hex.encode()
+    return os.urandom(16).hex().encode()
 
 
 class RequestIdMiddleware:

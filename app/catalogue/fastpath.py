@@ -1,55 +1,47 @@
 """The hot path for catalogue reads, in front of the framework.
 
 A catalogue GET whose answer is already rendered, sent with a key checked in the last few
-seconds, is answered here straight from memory: no routing, no dependency injection, no
-thread hop. Everything else (first request for a URL, an unknown, stale or insufficient key,
-any error) goes on to the FastAPI routes, which render and cache the answer and own every error
-response, so both paths give byte-identical answers.
+seconds, is answered here straight from memory: no routing, no middleware, no dependency
+injection, no thread hop. Everything else (first request for a URL, an unknown, stale or
+insufficient key, any error) goes on to the FastAPI routes, which render and cache the answer
+and own every error response, so both paths give identical answers.
 """
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import State
+from starlette.types import Scope, Send
 
 from app.request_id import request_id
 
 _SCOPE = "catalogue:read"
 
 
-class CatalogueFastPath:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        state = scope["app"].state
-        entry = state.catalogue.cached_response(scope["path"], scope["query_string"])
-        if entry is None:
-            await self.app(scope, receive, send)
-            return
-        authorization = if_none_match = accept_encoding = client_request_id = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"if-none-match":
-                if_none_match = value
-            elif name == b"accept-encoding":
-                accept_encoding = value
-            elif name == b"x-request-id":
-                client_request_id = value
-        if authorization is None or authorization[:7].lower() != b"bearer ":
-            await self.app(scope, receive, send)
-            return
-        caller = state.keys.cached(authorization[7:].strip().decode("latin-1"))
-        if caller is None or _SCOPE not in caller.scopes:
-            await self.app(scope, receive, send)
-            return
-        status, headers, body = entry.respond(if_none_match, accept_encoding)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [*headers, (b"x-request-id", request_id(client_request_id))],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+async def answer_from_cache(state: State, scope: Scope, send: Send) -> bool:
+    """Answer the request if it can be served from memory; False leaves it to the framework."""
+    entry = state.catalogue.cached_response(scope["path"], scope["query_string"])
+    if entry is None:
+        return False
+    authorization = if_none_match = accept_encoding = client_request_id = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value
+        elif name == b"if-none-match":
+            if_none_match = value
+        elif name == b"accept-encoding":
+            accept_encoding = value
+        elif name == b"x-request-id":
+            client_request_id = value
+    if authorization is None or authorization[:7].lower() != b"bearer ":
+        return False
+    caller = state.keys.cached(authorization[7:].strip().decode("latin-1"))
+    if caller is None or _SCOPE not in caller.scopes:
+        return False
+    status, headers, body = entry.respond(if_none_match, accept_encoding)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"x-request-id", request_id(client_request_id))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+    return True
