@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from app import migrate
@@ -128,7 +129,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
+        sys.exit(f"stepwise: bad configuration: {problems}")
     try:
         match args.command, getattr(args, "action", None):
             case "serve", _:

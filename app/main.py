@@ -21,7 +21,7 @@ from app.catalogue.memory import EMPTY, GZIP_MIN_BYTES, LiveCatalogue, load_live
 from app.db import make_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.migrate import head_revision
-from app.request_id import RequestIdMiddleware
+from app.request_id import with_request_id
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("stepwise")
@@ -83,9 +83,13 @@ class StepwiseAPI(FastAPI):
     at tens of thousands of requests a second, each layer skipped is throughput gained."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and await answer_from_cache(self.state, scope, send):
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        if scope["method"] == "GET" and await answer_from_cache(self.state, scope, send):
+            return
+        # Outside Starlette's own error middleware, so even a 500 carries the request id.
+        await super().__call__(scope, receive, with_request_id(scope, send))
 
 
 def create_app(settings: Settings | None = None) -> StepwiseAPI:
@@ -106,7 +110,6 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     app.include_router(health.router)
     app.include_router(catalogue_router.router)
     app.add_middleware(GZipExceptCatalogue, minimum_size=GZIP_MIN_BYTES)
-    app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: _openapi(app)
     return app
 

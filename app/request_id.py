@@ -3,7 +3,7 @@
 import os
 import re
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 _SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -21,19 +21,13 @@ def request_id(client_value: bytes | None) -> bytes:
     return os.urandom(16).hex().encode()
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def with_request_id(scope: Scope, send: Send) -> Send:
+    """`send`, adding `X-Request-ID` to the response it starts."""
+    rid = request_id(header_value(scope, b"x-request-id"))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = request_id(header_value(scope, b"x-request-id"))
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
+        await send(message)
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+    return send_with_id

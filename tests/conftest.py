@@ -6,6 +6,8 @@ skipped, and said so at the end of the run; with CI=true it fails instead.
 """
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,6 +151,19 @@ def auth(make_key) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {make_key(scopes)}"}
 
     return headers
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """Run `python -m app ARGS` against a database, as an operator would from a shell."""
+
+    def run(database_url: str, *args: str) -> subprocess.CompletedProcess:
+        env = os.environ | {"DATABASE_URL": database_url}
+        return subprocess.run(
+            [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    return run
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -223,3 +223,92 @@ def test_every_catalogue_endpoint_needs_a_key_with_the_scope(client, auth, path)
     assert forbidden.status_code == 403
     assert forbidden.json()["detail"] == "The API key lacks the scope 'catalogue:read'."
     assert "sw_" not in forbidden.text
+
+
+def test_catalogue_reads_query_no_database_once_the_key_is_known(client, auth, app):
+    from sqlalchemy import event
+
+    headers = auth()
+    for path in CATALOGUE_PATHS:  # first requests: check the key, render and cache the answers
+        client.get(path, headers=headers)
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(app.state.engine, "before_cursor_execute", count)
+    try:
+        for path in CATALOGUE_PATHS * 3:
+            assert client.get(path, headers=headers).status_code == 200
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", count)
+    assert statements == []
+
+
+def test_catalogue_follows_a_sync_made_elsewhere(empty_database_url, tmp_path):
+    """A replica notices a sync by another process (the CLI, another replica) and serves it."""
+    import shutil
+    import time
+
+    import yaml
+    from fastapi.testclient import TestClient
+    from sqlmodel import Session
+
+    from app import migrate
+    from app.catalogue import store
+    from app.catalogue.content import CONTENT_DIR
+    from app.db import make_engine
+    from app.main import create_app
+    from app.partners import service as partners
+    from app.settings import Settings
+
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    with Session(engine) as session:
+        store.sync(session=session, catalogue=CONTENT)
+        _, key = partners.issue_key(
+            session=session,
+            partner=partners.create_partner(session=session, name="replica-test"),
+            scopes=frozenset({"catalogue:read"}),
+        )
+        session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    app = create_app(Settings(database_url=empty_database_url, catalogue_refresh_seconds=0.1))
+    with TestClient(app) as client:
+        before = client.get("/v1/routines/ten-minute-starter", headers=headers)
+        assert before.status_code == 200
+        directory = tmp_path / "content"
+        shutil.copytree(CONTENT_DIR, directory)
+        routines = yaml.safe_load((directory / "routines.yaml").read_text())
+        routines[0]["name"] = "Renamed starter"
+        (directory / "routines.yaml").write_text(yaml.safe_dump(routines))
+        with Session(engine) as session:
+            store.sync(session=session, catalogue=load_content(directory))
+            session.commit()
+        deadline = time.monotonic() + 5
+        while client.get("/v1/routines/ten-minute-starter", headers=headers).json()["name"] != "Renamed starter":
+            assert time.monotonic() < deadline, "the new catalogue was not picked up"
+            time.sleep(0.05)
+        after = client.get("/v1/routines/ten-minute-starter", headers=headers | {"If-None-Match": before.headers["etag"]})
+        assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    engine.dispose()
+
+
+def test_unexpected_errors_are_problems_without_internals(database_url):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    app = create_app(Settings(database_url=database_url))
+
+    def explode():
+        raise RuntimeError("secret internals: SELECT * FROM api_key")
+
+    app.add_api_route("/explode", explode)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/explode", headers={"X-Request-ID": "trace-1"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "trace-1"
+    assert "secret" not in response.text and "SELECT" not in response.text

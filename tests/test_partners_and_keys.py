@@ -1,8 +1,5 @@
 """API keys: created by the CLI, stored hashed, working at once, refused soon after revocation."""
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -11,15 +8,8 @@ from sqlmodel import Session, select
 from app.partners.tables import ApiKey, Partner
 
 
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = os.environ | {"DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def test_cli_key_is_on_the_last_line_and_works_at_once_on_a_running_service(client, database_url):
-    result = _cli(database_url, "partners", "create", "acme-fitness", "--scopes", "catalogue:read,sessions:read")
+def test_cli_key_is_on_the_last_line_and_works_at_once_on_a_running_service(client, database_url, cli):
+    result = cli(database_url, "partners", "create", "acme-fitness", "--scopes", "catalogue:read,sessions:read")
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip().splitlines()[-1]
     assert key.startswith("sw_") and " " not in key
@@ -28,11 +18,11 @@ def test_cli_key_is_on_the_last_line_and_works_at_once_on_a_running_service(clie
     assert key not in result.stderr
 
 
-def test_cli_refuses_unknown_scopes_and_duplicate_names(client, database_url):
-    bad = _cli(database_url, "partners", "create", "acme", "--scopes", "catalogue:write")
+def test_cli_refuses_unknown_scopes_and_duplicate_names(client, database_url, cli):
+    bad = cli(database_url, "partners", "create", "acme", "--scopes", "catalogue:write")
     assert bad.returncode == 1 and "scopes" in bad.stderr
-    assert _cli(database_url, "partners", "create", "acme").returncode == 0
-    again = _cli(database_url, "partners", "create", "acme")
+    assert cli(database_url, "partners", "create", "acme").returncode == 0
+    again = cli(database_url, "partners", "create", "acme")
     assert again.returncode == 1 and "already exists" in again.stderr
 
 
@@ -46,12 +36,12 @@ def test_keys_are_stored_only_as_hashes(client, make_key, app):
     assert record.prefix == key[: len(record.prefix)] and len(record.key_hash) == 64
 
 
-def test_revoked_key_is_refused_within_the_cache_time(client, database_url, make_key, app):
+def test_revoked_key_is_refused_within_the_cache_time(client, database_url, make_key, app, cli):
     key = make_key("catalogue:read")
     headers = {"Authorization": f"Bearer {key}"}
     assert client.get("/v1/muscles", headers=headers).status_code == 200
     assert client.get("/v1/muscles", headers=headers).status_code == 200  # now cached in memory
-    result = _cli(database_url, "partners", "revoke", key[:11])  # as an operator would, from another process
+    result = cli(database_url, "partners", "revoke", key[:11])  # as an operator would, from another process
     assert result.returncode == 0, result.stderr
     deadline = time.monotonic() + app.state.settings.key_cache_seconds + 0.5
     while client.get("/v1/muscles", headers=headers).status_code == 200:
@@ -62,9 +52,9 @@ def test_revoked_key_is_refused_within_the_cache_time(client, database_url, make
     assert refused.json()["detail"] == "The API key is unknown or revoked."
 
 
-def test_revoke_needs_an_exact_key_name(client, database_url):
-    assert _cli(database_url, "partners", "revoke", "sw_").returncode == 1
-    missing = _cli(database_url, "partners", "revoke", "sw_00000000")
+def test_revoke_needs_an_exact_key_name(client, database_url, cli):
+    assert cli(database_url, "partners", "revoke", "sw_").returncode == 1
+    missing = cli(database_url, "partners", "revoke", "sw_00000000")
     assert missing.returncode == 1 and "no API key" in missing.stderr
 
 

@@ -26,7 +26,7 @@ from app.catalogue.schemas import (
     Slug,
     Source,
     Step,
-    Support,
+    StepPrescription,
 )
 
 CONTENT_DIR = Path(__file__).parent / "content"
@@ -40,22 +40,12 @@ class ExerciseContent(ExerciseSummary):
     sources: list[Slug]
 
 
-class StepContent(Schema):
-    step: int = Field(ge=1)
-    exercise: Slug
-    sets: int = Field(ge=1, le=20)
-    start: int = Field(ge=1, le=600)
-    target: int = Field(ge=1, le=600)
-    increment: int = Field(ge=1, le=600)
-    support: Support
-
-
 class ProgressionContent(Schema):
     slug: Slug
     name: str
     goal: str
     rules: Rules
-    steps: list[StepContent] = Field(min_length=1)
+    steps: list[StepPrescription] = Field(min_length=1)
 
 
 class ContentError(ValueError):

@@ -77,15 +77,18 @@ class Rules(Schema):
     break_days: int = Field(ge=1)
 
 
-class Step(Schema):
+class StepPrescription(Schema):
     step: int = Field(ge=1)
     exercise: Slug
     sets: int = Field(ge=1, le=20)
-    unit: Unit
     start: int = Field(ge=1, le=600)
     target: int = Field(ge=1, le=600)
     increment: int = Field(ge=1, le=600)
     support: Support
+
+
+class Step(StepPrescription):
+    unit: Unit
 
 
 class ProgressionSummary(Schema):
