@@ -166,6 +166,7 @@ def cli() -> Callable[..., subprocess.CompletedProcess]:
     return run
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter) -> None:
     if _postgres_problem:
         terminalreporter.write_line(
