@@ -28,6 +28,10 @@ class Problem(BaseModel):
     errors: list[ProblemError] | None = None
 
 
+def problem(status: int, detail: str, *, type_: str = "about:blank", errors: list[ProblemError] | None = None) -> Problem:
+    return Problem(type=type_, title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+
+
 class DomainError(Exception):
     """Base of the errors services raise; each subclass carries its HTTP status."""
 
@@ -61,9 +65,12 @@ class InvalidRequest(DomainError):
     status = 422
     type = "https://stepwise.dev/problems/validation"
 
-    def __init__(self, detail: str, *, loc: list[str | int]) -> None:
+    def __init__(self, detail: str, *, loc: list[str | int] | None = None, errors: list[ProblemError] | None = None) -> None:
         super().__init__(detail)
-        self.errors = [ProblemError(loc=loc, msg=detail)]
+        self.errors = errors if errors is not None else [ProblemError(loc=loc or [], msg=detail)]
+
+    def as_problem(self) -> Problem:
+        return problem(self.status, self.detail, type_=self.type, errors=self.errors)
 
 
 def problem_response(
@@ -74,7 +81,7 @@ def problem_response(
     errors: list[ProblemError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = Problem(type=type_, title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    body = problem(status, detail, type_=type_, errors=errors)
     return JSONResponse(
         body.model_dump(exclude_none=True),
         status_code=status,
@@ -93,8 +100,14 @@ async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
     )
 
 
+def validation_problems(errors: list[dict[str, Any]], prefix: tuple[str | int, ...] = ()) -> list[ProblemError]:
+    return [ProblemError(loc=_error_loc(prefix + tuple(e["loc"])), msg=e["msg"]) for e in errors]
+
+
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [ProblemError(loc=_error_loc(e["loc"]), msg=e["msg"]) for e in exc.errors()]
+    if any(e["type"] == "json_invalid" for e in exc.errors()):
+        return problem_response(400, "The request body is not valid JSON.", type_=BadRequest.type)
+    errors = validation_problems(list(exc.errors()))
     return problem_response(
         422,
         "The request does not match the schema; see errors.",
@@ -130,3 +143,23 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+class BadRequest(DomainError):
+    status = 400
+    type = "https://stepwise.dev/problems/malformed-request"
+
+
+class Conflict(DomainError):
+    status = 409
+    type = "https://stepwise.dev/problems/conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    type = "https://stepwise.dev/problems/payload-too-large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    type = "https://stepwise.dev/problems/unsupported-media-type"

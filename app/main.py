@@ -17,11 +17,13 @@ from app import health
 from app.auth import KeyStore
 from app.catalogue import router as catalogue_router
 from app.catalogue.fastpath import answer_from_cache
+from app.body_limits import BodyLimits
 from app.catalogue.memory import EMPTY, GZIP_MIN_BYTES, LiveCatalogue, load_live, stored_version
 from app.db import make_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.migrate import head_revision
 from app.request_id import with_request_id
+from app.sessions import router as sessions_router
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("stepwise")
@@ -109,6 +111,8 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(catalogue_router.router)
+    app.include_router(sessions_router.router)
+    app.add_middleware(BodyLimits)
     app.add_middleware(GZipExceptCatalogue, minimum_size=GZIP_MIN_BYTES)
     app.openapi = lambda: _openapi(app)
     return app

@@ -3,5 +3,6 @@
 from app.catalogue import tables as catalogue_tables  # noqa: F401
 from app.db import metadata
 from app.partners import tables as partner_tables  # noqa: F401
+from app.sessions import tables as session_tables  # noqa: F401
 
 __all__ = ["metadata"]

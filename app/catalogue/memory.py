@@ -22,6 +22,7 @@ from app.catalogue.schemas import (
     Progression,
     ProgressionSummary,
     Routine,
+    Step,
 )
 from app.errors import NotFound
 
@@ -121,6 +122,10 @@ class LiveCatalogue:
         )
         self._search_text = {e.slug: f"{e.name} {e.summary}".casefold() for e in catalogue.exercises}
         self._responses: dict[tuple[str, bytes], CachedResponse] = {}
+        self._ladder_steps: dict[str, tuple[Progression, Step]] = {}
+        for progression in catalogue.progressions:
+            for step in progression.steps:
+                self._ladder_steps.setdefault(step.exercise, (progression, step))
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -138,6 +143,10 @@ class LiveCatalogue:
         if slug not in self.routines:
             raise NotFound(f"There is no routine {slug!r} in the catalogue.")
         return self.routines[slug]
+
+    def ladder_step(self, exercise: str) -> tuple[Progression, Step] | None:
+        """The ladder (and its step) that has this exercise as a step, if any."""
+        return self._ladder_steps.get(exercise)
 
     def progression_summaries(self) -> list[ProgressionSummary]:
         return [

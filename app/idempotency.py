@@ -1,0 +1,91 @@
+"""`Idempotency-Key`: a retried write returns the first answer instead of writing twice.
+
+The record is claimed (inserted) at the start of the request's transaction and filled with the
+answer before it commits, so it exists only if the work it protects was committed. A duplicate
+arriving meanwhile blocks on the claim's uniqueness until the first request commits (then it
+replays the answer) or dies (then the claim vanishes with its transaction and the duplicate
+proceeds as the first). Errors are not stored: a failed request leaves the key unused.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from app.errors import Conflict, InvalidRequest
+from app.sessions.tables import IdempotencyRecord, IdempotencyUser
+
+RETENTION = timedelta(hours=24)
+_IN_FLIGHT = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    status: int
+    body: str
+
+
+def request_fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def insert_ignoring_conflicts(session: Session, table, rows: list[dict[str, Any]], conflict_columns: list[str]):
+    """INSERT ... ON CONFLICT DO NOTHING, on whichever database the session is bound to."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_columns)
+
+
+def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> StoredAnswer | None:
+    """Claim `key` for this request; or, when a committed request holds it, its answer to replay."""
+    now = datetime.now(UTC)
+    statement = insert_ignoring_conflicts(
+        session,
+        IdempotencyRecord,
+        [dict(partner_id=partner_id, key=key, request_hash=fingerprint, status_code=_IN_FLIGHT, response_body="", expires_at=now + RETENTION)],
+        ["partner_id", "key"],
+    )
+    if session.execute(statement).rowcount == 1:
+        return None
+    existing = session.execute(
+        select(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
+    ).scalar_one_or_none()
+    if existing is None or existing.expires_at <= now:  # gone meanwhile, or kept past its 24 hours
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key))
+        return claim(session=session, partner_id=partner_id, key=key, fingerprint=fingerprint)
+    if existing.request_hash != fingerprint:
+        raise InvalidRequest(
+            "This Idempotency-Key was already used with a different request.", loc=["header", "Idempotency-Key"]
+        )
+    if existing.status_code == _IN_FLIGHT:
+        raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
+    return StoredAnswer(status=existing.status_code, body=existing.response_body)
+
+
+def remember(*, session: Session, partner_id: int, key: str, answer: StoredAnswer, user_ids: set[str]) -> None:
+    record = session.execute(
+        select(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
+    ).scalar_one()
+    record.status_code, record.response_body = answer.status, answer.body
+    session.add(record)
+    session.add_all(IdempotencyUser(partner_id=partner_id, key=key, user_id=u) for u in sorted(user_ids))
+    session.flush()
+
+
+def forget_user(*, session: Session, partner_id: int, user_id: str) -> None:
+    """Delete every stored answer that holds any of this user's data."""
+    keys = session.execute(
+        select(IdempotencyUser.key).where(IdempotencyUser.partner_id == partner_id, IdempotencyUser.user_id == user_id)
+    ).scalars().all()
+    for table in (IdempotencyUser, IdempotencyRecord):
+        session.execute(delete(table).where(table.partner_id == partner_id, table.key.in_(keys)))
+
+
+def purge_expired(*, session: Session) -> int:
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= datetime.now(UTC)))
+    return result.rowcount

@@ -1,0 +1,1 @@
+"""Session logs posted by partners: ingest (idempotent), list, amend, erase."""

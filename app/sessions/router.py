@@ -1,0 +1,156 @@
+"""Session-log endpoints: read the request, call one service function, answer."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.auth import require_scope
+from app.catalogue.router import LiveCatalogueDep
+from app.db import SessionDep
+from app.errors import InvalidRequest, problem_responses
+from app.idempotency import StoredAnswer, request_fingerprint
+from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
+from app.partners.service import Caller
+from app.sessions import service
+from app.sessions.schemas import USER_ID_PATTERN, BatchIn, BatchOut, SessionIn, SessionOut, SessionPage, SessionPatch
+
+router = APIRouter(prefix="/v1", tags=["sessions"])
+
+Writer = Annotated[Caller, Depends(require_scope("sessions:write"))]
+Reader = Annotated[Caller, Depends(require_scope("sessions:read"))]
+UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The partner's own opaque id for the person.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=255, description="Makes retries of this write safe for 24 hours."),
+]
+REPLAYED = {"Idempotent-Replayed": {"description": "`true` when this is the stored answer to an earlier request with the same key", "schema": {"type": "string"}}}
+
+
+def _answer(answer: StoredAnswer, replayed: bool, location: str | None = None) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if location and answer.status == 201:
+        headers["Location"] = location
+    return Response(content=answer.body, status_code=answer.status, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "/users/{user_id}/sessions",
+    status_code=201,
+    response_model=SessionOut,
+    summary="Log a session",
+    responses={
+        201: {"description": "Stored", "headers": {"Location": {"schema": {"type": "string"}}, **REPLAYED}},
+        200: {"model": SessionOut, "description": "Already stored with this client_session_id and the same content"},
+    }
+    | problem_responses(400, 401, 403, 409, 413, 415, 422),
+)
+def post_session(
+    user_id: UserIdPath, body: SessionIn, request: Request, caller: Writer, db: SessionDep,
+    catalogue: LiveCatalogueDep, idempotency_key: IdempotencyKey = None,
+) -> Response:
+    answer, replayed = service.post_session(
+        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, body=body,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+    )
+    return _answer(answer, replayed, location=_location(request, answer))
+
+
+def _location(request: Request, answer: StoredAnswer) -> str | None:
+    if answer.status != 201:
+        return None
+    session_id = SessionOut.model_validate_json(answer.body).id
+    return f"{request.url.path}/{session_id}"
+
+
+@router.post(
+    "/sessions/batch",
+    response_model=BatchOut,
+    summary="Log up to 500 sessions, each judged on its own",
+    responses={200: {"description": "A result per item, in order", "headers": REPLAYED}}
+    | problem_responses(400, 401, 403, 409, 413, 415, 422),
+)
+def post_batch(
+    body: BatchIn, request: Request, caller: Writer, db: SessionDep, catalogue: LiveCatalogueDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    answer, replayed = service.post_batch(
+        session=db, catalogue=catalogue, partner_id=caller.partner_id, raw_items=body.sessions,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body.sessions),
+    )
+    return _answer(answer, replayed)
+
+
+@router.get(
+    "/users/{user_id}/sessions",
+    response_model=SessionPage,
+    summary="List a user's sessions, newest first",
+    responses=problem_responses(401, 403, 422),
+)
+def list_sessions(
+    user_id: UserIdPath, request: Request, response: Response, caller: Reader, db: SessionDep,
+    catalogue: LiveCatalogueDep,
+    since: Annotated[datetime | None, Query(description="Only sessions performed at or after this time.")] = None,
+    until: Annotated[datetime | None, Query(description="Only sessions performed before this time.")] = None,
+    exercise: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> SessionPage:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidRequest(f"{name} needs a UTC offset (RFC 3339)", loc=["query", name])
+    after = None
+    if cursor:
+        performed_at, seq = decode_cursor(cursor, length=2)
+        try:
+            after = (datetime.fromisoformat(performed_at), int(seq))
+        except (TypeError, ValueError):
+            raise InvalidRequest("The cursor is not one this service issued.", loc=["query", "cursor"]) from None
+    items, last = service.list_sessions(
+        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id,
+        since=since, until=until, exercise=exercise, after=after, limit=limit,
+    )
+    next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
+    filters = {"since": since and since.isoformat(), "until": until and until.isoformat(), "exercise": exercise, "limit": limit}
+    response.headers.update(next_link(request.url.path, filters, next_cursor))
+    return SessionPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/users/{user_id}/sessions/{session_id}",
+    response_model=SessionOut,
+    summary="Get one session",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_session(user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], caller: Reader, db: SessionDep, catalogue: LiveCatalogueDep) -> SessionOut:
+    return service.get_session(session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id)
+
+
+@router.patch(
+    "/users/{user_id}/sessions/{session_id}",
+    response_model=SessionOut,
+    summary="Amend next-morning pain or notes (JSON merge patch)",
+    openapi_extra={"requestBody": {"content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/SessionPatch"}}}}},
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
+)
+def patch_session(
+    user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], patch: SessionPatch, caller: Writer,
+    db: SessionDep, catalogue: LiveCatalogueDep,
+) -> SessionOut:
+    return service.patch_session(
+        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id, patch=patch
+    )
+
+
+@router.delete(
+    "/users/{user_id}",
+    status_code=204,
+    summary="Erase a user: every session and stored answer that holds their data",
+    responses=problem_responses(401, 403, 422),
+)
+def erase_user(user_id: UserIdPath, caller: Writer, db: SessionDep) -> Response:
+    service.erase_user(session=db, partner_id=caller.partner_id, user_id=user_id)
+    return Response(status_code=204)

@@ -1,0 +1,137 @@
+"""Session-log request and response shapes (the contract's "Session logs" section)."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SkipValidation,
+    Strict,
+    StringConstraints,
+    field_validator,
+)
+
+from app.errors import Problem
+
+USER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
+Score = Annotated[int, Strict(), Field(ge=0, le=10)]
+Dose = Annotated[int, Strict(), Field(ge=0, le=600)]
+UtcTimestamp = Annotated[
+    datetime, PlainSerializer(lambda d: d.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str)
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PainIn(Body):
+    before: Score | None = None
+    during: Score
+    after: Score | None = None
+    next_morning: Score | None = None
+
+
+class SetIn(Body):
+    dose: Dose
+
+
+class SessionIn(Body):
+    client_session_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    exercise: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    performed_at: AwareDatetime
+    target_dose: Annotated[int, Strict(), Field(ge=1, le=600)]
+    sets: list[SetIn] = Field(min_length=1, max_length=20)
+    rpe: Score | None = None
+    pain: PainIn
+    support_used: Annotated[bool, Strict()] = False
+    faults: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(default=[], max_length=20)
+    duration_seconds: Annotated[int, Strict(), Field(ge=0, le=86_400)] | None = None
+    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+    @field_validator("performed_at")
+    @classmethod
+    def not_in_the_future(cls, value: datetime) -> datetime:
+        if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+            raise ValueError("performed_at is more than 5 minutes in the future")
+        return value
+
+
+class BatchItemIn(SessionIn):
+    user_id: UserId
+
+
+class BatchIn(Body):
+    # Items are validated one by one by the service, so one bad item fails only itself.
+    sessions: list[SkipValidation[BatchItemIn]] = Field(min_length=1, max_length=500)
+
+
+class PainPatch(Body):
+    next_morning: Score | None = None
+
+
+class SessionPatch(Body):
+    """JSON merge patch: only `pain.next_morning` and `notes` may change; null clears them."""
+
+    pain: PainPatch | None = None
+    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class PainOut(BaseModel):
+    before: int | None
+    during: int
+    after: int | None
+    next_morning: int | None
+
+
+class SetOut(BaseModel):
+    dose: int
+
+
+class AssessmentOut(BaseModel):
+    progression: str
+    completed: bool
+    qualifying: bool
+    pain_zone: Literal["low", "acceptable", "high", "stop"]
+    flare: bool
+
+
+class SessionOut(BaseModel):
+    id: str
+    user_id: str
+    client_session_id: str | None
+    exercise: str
+    performed_at: UtcTimestamp
+    target_dose: int
+    sets: list[SetOut]
+    rpe: int | None
+    pain: PainOut
+    support_used: bool
+    faults: list[str]
+    duration_seconds: int | None
+    notes: str | None
+    received_at: UtcTimestamp
+    assessment: AssessmentOut | None
+
+
+class SessionPage(BaseModel):
+    items: list[SessionOut]
+    next_cursor: str | None
+
+
+class BatchResult(BaseModel):
+    index: int
+    status: int
+    session: SessionOut | None = None
+    problem: Problem | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResult]

@@ -1,0 +1,319 @@
+"""Session-log service: ingest (single and batch alike), read, amend, erase. Every query is
+scoped to the partner of the calling key; another partner's users simply do not exist here."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, select, tuple_
+from sqlmodel import Session
+
+from app import idempotency
+from app.catalogue.memory import LiveCatalogue
+from app.errors import Conflict, InvalidRequest, NotFound, Problem, ProblemError, problem, validation_problems
+from app.idempotency import StoredAnswer
+from app.progression.engine import Pain, Performance, assess
+from app.sessions.schemas import (
+    AssessmentOut,
+    BatchItemIn,
+    BatchOut,
+    BatchResult,
+    PainOut,
+    SessionIn,
+    SessionOut,
+    SessionPage,
+    SessionPatch,
+    SetOut,
+)
+from app.sessions.tables import SessionRow
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    status: int  # 201 stored now, 200 already stored with the same content
+    session: SessionOut
+
+
+# -- reading a stored session ------------------------------------------------------------------
+
+
+def _performance(row: SessionRow) -> Performance:
+    return Performance(
+        target_dose=row.target_dose,
+        set_doses=tuple(row.set_doses),
+        rpe=row.rpe,
+        pain=Pain(during=row.pain_during, before=row.pain_before, after=row.pain_after, next_morning=row.pain_next_morning),
+        support_used=row.support_used,
+        fault_count=len(row.faults),
+    )
+
+
+def to_out(row: SessionRow, catalogue: LiveCatalogue) -> SessionOut:
+    ladder = catalogue.ladder_step(row.exercise)
+    assessment = None
+    if ladder is not None:
+        progression, step = ladder
+        result = assess(_performance(row), progression=progression.slug, step=step, rules=progression.rules)
+        assessment = AssessmentOut(
+            progression=result.progression,
+            completed=result.completed,
+            qualifying=result.qualifying,
+            pain_zone=result.pain_zone,
+            flare=result.flare,
+        )
+    return SessionOut(
+        id=row.id,
+        user_id=row.user_id,
+        client_session_id=row.client_session_id,
+        exercise=row.exercise,
+        performed_at=row.performed_at,
+        target_dose=row.target_dose,
+        sets=[SetOut(dose=d) for d in row.set_doses],
+        rpe=row.rpe,
+        pain=PainOut(before=row.pain_before, during=row.pain_during, after=row.pain_after, next_morning=row.pain_next_morning),
+        support_used=row.support_used,
+        faults=row.faults,
+        duration_seconds=row.duration_seconds,
+        notes=row.notes,
+        received_at=row.received_at,
+        assessment=assessment,
+    )
+
+
+# -- ingest ------------------------------------------------------------------------------------
+
+
+def check_against_catalogue(body: SessionIn, catalogue: LiveCatalogue) -> list[ProblemError]:
+    """The exercise must exist and list every fault code given; `loc` is relative to the body."""
+    exercise = catalogue.exercises.get(body.exercise)
+    if exercise is None:
+        return [ProblemError(loc=["exercise"], msg=f"unknown exercise {body.exercise!r}")]
+    codes = {f.code for f in exercise.faults}
+    return [
+        ProblemError(loc=["faults", i], msg=f"{exercise.slug} has no fault code {code!r}")
+        for i, code in enumerate(body.faults)
+        if code not in codes
+    ]
+
+
+def _row_values(partner_id: int, user_id: str, body: SessionIn, received_at: datetime) -> dict[str, Any]:
+    return dict(
+        id=str(uuid.uuid4()),
+        partner_id=partner_id,
+        user_id=user_id,
+        client_session_id=body.client_session_id,
+        exercise=body.exercise,
+        performed_at=body.performed_at,
+        target_dose=body.target_dose,
+        set_doses=[s.dose for s in body.sets],
+        rpe=body.rpe,
+        pain_before=body.pain.before,
+        pain_during=body.pain.during,
+        pain_after=body.pain.after,
+        pain_next_morning=body.pain.next_morning,
+        support_used=body.support_used,
+        faults=list(body.faults),
+        duration_seconds=body.duration_seconds,
+        notes=body.notes,
+        received_at=received_at,
+    )
+
+
+_CONTENT = ("exercise", "target_dose", "set_doses", "rpe", "pain_before", "pain_during", "pain_after",
+            "pain_next_morning", "support_used", "faults", "duration_seconds", "notes")
+
+
+def _same_content(row: SessionRow, values: dict[str, Any]) -> bool:
+    return row.performed_at == values["performed_at"] and all(getattr(row, k) == values[k] for k in _CONTENT)
+
+
+def ingest(
+    *, session: Session, catalogue: LiveCatalogue, partner_id: int, items: list[tuple[str, SessionIn]]
+) -> list[Ingested | Conflict]:
+    """Store checked sessions in one statement, in the given order. A `client_session_id`
+    already stored for the user answers 200 (same content) or a Conflict, enforced by the unique
+    constraint, so concurrent duplicates store exactly one row."""
+    if not items:
+        return []
+    received_at = datetime.now(UTC)
+    values = [_row_values(partner_id, user_id, body, received_at) for user_id, body in items]
+    statement = idempotency.insert_ignoring_conflicts(
+        session, SessionRow, values, ["partner_id", "user_id", "client_session_id"]
+    ).returning(SessionRow.id)
+    inserted = set(session.execute(statement).scalars().all())
+    ids = [v["id"] for v in values if v["id"] in inserted]
+    rows = {r.id: r for r in session.execute(select(SessionRow).where(SessionRow.id.in_(ids))).scalars()} if ids else {}
+    results: list[Ingested | Conflict] = []
+    for v in values:
+        if v["id"] in rows:
+            results.append(Ingested(201, to_out(rows[v["id"]], catalogue)))
+            continue
+        existing = session.execute(
+            select(SessionRow).where(
+                SessionRow.partner_id == partner_id,
+                SessionRow.user_id == v["user_id"],
+                SessionRow.client_session_id == v["client_session_id"],
+            )
+        ).scalar_one()
+        if _same_content(existing, v):
+            results.append(Ingested(200, to_out(existing, catalogue)))
+        else:
+            results.append(
+                Conflict(f"client_session_id {v['client_session_id']!r} is already stored for this user with other content.")
+            )
+    return results
+
+
+def _idempotent(session: Session, partner_id: int, key: str | None, fingerprint: str, user_ids: set[str], work) -> tuple[StoredAnswer, bool]:
+    """(answer, replayed): run `work` once per Idempotency-Key, replaying its answer on retries."""
+    if key is None:
+        return work(), False
+    stored = idempotency.claim(session=session, partner_id=partner_id, key=key, fingerprint=fingerprint)
+    if stored is not None:
+        return stored, True
+    answer = work()
+    idempotency.remember(session=session, partner_id=partner_id, key=key, answer=answer, user_ids=user_ids)
+    return answer, False
+
+
+def post_session(
+    *,
+    session: Session,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    user_id: str,
+    body: SessionIn,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> tuple[StoredAnswer, bool]:
+    problems = check_against_catalogue(body, catalogue)
+    if problems:
+        raise InvalidRequest(problems[0].msg, errors=[ProblemError(loc=["body", *p.loc], msg=p.msg) for p in problems])
+
+    def work() -> StoredAnswer:
+        (result,) = ingest(session=session, catalogue=catalogue, partner_id=partner_id, items=[(user_id, body)])
+        if isinstance(result, Conflict):
+            raise result
+        return StoredAnswer(result.status, result.session.model_dump_json())
+
+    return _idempotent(session, partner_id, idempotency_key, fingerprint, {user_id}, work)
+
+
+def post_batch(
+    *,
+    session: Session,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    raw_items: list[Any],
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> tuple[StoredAnswer, bool]:
+    """Judge each item as a single POST would; one bad item fails only itself."""
+    results: list[BatchResult | None] = [None] * len(raw_items)
+    accepted: list[tuple[int, BatchItemIn]] = []
+    for index, raw in enumerate(raw_items):
+        try:
+            item = BatchItemIn.model_validate(raw)
+        except ValidationError as error:
+            results[index] = _item_problem(index, validation_problems(error.errors(include_url=False), ("body", "sessions", index)))
+            continue
+        problems = check_against_catalogue(item, catalogue)
+        if problems:
+            results[index] = _item_problem(index, [ProblemError(loc=["body", "sessions", index, *p.loc], msg=p.msg) for p in problems])
+        else:
+            accepted.append((index, item))
+    user_ids = {raw.get("user_id") for raw in raw_items if isinstance(raw, dict) and isinstance(raw.get("user_id"), str)}
+
+    def work() -> StoredAnswer:
+        stored = ingest(
+            session=session,
+            catalogue=catalogue,
+            partner_id=partner_id,
+            items=[(item.user_id, item) for _, item in accepted],
+        )
+        for (index, _), outcome in zip(accepted, stored, strict=True):
+            if isinstance(outcome, Conflict):
+                results[index] = BatchResult(index=index, status=409, problem=problem(409, outcome.detail, type_=outcome.type))
+            else:
+                results[index] = BatchResult(index=index, status=outcome.status, session=outcome.session)
+        return StoredAnswer(200, BatchOut(results=results).model_dump_json(exclude_none=True))
+
+    return _idempotent(session, partner_id, idempotency_key, fingerprint, user_ids, work)
+
+
+def _item_problem(index: int, errors: list[ProblemError]) -> BatchResult:
+    detail = errors[0].msg if len(errors) == 1 else f"{len(errors)} problems; see errors."
+    return BatchResult(index=index, status=422, problem=problem(422, detail, type_=InvalidRequest.type, errors=errors))
+
+
+# -- reading, amending, erasing ----------------------------------------------------------------
+
+
+def _find(session: Session, partner_id: int, user_id: str, session_id: str) -> SessionRow:
+    row = session.execute(
+        select(SessionRow).where(
+            SessionRow.partner_id == partner_id, SessionRow.user_id == user_id, SessionRow.id == session_id
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"There is no session {session_id!r} for user {user_id!r}.")
+    return row
+
+
+def get_session(*, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str) -> SessionOut:
+    return to_out(_find(session, partner_id, user_id, session_id), catalogue)
+
+
+def list_sessions(
+    *,
+    session: Session,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    user_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    exercise: str | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> tuple[list[SessionOut], tuple[datetime, int] | None]:
+    """Newest first by (performed_at, received order); a keyset page, stable under inserts."""
+    query = select(SessionRow).where(SessionRow.partner_id == partner_id, SessionRow.user_id == user_id)
+    if since is not None:
+        query = query.where(SessionRow.performed_at >= since)
+    if until is not None:
+        query = query.where(SessionRow.performed_at < until)
+    if exercise is not None:
+        query = query.where(SessionRow.exercise == exercise)
+    if after is not None:
+        query = query.where(tuple_(SessionRow.performed_at, SessionRow.seq) < tuple_(*after))
+    rows = session.execute(
+        query.order_by(SessionRow.performed_at.desc(), SessionRow.seq.desc()).limit(limit + 1)
+    ).scalars().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = (rows[-1].performed_at, rows[-1].seq) if more else None
+    return [to_out(r, catalogue) for r in rows], last
+
+
+def patch_session(
+    *, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str, patch: SessionPatch
+) -> SessionOut:
+    row = _find(session, partner_id, user_id, session_id)
+    if "notes" in patch.model_fields_set:
+        row.notes = patch.notes
+    if "pain" in patch.model_fields_set:
+        if patch.pain is None:
+            raise InvalidRequest("pain cannot be removed; patch pain.next_morning instead.", loc=["body", "pain"])
+        if "next_morning" in patch.pain.model_fields_set:
+            row.pain_next_morning = patch.pain.next_morning
+    session.add(row)
+    session.flush()
+    return to_out(row, catalogue)
+
+
+def erase_user(*, session: Session, partner_id: int, user_id: str) -> None:
+    """Delete everything stored about one user of one partner, in the caller's transaction."""
+    session.execute(delete(SessionRow).where(SessionRow.partner_id == partner_id, SessionRow.user_id == user_id))
+    idempotency.forget_user(session=session, partner_id=partner_id, user_id=user_id)

@@ -1,0 +1,227 @@
+"""Session logs: posting, reading, amending, listing; every answer as the contract says."""
+
+import pytest
+
+from tests.factories import VALID_SESSION, at, session_body
+
+WRITE = "sessions:read,sessions:write"
+
+
+@pytest.fixture
+def h(auth):
+    return auth(WRITE)
+
+
+def post(client, headers, user="user-1", body=None, **extra):
+    return client.post(f"/v1/users/{user}/sessions", json=body or session_body(), headers=headers | extra)
+
+
+def test_post_stores_and_answers_the_session_with_location(client, h):
+    response = post(client, h)
+    assert response.status_code == 201
+    stored = response.json()
+    assert response.headers["location"] == f"/v1/users/user-1/sessions/{stored['id']}"
+    for field in ("exercise", "target_dose", "sets", "rpe", "pain", "support_used", "faults", "duration_seconds", "notes"):
+        assert stored[field] == VALID_SESSION[field]
+    assert stored["performed_at"] == "2026-11-20T06:30:00Z" and stored["received_at"].endswith("Z")
+    assert stored["user_id"] == "user-1" and stored["client_session_id"] is None
+    assert stored["assessment"] == {
+        "progression": "lunge-ladder", "completed": False, "qualifying": False, "pain_zone": "low", "flare": False
+    }
+    assert client.get(response.headers["location"], headers=h).json() == stored
+
+
+def test_defaults_apply_to_optional_fields(client, h):
+    body = {"exercise": "glute-bridge", "performed_at": at(0), "target_dose": 10, "sets": [{"dose": 10}], "pain": {"during": 0}}
+    stored = post(client, h, body=body).json()
+    assert stored["support_used"] is False and stored["faults"] == [] and stored["rpe"] is None
+    assert stored["pain"] == {"before": None, "during": 0, "after": None, "next_morning": None}
+    assert stored["assessment"] is None  # glute-bridge is on no ladder
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"pain": {"during": 3}}, ("low", False)),
+        ({"pain": {"during": 4}}, ("acceptable", False)),
+        ({"pain": {"during": 5, "after": 5}}, ("acceptable", False)),
+        ({"pain": {"during": 2, "after": 6}}, ("high", False)),
+        ({"pain": {"during": 8}}, ("stop", False)),
+        ({"pain": {"during": 1, "after": 8}}, ("stop", False)),
+        ({"pain": {"during": 1, "next_morning": 8, "before": 7}}, ("stop", False)),
+        ({"pain": {"during": 1, "before": 2, "next_morning": 3}}, ("low", False)),
+        ({"pain": {"during": 1, "before": 2, "next_morning": 4}}, ("low", True)),
+        ({"pain": {"during": 1, "next_morning": 1}}, ("low", False)),
+        ({"pain": {"during": 1, "next_morning": 2}}, ("low", True)),
+    ],
+)
+def test_pain_zone_and_flare_follow_the_thresholds(client, h, changes, expected):
+    assessment = post(client, h, body=session_body(**changes)).json()["assessment"]
+    assert (assessment["pain_zone"], assessment["flare"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "completed", "qualifying"),
+    [
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3}, True, True),
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}, {"dose": 8}, {"dose": 7}, {"dose": 9}]}, True, True),
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}, {"dose": 8}]}, False, False),
+        ({"faults": [], "rpe": 5, "sets": [{"dose": 8}] * 3}, True, False),
+        ({"faults": [], "rpe": None, "sets": [{"dose": 8}] * 3}, True, False),
+        ({"faults": ["hips_uneven"], "rpe": 4, "sets": [{"dose": 8}] * 3}, True, False),
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "support_used": True}, True, False),
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "pain": {"during": 3, "after": 4}}, True, False),
+    ],
+)
+def test_completed_and_qualifying(client, h, changes, completed, qualifying):
+    assessment = post(client, h, body=session_body(**changes)).json()["assessment"]
+    assert (assessment["completed"], assessment["qualifying"]) == (completed, qualifying)
+
+
+def test_support_used_is_fine_where_the_step_allows_support(client, h):
+    body = session_body(exercise="supported-reverse-lunge", target_dose=4, sets=[{"dose": 4}] * 2, rpe=3, faults=[], support_used=True)
+    assert post(client, h, body=body).json()["assessment"]["qualifying"] is True
+
+
+def test_patch_next_morning_recomputes_the_assessment(client, h):
+    stored = post(client, h).json()
+    url = f"/v1/users/user-1/sessions/{stored['id']}"
+    patched = client.patch(url, content='{"pain": {"next_morning": 5}}', headers=h | {"Content-Type": "application/merge-patch+json"})
+    assert patched.status_code == 200
+    body = patched.json()
+    assert body["pain"] == {"before": 2, "during": 3, "after": 2, "next_morning": 5}
+    assert body["assessment"]["flare"] is True and body["notes"] == "felt fine"
+    cleared = client.patch(url, content='{"notes": null, "pain": {"next_morning": null}}', headers=h | {"Content-Type": "application/merge-patch+json"})
+    assert cleared.json()["notes"] is None and cleared.json()["assessment"]["flare"] is False
+    assert client.get(url, headers=h).json() == cleared.json()
+
+
+@pytest.mark.parametrize(
+    ("patch", "loc"),
+    [
+        ('{"rpe": 3}', ["body", "rpe"]),
+        ('{"pain": {"during": 1}}', ["body", "pain", "during"]),
+        ('{"pain": {"next_morning": 11}}', ["body", "pain", "next_morning"]),
+        ('{"notes": "' + "x" * 1001 + '"}', ["body", "notes"]),
+        ('{"pain": null}', ["body", "pain"]),
+    ],
+)
+def test_patch_of_anything_else_is_a_422_and_changes_nothing(client, h, patch, loc):
+    stored = post(client, h).json()
+    url = f"/v1/users/user-1/sessions/{stored['id']}"
+    response = client.patch(url, content=patch, headers=h | {"Content-Type": "application/merge-patch+json"})
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"] == loc
+    assert client.get(url, headers=h).json() == stored
+
+
+def test_patch_needs_a_json_media_type(client, h):
+    stored = post(client, h).json()
+    response = client.patch(f"/v1/users/user-1/sessions/{stored['id']}", content='{"notes": "x"}', headers=h | {"Content-Type": "text/plain"})
+    assert response.status_code == 415 and response.headers["content-type"] == "application/problem+json"
+
+
+def test_unknown_session_is_404(client, h):
+    assert client.get("/v1/users/user-1/sessions/nope", headers=h).status_code == 404
+    response = client.patch("/v1/users/user-1/sessions/nope", content="{}", headers=h | {"Content-Type": "application/merge-patch+json"})
+    assert response.status_code == 404 and response.json()["status"] == 404
+
+
+INVALID_BODIES = [
+    (session_body(exercise=...), ["body", "exercise"]),
+    (session_body(performed_at=...), ["body", "performed_at"]),
+    (session_body(target_dose=...), ["body", "target_dose"]),
+    (session_body(sets=...), ["body", "sets"]),
+    (session_body(pain={"before": 1}), ["body", "pain", "during"]),
+    (session_body(pain={"during": 11}), ["body", "pain", "during"]),
+    (session_body(pain={"during": -1}), ["body", "pain", "during"]),
+    (session_body(pain={"during": 2.5}), ["body", "pain", "during"]),
+    (session_body(pain={"during": "3"}), ["body", "pain", "during"]),
+    (session_body(pain={"during": True}), ["body", "pain", "during"]),
+    (session_body(rpe=11), ["body", "rpe"]),
+    (session_body(target_dose=0), ["body", "target_dose"]),
+    (session_body(target_dose=601), ["body", "target_dose"]),
+    (session_body(sets=[]), ["body", "sets"]),
+    (session_body(sets=[{"dose": 1}] * 21), ["body", "sets"]),
+    (session_body(sets=[{"dose": 601}]), ["body", "sets", 0, "dose"]),
+    (session_body(sets=[{"dose": 5, "weight": 3}]), ["body", "sets", 0, "weight"]),
+    (session_body(performed_at="2026-11-20T07:30:00"), ["body", "performed_at"]),
+    (session_body(performed_at="2999-01-01T00:00:00Z"), ["body", "performed_at"]),
+    (session_body(performed_at="yesterday"), ["body", "performed_at"]),
+    (session_body(exercise="moonwalk"), ["body", "exercise"]),
+    (session_body(faults=["bad_posture"]), ["body", "faults", 0]),
+    (session_body(faults=["hips_uneven", "short_depth", "nope"]), ["body", "faults", 2]),
+    (session_body(heart_rate=120), ["body", "heart_rate"]),
+    (session_body(notes="x" * 1001), ["body", "notes"]),
+    (session_body(client_session_id="x" * 65), ["body", "client_session_id"]),
+    (session_body(support_used="yes"), ["body", "support_used"]),
+    (session_body(duration_seconds=-5), ["body", "duration_seconds"]),
+]
+
+
+@pytest.mark.parametrize(("body", "loc"), INVALID_BODIES)
+def test_invalid_body_is_a_422_naming_the_field_and_stores_nothing(client, h, body, loc):
+    response = post(client, h, body=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422 and loc in [e["loc"] for e in problem["errors"]]
+    assert client.get("/v1/users/user-1/sessions", headers=h).json()["items"] == []
+
+
+def test_glute_faults_are_checked_per_exercise(client, h):
+    body = session_body(exercise="glute-bridge", faults=["leaning_sideways"])
+    assert post(client, h, body=body).status_code == 422
+
+
+@pytest.mark.parametrize("user", ["x" * 129, "a%20b", "%C3%BC", "semi;colon"])
+def test_bad_user_id_is_a_422(client, h, user):
+    response = post(client, h, user=user)
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["path", "user_id"]
+
+
+def test_user_id_accepts_its_whole_charset(client, h):
+    user = "Az09._:-" + "x" * 120
+    assert post(client, h, user=user).status_code == 201
+
+
+def test_malformed_json_is_400(client, h):
+    response = client.post("/v1/users/u/sessions", content=b'{"exercise": ', headers=h | {"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_wrong_content_type_is_415(client, h, content_type):
+    headers = h | ({"Content-Type": content_type} if content_type else {})
+    response = client.post("/v1/users/u/sessions", content=b"{}", headers=headers)
+    assert response.status_code == 415 and response.json()["status"] == 415
+
+
+def test_body_over_one_mib_is_413_by_declared_length(client, h):
+    body = session_body(notes="x" * 1000)
+    padded = b'{"pad": "' + b" " * (1024 * 1024) + b'"}'
+    response = client.post("/v1/users/u/sessions", content=padded, headers=h | {"Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["status"] == 413
+    assert post(client, h, user="u", body=body).status_code == 201
+
+
+def test_body_over_one_mib_is_413_while_streaming(client, h):
+    def chunks():
+        yield b'{"notes": "'
+        for _ in range(300):
+            yield b"x" * 4096
+        yield b'"}'
+
+    response = client.post("/v1/users/u/sessions", content=chunks(), headers=h | {"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert client.get("/v1/users/u/sessions", headers=h).json()["items"] == []
+
+
+def test_sessions_need_the_sessions_scopes(client, auth):
+    catalogue_only = auth("catalogue:read")
+    reader = auth("sessions:read")
+    assert post(client, catalogue_only).status_code == 403
+    assert post(client, reader).status_code == 403
+    assert client.get("/v1/users/u/sessions", headers=catalogue_only).status_code == 403
+    assert client.get("/v1/users/u/sessions", headers=reader).status_code == 200
+    assert client.delete("/v1/users/u", headers=reader).status_code == 403
+    assert client.get("/v1/users/u/sessions").status_code == 401
