@@ -50,8 +50,8 @@ def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> S
         [dict(partner_id=partner_id, key=key, request_hash=fingerprint, status_code=_IN_FLIGHT, response_body="", expires_at=now + RETENTION)],
         ["partner_id", "key"],
     )
-    if session.execute(statement).rowcount == 1:
-        return None
+    if session.execute(statement.returning(IdempotencyRecord.key)).first() is not None:
+        return None  # claimed: this request does the work
     existing = session.execute(
         select(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
     ).scalar_one_or_none()
@@ -87,5 +87,6 @@ def forget_user(*, session: Session, partner_id: int, user_id: str) -> None:
 
 
 def purge_expired(*, session: Session) -> int:
-    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= datetime.now(UTC)))
-    return result.rowcount
+    """Delete answers kept past their 24 hours; returns how many went."""
+    expired = delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= datetime.now(UTC))
+    return len(session.execute(expired.returning(IdempotencyRecord.key)).all())

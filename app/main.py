@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from sqlmodel import Session
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Receive, Scope, Send
 
@@ -21,12 +22,14 @@ from app.body_limits import BodyLimits
 from app.catalogue.memory import EMPTY, GZIP_MIN_BYTES, LiveCatalogue, load_live, stored_version
 from app.db import make_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from app.idempotency import purge_expired
 from app.migrate import head_revision
 from app.request_id import with_request_id
 from app.sessions import router as sessions_router
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("stepwise")
+PURGE_INTERVAL_SECONDS = 600
 
 DESCRIPTION = """\
 Exercise catalogue, progression ladders, session logs and next-step recommendations for partner
@@ -47,6 +50,26 @@ async def _follow_catalogue_syncs(app: FastAPI, interval: float) -> None:
             logger.exception("catalogue refresh failed; keeping version %s", app.state.catalogue.version)
 
 
+def _purge_idempotency_records(engine) -> int:
+    with Session(engine) as session:
+        purged = purge_expired(session=session)
+        session.commit()
+    return purged
+
+
+async def _purge_expired_answers(app: FastAPI, interval: float) -> None:
+    """Idempotency records are kept 24 hours; older ones are deleted here, on every replica
+    (the delete is idempotent, so replicas need no coordination)."""
+    while True:
+        try:
+            purged = await anyio.to_thread.run_sync(_purge_idempotency_records, app.state.engine)
+            if purged:
+                logger.info("purged %d expired idempotency records", purged)
+        except Exception:
+            logger.exception("purging expired idempotency records failed")
+        await asyncio.sleep(interval)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -55,13 +78,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     except Exception:  # not migrated or not reachable yet: start unready, load on a later refresh
         logger.exception("could not load the catalogue; /readyz stays 503 until it loads")
         app.state.catalogue = LiveCatalogue(EMPTY)
-    refresher = asyncio.create_task(_follow_catalogue_syncs(app, settings.catalogue_refresh_seconds))
+    tasks = [
+        asyncio.create_task(_follow_catalogue_syncs(app, settings.catalogue_refresh_seconds)),
+        asyncio.create_task(_purge_expired_answers(app, PURGE_INTERVAL_SECONDS)),
+    ]
     try:
         yield
     finally:
-        refresher.cancel()
-        with suppress(asyncio.CancelledError):
-            await refresher
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         app.state.engine.dispose()
 
 

@@ -1,0 +1,169 @@
+"""Retries are safe: Idempotency-Key, client_session_id, and batches judged item by item."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from app.sessions.tables import IdempotencyRecord, SessionRow
+from tests.factories import at, session_body
+
+WRITE = "sessions:read,sessions:write"
+
+
+@pytest.fixture
+def h(auth):
+    return auth(WRITE)
+
+
+def count_sessions(app, user=None) -> int:
+    with Session(app.state.engine) as s:
+        query = select(func.count()).select_from(SessionRow)
+        if user:
+            query = query.where(SessionRow.user_id == user)
+        return s.execute(query).scalar_one()
+
+
+def test_retry_with_same_idempotency_key_returns_first_answer(client, h, app):
+    key = {"Idempotency-Key": "retry-1"}
+    first = client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key)
+    again = client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key)
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content and again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    assert count_sessions(app, "u1") == 1
+
+
+def test_same_idempotency_key_with_another_body_is_422(client, h, app):
+    key = {"Idempotency-Key": "retry-2"}
+    assert client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key).status_code == 201
+    other = client.post("/v1/users/u1/sessions", json=session_body(rpe=2), headers=h | key)
+    assert other.status_code == 422 and other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    elsewhere = client.post("/v1/users/u2/sessions", json=session_body(), headers=h | key)
+    assert elsewhere.status_code == 422
+    assert count_sessions(app) == 1
+
+
+def test_idempotency_key_longer_than_255_is_422(client, h):
+    response = client.post("/v1/users/u1/sessions", json=session_body(), headers=h | {"Idempotency-Key": "k" * 256})
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+def test_failed_request_leaves_its_key_unused(client, h, app):
+    key = {"Idempotency-Key": "after-failure"}
+    assert client.post("/v1/users/u1/sessions", json=session_body(exercise="nope"), headers=h | key).status_code == 422
+    assert client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key).status_code == 201
+
+
+def test_expired_keys_are_purged_and_reusable(client, h, app):
+    from app.idempotency import purge_expired
+
+    key = {"Idempotency-Key": "old"}
+    assert client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key).status_code == 201
+    with Session(app.state.engine) as s:
+        s.execute(update(IdempotencyRecord).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        s.commit()
+    fresh = client.post("/v1/users/u1/sessions", json=session_body(rpe=1), headers=h | key)
+    assert fresh.status_code == 201 and "idempotent-replayed" not in fresh.headers
+    with Session(app.state.engine) as s:
+        s.execute(update(IdempotencyRecord).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        assert purge_expired(session=s) == 1
+        s.commit()
+        assert s.execute(select(func.count()).select_from(IdempotencyRecord)).scalar_one() == 0
+
+
+def test_client_session_id_same_content_is_200_with_the_stored_session(client, h, app):
+    body = session_body(client_session_id="c-1")
+    first = client.post("/v1/users/u1/sessions", json=body, headers=h)
+    again = client.post("/v1/users/u1/sessions", json=body, headers=h)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json() == first.json()
+    assert count_sessions(app, "u1") == 1
+
+
+def test_client_session_id_with_other_content_is_409(client, h, app):
+    client.post("/v1/users/u1/sessions", json=session_body(client_session_id="c-1"), headers=h)
+    clash = client.post("/v1/users/u1/sessions", json=session_body(client_session_id="c-1", rpe=1), headers=h)
+    assert clash.status_code == 409 and clash.headers["content-type"] == "application/problem+json"
+    other_user = client.post("/v1/users/u2/sessions", json=session_body(client_session_id="c-1", rpe=1), headers=h)
+    assert other_user.status_code == 201
+    assert count_sessions(app) == 2
+
+
+def test_same_performed_at_in_another_offset_is_the_same_content(client, h):
+    client.post("/v1/users/u1/sessions", json=session_body(client_session_id="tz", performed_at="2026-11-20T07:30:00+01:00"), headers=h)
+    again = client.post("/v1/users/u1/sessions", json=session_body(client_session_id="tz", performed_at="2026-11-20T06:30:00Z"), headers=h)
+    assert again.status_code == 200
+
+
+def batch_item(user: str, **changes):
+    return {"user_id": user, **session_body(**changes)}
+
+
+def test_batch_judges_each_item_on_its_own(client, h, app):
+    items = [
+        batch_item("a", client_session_id="a1"),
+        batch_item("a", exercise="moonwalk"),
+        batch_item("b", client_session_id="b1", pain={"during": 12}),
+        batch_item("b", client_session_id="b2"),
+        {"user_id": "bad user", **session_body()},
+        "not an object",
+        batch_item("a", client_session_id="a1"),  # duplicate of item 0, same content
+        batch_item("a", client_session_id="a1", rpe=0),  # duplicate of item 0, other content
+    ]
+    response = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == list(range(len(items)))
+    assert [r["status"] for r in results] == [201, 422, 422, 201, 422, 422, 200, 409]
+    assert results[1]["problem"]["errors"][0]["loc"] == ["body", "sessions", 1, "exercise"]
+    assert results[2]["problem"]["errors"][0]["loc"] == ["body", "sessions", 2, "pain", "during"]
+    assert results[4]["problem"]["errors"][0]["loc"] == ["body", "sessions", 4, "user_id"]
+    assert results[6]["session"] == results[0]["session"]
+    assert results[7]["problem"]["status"] == 409 and "session" not in results[7]
+    assert count_sessions(app) == 2
+
+
+def test_batch_items_count_as_received_in_their_order(client, h):
+    items = [batch_item("a", performed_at=at(0), notes=str(i)) for i in range(5)]
+    client.post("/v1/sessions/batch", json={"sessions": items}, headers=h)
+    listed = client.get("/v1/users/a/sessions", headers=h).json()["items"]
+    assert [s["notes"] for s in listed] == ["4", "3", "2", "1", "0"]  # newest first: last received first
+
+
+def test_retrying_a_whole_batch_stores_nothing_twice(client, h, app):
+    items = [batch_item(f"user-{i % 3}", client_session_id=f"c{i}", performed_at=at(i)) for i in range(30)]
+    first = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h).json()["results"]
+    again = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h).json()["results"]
+    assert {r["status"] for r in first} == {201} and {r["status"] for r in again} == {200}
+    assert [r["session"] for r in again] == [r["session"] for r in first]
+    assert count_sessions(app) == 30
+
+
+def test_batch_with_idempotency_key_replays(client, h, app):
+    items = [batch_item("a", performed_at=at(i)) for i in range(3)]  # no client ids: only the key protects them
+    key = {"Idempotency-Key": "batch-1"}
+    first = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h | key)
+    again = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h | key)
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    assert count_sessions(app) == 3
+
+
+@pytest.mark.parametrize("sessions", [[], [batch_item("a")] * 501, "nope", None])
+def test_batch_size_outside_1_to_500_is_422(client, h, sessions, app):
+    response = client.post("/v1/sessions/batch", json={"sessions": sessions}, headers=h)
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"][:2] == ["body", "sessions"]
+    assert count_sessions(app) == 0
+
+
+def test_batch_body_over_eight_mib_is_413(client, h):
+    padded = b'{"sessions": [], "pad": "' + b" " * (8 * 1024 * 1024) + b'"}'
+    response = client.post("/v1/sessions/batch", content=padded, headers=h | {"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_batch_between_one_and_eight_mib_is_read(client, h):
+    items = [batch_item("a", notes="n" * 1000, performed_at=at(i)) for i in range(500)]
+    response = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h)
+    assert response.status_code == 200 and len(response.json()["results"]) == 500
