@@ -81,4 +81,7 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a 2xx always means "committed"
+# (the default scope would commit after the answer has left, and a crash in between would
+# acknowledge a write that never happened).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -123,16 +123,22 @@ def app(database_url):
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
-    with Session(app.state.engine) as session:  # partners (and their keys) belong to one test
+def fresh_partners(app) -> Iterator[None]:
+    """Partners belong to one test: deleting them deletes their keys, sessions and answers."""
+    yield
+    with Session(app.state.engine) as session:
         session.execute(delete(Partner))
         session.commit()
 
 
 @pytest.fixture
-def make_key(app) -> Callable[..., str]:
+def client(app, fresh_partners) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_key(app, fresh_partners) -> Callable[..., str]:
     """Create a partner with a key through the partner service; returns the key."""
 
     def make(scopes: str = "catalogue:read", name: str | None = None) -> str:
@@ -175,3 +181,29 @@ def pytest_terminal_summary(terminalreporter) -> None:
             yellow=True,
             bold=True,
         )
+
+
+@pytest.fixture
+def live_server(database_url) -> Iterator[str]:
+    """The app served by a real uvicorn on a free port (in a thread); yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(Settings(database_url=database_url)), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=20)

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -20,6 +21,13 @@ from app.errors import Problem
 USER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
+def _rfc3339_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string with an offset, e.g. 2026-11-20T07:30:00+01:00")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
 Score = Annotated[int, Strict(), Field(ge=0, le=10)]
 Dose = Annotated[int, Strict(), Field(ge=0, le=600)]
@@ -46,7 +54,7 @@ class SetIn(Body):
 class SessionIn(Body):
     client_session_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     exercise: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    performed_at: AwareDatetime
+    performed_at: Rfc3339
     target_dose: Annotated[int, Strict(), Field(ge=1, le=600)]
     sets: list[SetIn] = Field(min_length=1, max_length=20)
     rpe: Score | None = None
