@@ -38,7 +38,7 @@ def wait_ready(port: int, path: str = "/healthz") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}{path}").status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{path}").status_code < 500:
                 return
         except httpx.TransportError:
             pass

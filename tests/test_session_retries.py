@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from app.sessions.schemas import BatchOut, SessionOut
 from app.sessions.tables import IdempotencyRecord, SessionRow
 from tests.factories import at, session_body
 
@@ -114,6 +115,10 @@ def test_batch_judges_each_item_on_its_own(client, h, app):
     ]
     response = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h)
     assert response.status_code == 200
+    BatchOut.model_validate(response.json())  # the documented shape
+    for result in response.json()["results"]:
+        if "session" in result:
+            assert SessionOut.model_validate(result["session"]).model_dump(mode="json") == result["session"]
     results = response.json()["results"]
     assert [r["index"] for r in results] == list(range(len(items)))
     assert [r["status"] for r in results] == [201, 422, 422, 201, 422, 422, 200, 409]

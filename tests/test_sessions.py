@@ -2,6 +2,8 @@
 
 import pytest
 
+from app.sessions.schemas import SessionOut
+
 from tests.factories import VALID_SESSION, at, session_body
 
 WRITE = "sessions:read,sessions:write"
@@ -29,6 +31,7 @@ def test_post_stores_and_answers_the_session_with_location(client, h):
         "progression": "lunge-ladder", "completed": False, "qualifying": False, "pain_zone": "low", "flare": False
     }
     assert client.get(response.headers["location"], headers=h).json() == stored
+    assert SessionOut.model_validate(stored).model_dump(mode="json") == stored  # exactly the documented shape
 
 
 def test_defaults_apply_to_optional_fields(client, h):

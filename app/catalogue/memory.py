@@ -122,6 +122,7 @@ class LiveCatalogue:
         )
         self._search_text = {e.slug: f"{e.name} {e.summary}".casefold() for e in catalogue.exercises}
         self._responses: dict[tuple[str, bytes], CachedResponse] = {}
+        self._fault_codes = {e.slug: frozenset(f.code for f in e.faults) for e in catalogue.exercises}
         self._ladder_steps: dict[str, tuple[Progression, Step]] = {}
         for progression in catalogue.progressions:
             for step in progression.steps:
@@ -143,6 +144,10 @@ class LiveCatalogue:
         if slug not in self.routines:
             raise NotFound(f"There is no routine {slug!r} in the catalogue.")
         return self.routines[slug]
+
+    def fault_codes(self, exercise: str) -> frozenset[str] | None:
+        """The fault codes an exercise lists, or None for an exercise not in the catalogue."""
+        return self._fault_codes.get(exercise)
 
     def ladder_step(self, exercise: str) -> tuple[Progression, Step] | None:
         """The ladder (and its step) that has this exercise as a step, if any."""

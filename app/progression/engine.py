@@ -85,13 +85,14 @@ def pain_zone(pain: Pain, rules: Rules) -> PainZone:
 
 
 def is_completed(performance: Performance, step: Step) -> bool:
-    return sum(dose >= performance.target_dose for dose in performance.set_doses) >= step.sets
+    target = performance.target_dose
+    return len([dose for dose in performance.set_doses if dose >= target]) >= step.sets
 
 
-def is_qualifying(performance: Performance, step: Step, rules: Rules) -> bool:
+def is_qualifying(performance: Performance, step: Step, rules: Rules, *, completed: bool | None = None) -> bool:
     pain = performance.pain
     return (
-        is_completed(performance, step)
+        (is_completed(performance, step) if completed is None else completed)
         and performance.rpe is not None
         and performance.rpe <= rules.easy_rpe
         and pain.during <= rules.pain_ok
@@ -103,10 +104,11 @@ def is_qualifying(performance: Performance, step: Step, rules: Rules) -> bool:
 
 
 def assess(performance: Performance, *, progression: str, step: Step, rules: Rules) -> Assessment:
+    completed = is_completed(performance, step)
     return Assessment(
         progression=progression,
-        completed=is_completed(performance, step),
-        qualifying=is_qualifying(performance, step, rules),
+        completed=completed,
+        qualifying=is_qualifying(performance, step, rules, completed=completed),
         pain_zone=pain_zone(performance.pain, rules),
         flare=is_flare(performance.pain, rules),
     )

@@ -1,5 +1,6 @@
 """Session-log endpoints: read the request, call one service function, answer."""
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -53,7 +54,7 @@ def post_session(
     answer, replayed = service.post_session(
         session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, body=body,
         idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+        fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")) if idempotency_key else "",
     )
     return _answer(answer, replayed, location=_location(request, answer))
 
@@ -61,8 +62,7 @@ def post_session(
 def _location(request: Request, answer: StoredAnswer) -> str | None:
     if answer.status != 201:
         return None
-    session_id = SessionOut.model_validate_json(answer.body).id
-    return f"{request.url.path}/{session_id}"
+    return f"{request.url.path}/{json.loads(answer.body)['id']}"
 
 
 @router.post(
@@ -79,7 +79,7 @@ def post_batch(
     answer, replayed = service.post_batch(
         session=db, catalogue=catalogue, partner_id=caller.partner_id, raw_items=body.sessions,
         idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body.sessions),
+        fingerprint=request_fingerprint("POST", request.url.path, body.sessions) if idempotency_key else "",
     )
     return _answer(answer, replayed)
 
@@ -125,7 +125,7 @@ def list_sessions(
     summary="Get one session",
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_session(user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], caller: Reader, db: SessionDep, catalogue: LiveCatalogueDep) -> SessionOut:
+def get_session(user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], caller: Reader, db: SessionDep, catalogue: LiveCatalogueDep) -> dict:
     return service.get_session(session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id)
 
 
@@ -139,7 +139,7 @@ def get_session(user_id: UserIdPath, session_id: Annotated[str, Path(max_length=
 def patch_session(
     user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], patch: SessionPatch, caller: Writer,
     db: SessionDep, catalogue: LiveCatalogueDep,
-) -> SessionOut:
+) -> dict:
     return service.patch_session(
         session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id, patch=patch
     )

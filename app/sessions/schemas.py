@@ -31,9 +31,12 @@ Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
 Score = Annotated[int, Strict(), Field(ge=0, le=10)]
 Dose = Annotated[int, Strict(), Field(ge=0, le=600)]
-UtcTimestamp = Annotated[
-    datetime, PlainSerializer(lambda d: d.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str)
-]
+def utc_text(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as every timestamp the service answers."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcTimestamp = Annotated[datetime, PlainSerializer(utc_text, return_type=str)]
 
 
 class Body(BaseModel):

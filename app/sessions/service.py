@@ -1,85 +1,95 @@
 """Session-log service: ingest (single and batch alike), read, amend, erase. Every query is
 scoped to the partner of the calling key; another partner's users simply do not exist here."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Select, delete, select, tuple_, union_all
 from sqlmodel import Session
 
 from app import idempotency
 from app.catalogue.memory import LiveCatalogue
 from app.errors import Conflict, InvalidRequest, NotFound, Problem, ProblemError, problem, validation_problems
 from app.idempotency import StoredAnswer
+from app.sessions.bulk import insert_sessions
 from app.progression.engine import Pain, Performance, assess
-from app.sessions.schemas import (
-    AssessmentOut,
-    BatchItemIn,
-    BatchOut,
-    BatchResult,
-    PainOut,
-    SessionIn,
-    SessionOut,
-    SessionPage,
-    SessionPatch,
-    SetOut,
-)
+from app.sessions.schemas import BatchItemIn, SessionIn, SessionPatch, utc_text
 from app.sessions.tables import SessionRow
 
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
     status: int  # 201 stored now, 200 already stored with the same content
-    session: SessionOut
+    session: dict[str, Any]
 
 
 # -- reading a stored session ------------------------------------------------------------------
 
 
-def _performance(row: SessionRow) -> Performance:
+def _performance(row: dict[str, Any]) -> Performance:
     return Performance(
-        target_dose=row.target_dose,
-        set_doses=tuple(row.set_doses),
-        rpe=row.rpe,
-        pain=Pain(during=row.pain_during, before=row.pain_before, after=row.pain_after, next_morning=row.pain_next_morning),
-        support_used=row.support_used,
-        fault_count=len(row.faults),
+        target_dose=row["target_dose"],
+        set_doses=tuple(row["set_doses"]),
+        rpe=row["rpe"],
+        pain=Pain(
+            during=row["pain_during"],
+            before=row["pain_before"],
+            after=row["pain_after"],
+            next_morning=row["pain_next_morning"],
+        ),
+        support_used=row["support_used"],
+        fault_count=len(row["faults"]),
     )
 
 
-def to_out(row: SessionRow, catalogue: LiveCatalogue) -> SessionOut:
-    ladder = catalogue.ladder_step(row.exercise)
+def to_document(row: SessionRow | dict[str, Any], catalogue: LiveCatalogue) -> dict[str, Any]:
+    """The contract's view of a stored session (a row, or the values just inserted as one), as
+    JSON-ready data in the shape of `SessionOut`: rendered once with the C JSON encoder, which
+    matters when a batch answers 500 of them."""
+    if isinstance(row, SessionRow):
+        row = row.model_dump()
+    ladder = catalogue.ladder_step(row["exercise"])
     assessment = None
     if ladder is not None:
         progression, step = ladder
         result = assess(_performance(row), progression=progression.slug, step=step, rules=progression.rules)
-        assessment = AssessmentOut(
-            progression=result.progression,
-            completed=result.completed,
-            qualifying=result.qualifying,
-            pain_zone=result.pain_zone,
-            flare=result.flare,
-        )
-    return SessionOut(
-        id=row.id,
-        user_id=row.user_id,
-        client_session_id=row.client_session_id,
-        exercise=row.exercise,
-        performed_at=row.performed_at,
-        target_dose=row.target_dose,
-        sets=[SetOut(dose=d) for d in row.set_doses],
-        rpe=row.rpe,
-        pain=PainOut(before=row.pain_before, during=row.pain_during, after=row.pain_after, next_morning=row.pain_next_morning),
-        support_used=row.support_used,
-        faults=row.faults,
-        duration_seconds=row.duration_seconds,
-        notes=row.notes,
-        received_at=row.received_at,
-        assessment=assessment,
-    )
+        assessment = {
+            "progression": result.progression,
+            "completed": result.completed,
+            "qualifying": result.qualifying,
+            "pain_zone": result.pain_zone,
+            "flare": result.flare,
+        }
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "client_session_id": row["client_session_id"],
+        "exercise": row["exercise"],
+        "performed_at": utc_text(row["performed_at"]),
+        "target_dose": row["target_dose"],
+        "sets": [{"dose": d} for d in row["set_doses"]],
+        "rpe": row["rpe"],
+        "pain": {
+            "before": row["pain_before"],
+            "during": row["pain_during"],
+            "after": row["pain_after"],
+            "next_morning": row["pain_next_morning"],
+        },
+        "support_used": row["support_used"],
+        "faults": row["faults"],
+        "duration_seconds": row["duration_seconds"],
+        "notes": row["notes"],
+        "received_at": utc_text(row["received_at"]),
+        "assessment": assessment,
+    }
+
+
+def render(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 # -- ingest ------------------------------------------------------------------------------------
@@ -87,12 +97,11 @@ def to_out(row: SessionRow, catalogue: LiveCatalogue) -> SessionOut:
 
 def check_against_catalogue(body: SessionIn, catalogue: LiveCatalogue) -> list[ProblemError]:
     """The exercise must exist and list every fault code given; `loc` is relative to the body."""
-    exercise = catalogue.exercises.get(body.exercise)
-    if exercise is None:
+    codes = catalogue.fault_codes(body.exercise)
+    if codes is None:
         return [ProblemError(loc=["exercise"], msg=f"unknown exercise {body.exercise!r}")]
-    codes = {f.code for f in exercise.faults}
     return [
-        ProblemError(loc=["faults", i], msg=f"{exercise.slug} has no fault code {code!r}")
+        ProblemError(loc=["faults", i], msg=f"{body.exercise} has no fault code {code!r}")
         for i, code in enumerate(body.faults)
         if code not in codes
     ]
@@ -132,33 +141,32 @@ def _same_content(row: SessionRow, values: dict[str, Any]) -> bool:
 def ingest(
     *, session: Session, catalogue: LiveCatalogue, partner_id: int, items: list[tuple[str, SessionIn]]
 ) -> list[Ingested | Conflict]:
-    """Store checked sessions in one statement, in the given order. A `client_session_id`
-    already stored for the user answers 200 (same content) or a Conflict, enforced by the unique
-    constraint, so concurrent duplicates store exactly one row."""
+    """Store checked sessions with one multi-row insert, in the given order. A
+    `client_session_id` already stored for the user answers 200 (same content) or a Conflict,
+    enforced by the unique constraint, so concurrent duplicates store exactly one row."""
     if not items:
         return []
     received_at = datetime.now(UTC)
     values = [_row_values(partner_id, user_id, body, received_at) for user_id, body in items]
-    statement = idempotency.insert_ignoring_conflicts(
-        session, SessionRow, values, ["partner_id", "user_id", "client_session_id"]
-    ).returning(SessionRow.id)
-    inserted = set(session.execute(statement).scalars().all())
-    ids = [v["id"] for v in values if v["id"] in inserted]
-    rows = {r.id: r for r in session.execute(select(SessionRow).where(SessionRow.id.in_(ids))).scalars()} if ids else {}
-    results: list[Ingested | Conflict] = []
-    for v in values:
-        if v["id"] in rows:
-            results.append(Ingested(201, to_out(rows[v["id"]], catalogue)))
-            continue
-        existing = session.execute(
+    inserted = insert_sessions(session=session, rows=values)
+    clashes = {(v["user_id"], v["client_session_id"]) for v in values if v["id"] not in inserted}
+    existing: dict[tuple[str, str], SessionRow] = {}
+    if clashes:
+        rows = session.execute(
             select(SessionRow).where(
                 SessionRow.partner_id == partner_id,
-                SessionRow.user_id == v["user_id"],
-                SessionRow.client_session_id == v["client_session_id"],
+                tuple_(SessionRow.user_id, SessionRow.client_session_id).in_(sorted(clashes)),
             )
-        ).scalar_one()
-        if _same_content(existing, v):
-            results.append(Ingested(200, to_out(existing, catalogue)))
+        ).scalars()
+        existing = {(r.user_id, r.client_session_id): r for r in rows}
+    results: list[Ingested | Conflict] = []
+    for v in values:
+        if v["id"] in inserted:
+            results.append(Ingested(201, to_document(v, catalogue)))
+            continue
+        stored = existing[(v["user_id"], v["client_session_id"])]
+        if _same_content(stored, v):
+            results.append(Ingested(200, to_document(stored, catalogue)))
         else:
             results.append(
                 Conflict(f"client_session_id {v['client_session_id']!r} is already stored for this user with other content.")
@@ -196,7 +204,7 @@ def post_session(
         (result,) = ingest(session=session, catalogue=catalogue, partner_id=partner_id, items=[(user_id, body)])
         if isinstance(result, Conflict):
             raise result
-        return StoredAnswer(result.status, result.session.model_dump_json())
+        return StoredAnswer(result.status, render(result.session))
 
     return _idempotent(session, partner_id, idempotency_key, fingerprint, {user_id}, work)
 
@@ -211,7 +219,7 @@ def post_batch(
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
     """Judge each item as a single POST would; one bad item fails only itself."""
-    results: list[BatchResult | None] = [None] * len(raw_items)
+    results: list[dict[str, Any] | None] = [None] * len(raw_items)
     accepted: list[tuple[int, BatchItemIn]] = []
     for index, raw in enumerate(raw_items):
         try:
@@ -235,17 +243,21 @@ def post_batch(
         )
         for (index, _), outcome in zip(accepted, stored, strict=True):
             if isinstance(outcome, Conflict):
-                results[index] = BatchResult(index=index, status=409, problem=problem(409, outcome.detail, type_=outcome.type))
+                results[index] = {"index": index, "status": 409, "problem": _dump(problem(409, outcome.detail, type_=outcome.type))}
             else:
-                results[index] = BatchResult(index=index, status=outcome.status, session=outcome.session)
-        return StoredAnswer(200, BatchOut(results=results).model_dump_json(exclude_none=True))
+                results[index] = {"index": index, "status": outcome.status, "session": outcome.session}
+        return StoredAnswer(200, render({"results": results}))
 
     return _idempotent(session, partner_id, idempotency_key, fingerprint, user_ids, work)
 
 
-def _item_problem(index: int, errors: list[ProblemError]) -> BatchResult:
+def _item_problem(index: int, errors: list[ProblemError]) -> dict[str, Any]:
     detail = errors[0].msg if len(errors) == 1 else f"{len(errors)} problems; see errors."
-    return BatchResult(index=index, status=422, problem=problem(422, detail, type_=InvalidRequest.type, errors=errors))
+    return {"index": index, "status": 422, "problem": _dump(problem(422, detail, type_=InvalidRequest.type, errors=errors))}
+
+
+def _dump(model: Problem) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)
 
 
 # -- reading, amending, erasing ----------------------------------------------------------------
@@ -262,23 +274,22 @@ def _find(session: Session, partner_id: int, user_id: str, session_id: str) -> S
     return row
 
 
-def get_session(*, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str) -> SessionOut:
-    return to_out(_find(session, partner_id, user_id, session_id), catalogue)
+def get_session(*, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str) -> dict[str, Any]:
+    return to_document(_find(session, partner_id, user_id, session_id), catalogue)
 
 
-def list_sessions(
+def listing_query(
     *,
-    session: Session,
-    catalogue: LiveCatalogue,
     partner_id: int,
     user_id: str,
-    since: datetime | None,
-    until: datetime | None,
-    exercise: str | None,
-    after: tuple[datetime, int] | None,
-    limit: int,
-) -> tuple[list[SessionOut], tuple[datetime, int] | None]:
-    """Newest first by (performed_at, received order); a keyset page, stable under inserts."""
+    since: datetime | None = None,
+    until: datetime | None = None,
+    exercise: str | None = None,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 20,
+) -> Select:
+    """Newest first by (performed_at, received order), one keyset page (plus one row to tell
+    whether another page follows); served by ix_session_log_user_time."""
     query = select(SessionRow).where(SessionRow.partner_id == partner_id, SessionRow.user_id == user_id)
     if since is not None:
         query = query.where(SessionRow.performed_at >= since)
@@ -288,18 +299,53 @@ def list_sessions(
         query = query.where(SessionRow.exercise == exercise)
     if after is not None:
         query = query.where(tuple_(SessionRow.performed_at, SessionRow.seq) < tuple_(*after))
-    rows = session.execute(
-        query.order_by(SessionRow.performed_at.desc(), SessionRow.seq.desc()).limit(limit + 1)
-    ).scalars().all()
+    return query.order_by(SessionRow.performed_at.desc(), SessionRow.seq.desc()).limit(limit + 1)
+
+
+def list_sessions(
+    *, session: Session, catalogue: LiveCatalogue, limit: int, **filters: Any
+) -> tuple[list[dict[str, Any]], tuple[datetime, int] | None]:
+    rows = session.execute(listing_query(limit=limit, **filters)).scalars().all()
     more = len(rows) > limit
     rows = rows[:limit]
     last = (rows[-1].performed_at, rows[-1].seq) if more else None
-    return [to_out(r, catalogue) for r in rows], last
+    return [to_document(r, catalogue) for r in rows], last
+
+
+def latest_of_exercises_query(
+    *, partner_id: int, user_id: str, exercises: list[str], as_of: datetime, limit: int
+) -> Select:
+    """The user's latest `limit` sessions of any of `exercises` up to `as_of`, newest first.
+
+    One small index range scan per exercise (ix_session_log_user_exercise_time), merged: the
+    cost depends on `limit` and the number of exercises, not on the length of the history.
+    """
+    per_exercise = [
+        select(SessionRow.seq)
+        .where(
+            SessionRow.partner_id == partner_id,
+            SessionRow.user_id == user_id,
+            SessionRow.exercise == exercise,
+            SessionRow.performed_at <= as_of,
+        )
+        .order_by(SessionRow.performed_at.desc(), SessionRow.seq.desc())
+        .limit(limit)
+        .subquery()
+        .select()
+        for exercise in exercises
+    ]
+    seqs = union_all(*per_exercise).subquery()
+    return (
+        select(SessionRow)
+        .where(SessionRow.seq.in_(select(seqs.c.seq)))
+        .order_by(SessionRow.performed_at.desc(), SessionRow.seq.desc())
+        .limit(limit)
+    )
 
 
 def patch_session(
     *, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str, patch: SessionPatch
-) -> SessionOut:
+) -> dict[str, Any]:
     row = _find(session, partner_id, user_id, session_id)
     if "notes" in patch.model_fields_set:
         row.notes = patch.notes
@@ -310,7 +356,7 @@ def patch_session(
             row.pain_next_morning = patch.pain.next_morning
     session.add(row)
     session.flush()
-    return to_out(row, catalogue)
+    return to_document(row, catalogue)
 
 
 def erase_user(*, session: Session, partner_id: int, user_id: str) -> None:

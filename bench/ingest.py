@@ -1,0 +1,196 @@
+"""Session ingest on PostgreSQL, next to baselines measured in the same run.
+
+    python bench/ingest.py [--batches 20] [--seconds 10]
+
+1. Batch endpoint: 500-session batches of valid sessions for fresh users, posted to
+   `stepwise serve` (as it ships), against a plain psycopg `executemany` of the same rows into
+   the same table. Prints sessions/s for each and the ratio.
+2. One-session POST under `wrk -t1 -c32` against a bare ASGI app answering the same bytes
+   (uvicorn + uvloop + httptools). Prints requests/s for each and the ratio.
+
+The server is pinned to CPU 0, the load (httpx, psycopg client, wrk) to CPU 1. Needs a running
+PostgreSQL (STEPWISE_BENCH_POSTGRES_URL, default the local cluster) and `wrk`.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).parent))
+from catalogue import BIN, HERE, free_port, pinned, rss_mb, wait_ready  # noqa: E402
+
+ADMIN_URL = os.environ.get("STEPWISE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
+BATCH = 500
+
+
+def session_item(user: str, i: int) -> dict:
+    return {
+        "user_id": user,
+        "exercise": "reverse-lunge",
+        "performed_at": (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i)).isoformat(),
+        "target_dose": 8,
+        "sets": [{"dose": 8}, {"dose": 8}, {"dose": 8}],
+        "rpe": 4,
+        "pain": {"before": 1, "during": 2, "after": 1, "next_morning": None},
+        "faults": [],
+        "duration_seconds": 420,
+    }
+
+
+def fresh_database() -> str:
+    name = f"stepwise_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'create database "{name}"'))
+    admin.dispose()
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'drop database if exists "{make_url(url).database}" with (force)'))
+    admin.dispose()
+
+
+COLUMNS = ("id", "partner_id", "user_id", "client_session_id", "exercise", "performed_at", "target_dose", "set_doses",
+           "rpe", "pain_before", "pain_during", "pain_after", "pain_next_morning", "support_used", "faults",
+           "duration_seconds", "notes", "received_at")
+
+
+def raw_executemany(url: str, partner_id: int, batches: list[list[dict]]) -> float:
+    """Sessions/s of psycopg executemany of the same rows, one transaction per batch (rows
+    prepared outside the timed loop, like the API's request bodies)."""
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    sql = f"insert into session_log ({', '.join(COLUMNS)}) values ({', '.join(['%s'] * len(COLUMNS))})"
+    now = datetime.now(UTC)
+    prepared = [
+        [
+            (str(uuid.uuid4()), partner_id, "raw-" + s["user_id"], None, s["exercise"], s["performed_at"], s["target_dose"],
+             json.dumps([x["dose"] for x in s["sets"]]), s["rpe"], s["pain"]["before"], s["pain"]["during"],
+             s["pain"]["after"], None, False, "[]", s["duration_seconds"], None, now)
+            for s in batch
+        ]
+        for batch in batches
+    ]
+    with psycopg.connect(conninfo) as connection:
+        started = time.perf_counter()
+        for rows in prepared:
+            with connection.cursor() as cursor:
+                cursor.executemany(sql, rows)
+            connection.commit()
+        return sum(map(len, batches)) / (time.perf_counter() - started)
+
+
+def through_api(port: int, key: str, batches: list[list[dict]]) -> float:
+    """Sessions/s through the batch endpoint; bodies are encoded and answers checked outside
+    the timed loop, so the figure is the server's, not the client's JSON work."""
+    bodies = [json.dumps({"sessions": batch}).encode() for batch in batches]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    answers = []
+    with httpx.Client(timeout=120) as client:
+        started = time.perf_counter()
+        for body in bodies:
+            answers.append(client.post(f"http://127.0.0.1:{port}/v1/sessions/batch", content=body, headers=headers))
+        elapsed = time.perf_counter() - started
+    for answer in answers:
+        assert answer.status_code == 200 and all(r["status"] == 201 for r in answer.json()["results"])
+    return sum(map(len, batches)) / elapsed
+
+
+def wrk_post(port: int, path: str, body: str, key: str, seconds: int, workdir: Path) -> float:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        f'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+    )
+    out = subprocess.run(
+        pinned(1, ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}{path}"]),
+        capture_output=True, text=True, check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"non-2xx answers:\n{out}")
+    return float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+
+    url = fresh_database()
+    work = Path(tempfile.mkdtemp(prefix="stepwise-ingest-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))} | {"DATABASE_URL": url}
+    port, bare_port = free_port(), free_port()
+    server = subprocess.Popen(pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port)]), cwd=work, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    bare = None
+    try:
+        key = next(line.strip() for line in server.stdout if line.strip().startswith("sw_"))
+        subprocess.Popen(["cat"], stdin=server.stdout, stdout=(work / "serve.log").open("w"))
+        wait_ready(port, "/readyz")
+        with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as c:
+            partner_id = c.execute("select id from partner where name = 'demo'").fetchone()[0]
+
+        def batches(tag: str) -> list[list[dict]]:
+            return [[session_item(f"{tag}-{b}-{i % 50}", i) for i in range(BATCH)] for b in range(args.batches)]
+
+        through_api(port, key, batches("warm")[:2])
+        raw_executemany(url, partner_id, batches("rawwarm")[:2])
+        api_rates, raw_rates = [], []
+        for round_ in range(2):  # alternate, best of two each
+            raw_rates.append(raw_executemany(url, partner_id, batches(f"raw{round_}")))
+            api_rates.append(through_api(port, key, batches(f"api{round_}")))
+        api, raw = max(api_rates), max(raw_rates)
+        print(f"batch ingest, {args.batches} x {BATCH} sessions, best of 2 alternating rounds")
+        print(f"  psycopg executemany: {raw:9.0f} sessions/s")
+        print(f"  POST /v1/sessions/batch: {api:9.0f} sessions/s   ratio {api / raw:.2f}")
+
+        single = {k: v for k, v in session_item("wrk-user", 0).items() if k != "user_id"}
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/users/wrk-user/sessions", json=single,
+                            headers={"Authorization": f"Bearer {key}"})
+        recorded = {"/v1/users/wrk-user/sessions": {
+            "headers": [["content-type", "application/json"], ["content-length", str(len(answer.content))],
+                        ["location", answer.headers["location"]], ["x-request-id", answer.headers["x-request-id"]]],
+            "body": answer.text, "status": 201}}
+        (work / "responses.json").write_text(json.dumps(recorded))
+        bare = subprocess.Popen(
+            pinned(0, [str(BIN / "uvicorn"), "bare_asgi:app", "--port", str(bare_port), "--loop", "uvloop",
+                       "--http", "httptools", "--no-access-log", "--log-level", "warning"]),
+            cwd=HERE, env=env | {"BENCH_RESPONSES": str(work / "responses.json")},
+        )
+        wait_ready(bare_port, "/v1/users/wrk-user/sessions")
+        body = json.dumps(single)
+        best = {"bare": 0.0, "stepwise": 0.0}
+        for _ in range(2):
+            best["bare"] = max(best["bare"], wrk_post(bare_port, "/v1/users/wrk-user/sessions", body, key, args.seconds, work))
+            best["stepwise"] = max(best["stepwise"], wrk_post(port, "/v1/users/wrk-user/sessions", body, key, args.seconds, work))
+        print(f"one-session POST, wrk -t1 -c32 -d{args.seconds}s, best of 2 alternating rounds")
+        print(f"  bare ASGI: {best['bare']:9.0f} req/s")
+        print(f"  stepwise:  {best['stepwise']:9.0f} req/s   ratio {best['stepwise'] / best['bare']:.3f}")
+        print(f"stepwise serve RSS: {rss_mb(server.pid):.1f} MB")
+    finally:
+        for process in (server, bare):
+            if process:
+                process.terminate()
+                process.wait(timeout=20)
+        drop_database(url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The listing and latest-on-a-ladder queries use an index on PostgreSQL (EXPLAIN), so their
+cost does not grow with a user's history."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.dialects import postgresql
+
+from app import migrate
+from app.db import make_engine
+from app.partners.tables import Partner
+from app.sessions.service import latest_of_exercises_query, listing_query
+from app.sessions.tables import SessionRow
+
+LADDER = ["half-squat-hold", "supported-reverse-lunge", "reverse-lunge", "kneeling-reverse-lunge",
+          "long-step-reverse-lunge", "lateral-reverse-lunge"]
+
+
+@pytest.fixture
+def big_history(backend, empty_database_url):
+    if backend != "postgres":
+        pytest.skip("EXPLAIN plans are checked on PostgreSQL")
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        partner_id = connection.execute(insert(Partner).values(name="p", created_at=start).returning(Partner.id)).scalar_one()
+        rows = [
+            dict(id=f"s{u}-{i}", partner_id=partner_id, user_id=f"user-{u}", exercise=(LADDER + ["glute-bridge"])[i % 7],
+                 performed_at=start + timedelta(hours=i), target_dose=8, set_doses=[8], pain_during=1,
+                 support_used=False, faults=[], received_at=start)
+            for u in range(40) for i in range(500)
+        ]
+        connection.execute(insert(SessionRow), rows)
+        connection.execute(text("analyze session_log"))
+    yield engine, partner_id
+    engine.dispose()
+
+
+def _plan(engine, query) -> str:
+    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    with engine.connect() as connection:
+        plan = connection.execute(text(f"explain (format json) {sql}")).scalar_one()
+    return json.dumps(plan)
+
+
+def test_listing_uses_the_user_time_index(big_history):
+    engine, partner_id = big_history
+    plan = _plan(engine, listing_query(partner_id=partner_id, user_id="user-7", limit=20))
+    assert "ix_session_log_user_time" in plan and '"Seq Scan"' not in plan and '"Sort"' not in plan
+
+
+def test_listing_a_later_page_uses_the_index(big_history):
+    engine, partner_id = big_history
+    after = (datetime(2020, 1, 10, tzinfo=UTC), 10**9)
+    plan = _plan(engine, listing_query(partner_id=partner_id, user_id="user-7", after=after, limit=20))
+    assert "ix_session_log_user_time" in plan and '"Seq Scan"' not in plan
+
+
+def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
+    engine, partner_id = big_history
+    query = latest_of_exercises_query(
+        partner_id=partner_id, user_id="user-3", exercises=LADDER, as_of=datetime(2021, 1, 1, tzinfo=UTC), limit=2
+    )
+    plan = _plan(engine, query)
+    assert plan.count("ix_session_log_user_exercise_time") == len(LADDER) and '"Seq Scan"' not in plan
