@@ -19,7 +19,7 @@ from app.auth import KeyStore
 from app.catalogue import router as catalogue_router
 from app.catalogue.fastpath import answer_from_cache
 from app.body_limits import BodyLimits
-from app.catalogue.memory import EMPTY, GZIP_MIN_BYTES, LiveCatalogue, load_live, stored_version
+from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue, load_live, stored_version
 from app.db import make_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.idempotency import purge_expired
@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     app.include_router(catalogue_router.router)
     app.include_router(sessions_router.router)
     app.add_middleware(BodyLimits)
-    app.add_middleware(GZipExceptCatalogue, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(GZipExceptCatalogue, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -228,3 +228,18 @@ def test_sessions_need_the_sessions_scopes(client, auth):
     assert client.get("/v1/users/u/sessions", headers=reader).status_code == 200
     assert client.delete("/v1/users/u", headers=reader).status_code == 403
     assert client.get("/v1/users/u/sessions").status_code == 401
+
+
+def test_logs_never_hold_keys_or_bodies(client, auth, caplog):
+    import logging
+
+    key_headers = auth(WRITE)
+    key = key_headers["Authorization"].removeprefix("Bearer ")
+    marker = "private-note-5f1c"
+    with caplog.at_level(logging.DEBUG):
+        post(client, key_headers, body=session_body(notes=marker))
+        post(client, key_headers, body=session_body(notes=marker, pain={"during": 99}))
+        client.get("/v1/users/user-1/sessions", headers=key_headers)
+        client.get("/v1/muscles", headers={"Authorization": "Bearer sw_wrong-key-value"})
+    logged = "\n".join(record.getMessage() + str(record.args) for record in caplog.records)
+    assert key not in logged and marker not in logged and "sw_wrong-key-value" not in logged

@@ -74,9 +74,9 @@ def is_flare(pain: Pain, rules: Rules) -> bool:
 
 
 def pain_zone(pain: Pain, rules: Rules) -> PainZone:
-    if any(p is not None and p >= rules.pain_stop for p in (pain.during, pain.after, pain.next_morning)):
+    worst = pain.during if pain.after is None else max(pain.during, pain.after)
+    if worst >= rules.pain_stop or (pain.next_morning is not None and pain.next_morning >= rules.pain_stop):
         return "stop"
-    worst = max(pain.during, pain.after if pain.after is not None else 0)
     if worst <= rules.pain_ok:
         return "low"
     if worst <= rules.pain_limit:

@@ -1,15 +1,15 @@
 """Writing many session rows at once, skipping any whose `client_session_id` is already stored
 for its user, and telling which were written.
 
-On PostgreSQL the rows are COPYed into a temporary table and moved with one
-INSERT ... SELECT ... ON CONFLICT DO NOTHING: several times faster than a multi-row INSERT
-with thousands of bound parameters. Elsewhere (SQLite) an ordinary executemany INSERT does it.
+On PostgreSQL a large set of rows is COPYed (into a temporary table, moved with one
+INSERT ... SELECT ... ON CONFLICT DO NOTHING, when some may clash): several times faster than an
+INSERT with thousands of bound parameters. A few rows, or SQLite, take a plain INSERT.
 """
 
 from typing import Any
 
 from psycopg.types.json import Json
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from app.sessions.tables import SessionRow
@@ -20,6 +20,7 @@ COLUMNS = (
     "duration_seconds", "notes", "received_at",
 )
 _JSON_COLUMNS = {"set_doses", "faults"}
+COPY_FROM_ROWS = 20
 _CONFLICT = ("partner_id", "user_id", "client_session_id")
 _STAGING = f"""
 create temporary table if not exists incoming_session (
@@ -40,9 +41,10 @@ returning id
 def insert_sessions(*, session: Session, rows: list[dict[str, Any]]) -> set[str]:
     """Insert `rows` (in order, so received order follows it); returns the ids written."""
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or len(rows) < COPY_FROM_ROWS:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         table = SessionRow.__table__
-        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(_CONFLICT)).returning(table.c.id)
+        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(_CONFLICT)).returning(table.c.id)
         return set(connection.execute(statement, rows).scalars())
     driver = connection.connection.driver_connection  # the psycopg connection, in this transaction
     with driver.cursor() as cursor:

@@ -2,7 +2,7 @@
 scoped to the partner of the calling key; another partner's users simply do not exist here."""
 
 import json
-import uuid
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -107,9 +107,14 @@ def check_against_catalogue(body: SessionIn, catalogue: LiveCatalogue) -> list[P
     ]
 
 
+def new_session_id() -> str:
+    """A random 128-bit id, as 32 hex digits."""
+    return os.urandom(16).hex()
+
+
 def _row_values(partner_id: int, user_id: str, body: SessionIn, received_at: datetime) -> dict[str, Any]:
     return dict(
-        id=str(uuid.uuid4()),
+        id=new_session_id(),
         partner_id=partner_id,
         user_id=user_id,
         client_session_id=body.client_session_id,
