@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
+    app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     app.state.keys = KeyStore(app.state.engine, ttl=settings.key_cache_seconds)
     app.state.migration_head = head_revision()
     app.state.catalogue = LiveCatalogue(EMPTY)  # until the lifespan loads the synced one

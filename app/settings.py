@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     access_log: bool = False
+    # Database connections per replica (PostgreSQL); requests beyond it wait for a free one.
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     # How long a checked API key is trusted before the database is asked again; bounds how long
     # a key revoked elsewhere (another replica, the CLI) keeps working here.
     key_cache_seconds: float = Field(default=5.0, ge=0, le=10)
