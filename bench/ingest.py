@@ -70,7 +70,18 @@ COLUMNS = ("id", "partner_id", "user_id", "client_session_id", "exercise", "perf
            "duration_seconds", "notes", "received_at")
 
 
-def raw_executemany(url: str, partner_id: int, batches: list[list[dict]]) -> float:
+def _in_parallel(work, chunks: list, concurrency: int) -> float:
+    """Run `work(chunk)` for every chunk on `concurrency` threads; returns elapsed seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shares = [chunks[i::concurrency] for i in range(concurrency)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(work, shares))
+    return time.perf_counter() - started
+
+
+def raw_executemany(url: str, partner_id: int, batches: list[list[dict]], concurrency: int = 1) -> float:
     """Sessions/s of psycopg executemany of the same rows, one transaction per batch (rows
     prepared outside the timed loop, like the API's request bodies)."""
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -85,26 +96,29 @@ def raw_executemany(url: str, partner_id: int, batches: list[list[dict]]) -> flo
         ]
         for batch in batches
     ]
-    with psycopg.connect(conninfo) as connection:
-        started = time.perf_counter()
-        for rows in prepared:
-            with connection.cursor() as cursor:
-                cursor.executemany(sql, rows)
-            connection.commit()
-        return sum(map(len, batches)) / (time.perf_counter() - started)
+    def work(share: list) -> None:
+        with psycopg.connect(conninfo) as connection:
+            for rows in share:
+                with connection.cursor() as cursor:
+                    cursor.executemany(sql, rows)
+                connection.commit()
+
+    return sum(map(len, batches)) / _in_parallel(work, prepared, concurrency)
 
 
-def through_api(port: int, key: str, batches: list[list[dict]]) -> float:
+def through_api(port: int, key: str, batches: list[list[dict]], concurrency: int = 1) -> float:
     """Sessions/s through the batch endpoint; bodies are encoded and answers checked outside
     the timed loop, so the figure is the server's, not the client's JSON work."""
     bodies = [json.dumps({"sessions": batch}).encode() for batch in batches]
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     answers = []
-    with httpx.Client(timeout=120) as client:
-        started = time.perf_counter()
-        for body in bodies:
-            answers.append(client.post(f"http://127.0.0.1:{port}/v1/sessions/batch", content=body, headers=headers))
-        elapsed = time.perf_counter() - started
+
+    def work(share: list) -> None:
+        with httpx.Client(timeout=120) as client:
+            for body in share:
+                answers.append(client.post(f"http://127.0.0.1:{port}/v1/sessions/batch", content=body, headers=headers))
+
+    elapsed = _in_parallel(work, bodies, concurrency)
     for answer in answers:
         assert answer.status_code == 200 and all(r["status"] == 201 for r in answer.json()["results"])
     return sum(map(len, batches)) / elapsed
@@ -152,14 +166,15 @@ def main() -> None:
 
         through_api(port, key, batches("warm")[:2])
         raw_executemany(url, partner_id, batches("rawwarm")[:2])
-        api_rates, raw_rates = [], []
-        for round_ in range(2):  # alternate, best of two each
-            raw_rates.append(raw_executemany(url, partner_id, batches(f"raw{round_}")))
-            api_rates.append(through_api(port, key, batches(f"api{round_}")))
-        api, raw = max(api_rates), max(raw_rates)
         print(f"batch ingest, {args.batches} x {BATCH} sessions, best of 2 alternating rounds")
-        print(f"  psycopg executemany: {raw:9.0f} sessions/s")
-        print(f"  POST /v1/sessions/batch: {api:9.0f} sessions/s   ratio {api / raw:.2f}")
+        for concurrency in (1, 2):  # the same number of connections on both sides
+            api_rates, raw_rates = [], []
+            for round_ in range(2):
+                raw_rates.append(raw_executemany(url, partner_id, batches(f"raw{concurrency}{round_}"), concurrency))
+                api_rates.append(through_api(port, key, batches(f"api{concurrency}{round_}"), concurrency))
+            api, raw = max(api_rates), max(raw_rates)
+            print(f"  {concurrency} connection(s): psycopg executemany {raw:7.0f} sessions/s, "
+                  f"POST /v1/sessions/batch {api:7.0f} sessions/s, ratio {api / raw:.2f}")
 
         single = {k: v for k, v in session_item("wrk-user", 0).items() if k != "user_id"}
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/users/wrk-user/sessions", json=single,

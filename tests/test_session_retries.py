@@ -172,3 +172,17 @@ def test_batch_between_one_and_eight_mib_is_read(client, h):
     items = [batch_item("a", notes="n" * 1000, performed_at=at(i)) for i in range(500)]
     response = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h)
     assert response.status_code == 200 and len(response.json()["results"]) == 500
+
+
+def test_a_large_batch_keeps_every_character_of_its_text(client, h):
+    awkward = ["tab\there", "line\nbreak", "back\\slash \\N", "quote \" and 'single'", "ünïcødé ✓ 🦵", "\\.", "cr\r"]
+    items = [batch_item("text-user", client_session_id=f"t{i}\t{i}", notes=awkward[i % len(awkward)], performed_at=at(i)) for i in range(40)]
+    results = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h).json()["results"]
+    assert {r["status"] for r in results} == {201}
+    stored, _ = {}, None
+    url = "/v1/users/text-user/sessions?limit=100"
+    for s in client.get(url, headers=h).json()["items"]:
+        stored[s["client_session_id"]] = s["notes"]
+    assert stored == {item["client_session_id"]: item["notes"] for item in items}
+    again = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h).json()["results"]
+    assert {r["status"] for r in again} == {200}

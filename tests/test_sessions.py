@@ -158,6 +158,8 @@ INVALID_BODIES = [
     (session_body(client_session_id="x" * 65), ["body", "client_session_id"]),
     (session_body(support_used="yes"), ["body", "support_used"]),
     (session_body(duration_seconds=-5), ["body", "duration_seconds"]),
+    (session_body(notes="nul \u0000 char"), ["body", "notes"]),
+    (session_body(client_session_id="\u0000"), ["body", "client_session_id"]),
 ]
 
 

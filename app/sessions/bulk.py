@@ -8,7 +8,7 @@ INSERT with thousands of bound parameters. A few rows, or SQLite, take a plain I
 
 from typing import Any
 
-from psycopg.types.json import Json
+import orjson
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -59,8 +59,34 @@ def insert_sessions(*, session: Session, rows: list[dict[str, Any]]) -> set[str]
 
 
 def _copy(cursor, table: str, rows: list[dict[str, Any]], *, numbered: bool) -> None:
+    """COPY in PostgreSQL's text format, written as one block: formatting it here is several
+    times cheaper than adapting every value through `write_row`."""
     columns = ("ord", *COLUMNS) if numbered else COLUMNS
+    lines = [
+        (f"{ord_}\t" if numbered else "")
+        + "\t".join(
+            (
+                _text(r["id"]), str(r["partner_id"]), _text(r["user_id"]), _text(r["client_session_id"]),
+                _text(r["exercise"]), r["performed_at"].isoformat(), str(r["target_dose"]),
+                _text(orjson.dumps(r["set_doses"]).decode()), _number(r["rpe"]), _number(r["pain_before"]),
+                str(r["pain_during"]), _number(r["pain_after"]), _number(r["pain_next_morning"]),
+                "t" if r["support_used"] else "f", _text(orjson.dumps(r["faults"]).decode()),
+                _number(r["duration_seconds"]), _text(r["notes"]), r["received_at"].isoformat(),
+            )
+        )
+        for ord_, r in enumerate(rows)
+    ]
     with cursor.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
-        for ord_, row in enumerate(rows):
-            values = (Json(row[c]) if c in _JSON_COLUMNS else row[c] for c in COLUMNS)
-            copy.write_row((ord_, *values) if numbered else tuple(values))
+        copy.write(("\n".join(lines) + "\n").encode())
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: str | None) -> str:
+    """Text in COPY format: \\N for null, backslash escapes for the separators."""
+    return "\\N" if value is None else value.translate(_ESCAPES)
+
+
+def _number(value: int | None) -> str:
+    return "\\N" if value is None else str(value)

@@ -39,6 +39,10 @@ def utc_text(moment: datetime) -> str:
 UtcTimestamp = Annotated[datetime, PlainSerializer(utc_text, return_type=str)]
 
 
+# Text a database can store: PostgreSQL refuses NUL characters, so they are refused up front.
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -55,7 +59,7 @@ class SetIn(Body):
 
 
 class SessionIn(Body):
-    client_session_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    client_session_id: Annotated[Text, StringConstraints(min_length=1, max_length=64)] | None = None
     exercise: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     performed_at: Rfc3339
     target_dose: Annotated[int, Strict(), Field(ge=1, le=600)]
@@ -65,7 +69,7 @@ class SessionIn(Body):
     support_used: Annotated[bool, Strict()] = False
     faults: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(default=[], max_length=20)
     duration_seconds: Annotated[int, Strict(), Field(ge=0, le=86_400)] | None = None
-    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    notes: Annotated[Text, StringConstraints(max_length=1000)] | None = None
 
     @field_validator("performed_at")
     @classmethod
@@ -92,7 +96,7 @@ class SessionPatch(Body):
     """JSON merge patch: only `pain.next_morning` and `notes` may change; null clears them."""
 
     pain: PainPatch | None = None
-    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    notes: Annotated[Text, StringConstraints(max_length=1000)] | None = None
 
 
 class PainOut(BaseModel):

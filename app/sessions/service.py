@@ -1,12 +1,12 @@
 """Session-log service: ingest (single and batch alike), read, amend, erase. Every query is
 scoped to the partner of the calling key; another partner's users simply do not exist here."""
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import Select, delete, select, tuple_, union_all
 from sqlmodel import Session
@@ -89,7 +89,7 @@ def to_document(row: SessionRow | dict[str, Any], catalogue: LiveCatalogue) -> d
 
 
 def render(document: Any) -> str:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(document).decode()
 
 
 # -- ingest ------------------------------------------------------------------------------------
