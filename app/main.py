@@ -25,6 +25,7 @@ from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.idempotency import purge_expired
 from app.migrate import head_revision
 from app.request_id import with_request_id
+from app.recommendations import router as recommendations_router
 from app.sessions import router as sessions_router
 from app.settings import Settings, get_settings
 
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     app.include_router(health.router)
     app.include_router(catalogue_router.router)
     app.include_router(sessions_router.router)
+    app.include_router(recommendations_router.router)
     app.add_middleware(BodyLimits)
     app.add_middleware(GZipExceptCatalogue, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     app.openapi = lambda: _openapi(app)

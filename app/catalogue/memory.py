@@ -7,6 +7,7 @@ string, so a repeated request costs a dictionary lookup; the fast path serves fr
 
 import gzip
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -111,6 +112,11 @@ def stored_version(engine: Engine) -> str | None:
 EMPTY = Catalogue(version="", muscles=[], equipment=[], exercises=[], progressions=[], routines=[])
 
 
+def _rules_version(progression: Progression) -> str:
+    data = progression.model_dump(mode="json", include={"rules", "steps"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 class LiveCatalogue:
     def __init__(self, catalogue: Catalogue) -> None:
         self.document = catalogue
@@ -125,6 +131,7 @@ class LiveCatalogue:
         )
         self._search_text = {e.slug: f"{e.name} {e.summary}".casefold() for e in catalogue.exercises}
         self._responses: dict[tuple[str, bytes], CachedResponse] = {}
+        self._rules_versions = {p.slug: _rules_version(p) for p in catalogue.progressions}
         self._fault_codes = {e.slug: frozenset(f.code for f in e.faults) for e in catalogue.exercises}
         self._ladder_steps: dict[str, tuple[Progression, Step]] = {}
         for progression in catalogue.progressions:
@@ -147,6 +154,10 @@ class LiveCatalogue:
         if slug not in self.routines:
             raise NotFound(f"There is no routine {slug!r} in the catalogue.")
         return self.routines[slug]
+
+    def rules_version(self, progression: str) -> str:
+        """A hash of the ladder's rule data (steps and thresholds): changes when the rules do."""
+        return self._rules_versions[progression]
 
     def fault_codes(self, exercise: str) -> frozenset[str] | None:
         """The fault codes an exercise lists, or None for an exercise not in the catalogue."""

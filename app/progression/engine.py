@@ -4,7 +4,9 @@ Inputs are plain data: a ladder (steps and rule thresholds, as the catalogue ser
 sessions as logged. The session-log service and the recommendation endpoints both call these.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 PainZone = Literal["low", "acceptable", "high", "stop"]
@@ -25,10 +27,17 @@ class Step(Protocol):
     step: int
     exercise: str
     sets: int
+    unit: str
     start: int
     target: int
     increment: int
     support: str
+
+
+class Ladder(Protocol):
+    slug: str
+    rules: Rules
+    steps: Sequence[Step]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +121,147 @@ def assess(performance: Performance, *, progression: str, step: Step, rules: Rul
         pain_zone=pain_zone(performance.pain, rules),
         flare=is_flare(performance.pain, rules),
     )
+
+
+# -- recommending the next step ---------------------------------------------------------------
+
+Action = Literal["start", "increase_dose", "advance_step", "repeat", "decrease_dose", "regress_step", "pause"]
+
+MESSAGES = {
+    "no_history": "No sessions on this ladder yet: start at the first step.",
+    "pain_stop": "Pain reached the stop level: pause the ladder and seek clinical advice.",
+    "pain_above_limit": "Pain during or after the last session was above the limit: step back one position.",
+    "flare": "Pain the next morning had not settled back: step back one position.",
+    "incomplete_streak": "The last sessions at this position were not completed: step back one position.",
+    "break": "The last session was a while ago: step back one position to ease back in.",
+    "ready_to_progress": "The last sessions at this position were complete, easy and comfortable: move up one position.",
+    "ladder_complete": "The top of the ladder is reached: keep practising it.",
+    "keep_practising": "Keep practising at this position until it is complete, easy and comfortable.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedSession:
+    """A session as the rules read it: who named it, when, in which received order."""
+
+    id: str
+    exercise: str
+    performed_at: datetime
+    received_order: int
+    performance: Performance
+
+
+@dataclass(frozen=True, slots=True)
+class Prescription:
+    step: int
+    exercise: str
+    sets: int
+    dose: int
+    unit: str
+    support: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    message: str
+    session_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    action: Action
+    current: Prescription | None
+    next: Prescription | None
+    reasons: tuple[Reason, ...]
+
+
+def positions(ladder: Ladder) -> list[tuple[int, int]]:
+    """Every (step index, dose) of the ladder, bottom to top."""
+    return [
+        (index, dose)
+        for index, step in enumerate(ladder.steps)
+        for dose in range(step.start, step.target + 1, step.increment)
+    ]
+
+
+def _prescription(ladder: Ladder, position: tuple[int, int]) -> Prescription:
+    step = ladder.steps[position[0]]
+    return Prescription(step.step, step.exercise, step.sets, position[1], step.unit, step.support)
+
+
+def _reason(code: str, *sessions: LoggedSession) -> Reason:
+    return Reason(code, MESSAGES[code], tuple(s.id for s in sessions))
+
+
+def window(ladder: Ladder) -> int:
+    """How many of the latest ladder sessions the rules can look at."""
+    return max(ladder.rules.streak, ladder.rules.incomplete_streak, 1)
+
+
+def recommend(ladder: Ladder, sessions: Sequence[LoggedSession], as_of: datetime) -> Recommendation:
+    """The next step on `ladder` after `sessions`, by the first matching rule of progression.md."""
+    rules = ladder.rules
+    step_index = {step.exercise: index for index, step in enumerate(ladder.steps)}
+    history = sorted(
+        (s for s in sessions if s.exercise in step_index and s.performed_at <= as_of),
+        key=lambda s: (s.performed_at, s.received_order),
+    )
+    ladder_positions = positions(ladder)
+    if not history:
+        return Recommendation("start", None, _prescription(ladder, ladder_positions[0]), (_reason("no_history"),))
+
+    def position_of(session: LoggedSession) -> tuple[int, int]:
+        index = step_index[session.exercise]
+        return index, position_dose(ladder.steps[index], session.performance.target_dose)
+
+    latest = history[-1]
+    current = position_of(latest)
+    here = ladder_positions.index(current)
+    at_bottom, at_top = here == 0, here == len(ladder_positions) - 1
+
+    def move(offset: int, reasons: tuple[Reason, ...]) -> Recommendation:
+        target = ladder_positions[here + offset]
+        same_step = target[0] == current[0]
+        action: Action = (
+            ("increase_dose" if same_step else "advance_step") if offset > 0 else ("decrease_dose" if same_step else "regress_step")
+        )
+        return Recommendation(action, _prescription(ladder, current), _prescription(ladder, target), reasons)
+
+    def stay(action: Action, reasons: tuple[Reason, ...]) -> Recommendation:
+        prescription = _prescription(ladder, current)
+        return Recommendation(action, prescription, None if action == "pause" else prescription, reasons)
+
+    pain, step = latest.performance.pain, ladder.steps[current[0]]
+    # Rule 2: pain at the stop level, during, after or the next morning.
+    if any(p is not None and p >= rules.pain_stop for p in (pain.during, pain.after, pain.next_morning)):
+        return stay("pause", (_reason("pain_stop", latest),))
+    # Rule 3: pain above the limit, or a flare: one position down (pause at the bottom).
+    reasons = []
+    if pain.during > rules.pain_limit or (pain.after is not None and pain.after > rules.pain_limit):
+        reasons.append(_reason("pain_above_limit", latest))
+    if is_flare(pain, rules):
+        reasons.append(_reason("flare", latest))
+    if reasons:
+        return stay("pause", tuple(reasons)) if at_bottom else move(-1, tuple(reasons))
+    # Rule 4: the last `incomplete_streak` sessions all here and all incomplete.
+    recent = history[-rules.incomplete_streak :]
+    if len(recent) == rules.incomplete_streak and all(
+        position_of(s) == current and not is_completed(s.performance, ladder.steps[current[0]]) for s in recent
+    ):
+        reason = (_reason("incomplete_streak", *recent),)
+        return stay("repeat", reason) if at_bottom else move(-1, reason)
+    # Rule 5: a break longer than `break_days`.
+    if as_of - latest.performed_at > timedelta(days=rules.break_days):
+        reason = (_reason("break", latest),)
+        return stay("repeat", reason) if at_bottom else move(-1, reason)
+    # Rule 6: the last `streak` sessions all here and all qualifying.
+    recent = history[-rules.streak :]
+    if len(recent) == rules.streak and all(
+        position_of(s) == current and is_qualifying(s.performance, step, rules) for s in recent
+    ):
+        if at_top:
+            return stay("repeat", (_reason("ladder_complete", *recent),))
+        return move(+1, (_reason("ready_to_progress", *recent),))
+    # Rule 7.
+    return stay("repeat", (_reason("keep_practising", latest),))

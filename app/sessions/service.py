@@ -30,7 +30,7 @@ class Ingested:
 # -- reading a stored session ------------------------------------------------------------------
 
 
-def _performance(row: dict[str, Any]) -> Performance:
+def performance_of_row(row: dict[str, Any]) -> Performance:
     return Performance(
         target_dose=row["target_dose"],
         set_doses=tuple(row["set_doses"]),
@@ -56,7 +56,7 @@ def to_document(row: SessionRow | dict[str, Any], catalogue: LiveCatalogue) -> d
     assessment = None
     if ladder is not None:
         progression, step = ladder
-        result = assess(_performance(row), progression=progression.slug, step=step, rules=progression.rules)
+        result = assess(performance_of_row(row), progression=progression.slug, step=step, rules=progression.rules)
         assessment = {
             "progression": result.progression,
             "completed": result.completed,
@@ -93,6 +93,17 @@ def render(document: Any) -> str:
 
 
 # -- ingest ------------------------------------------------------------------------------------
+
+
+def performance_of_body(body: SessionIn) -> Performance:
+    return Performance(
+        target_dose=body.target_dose,
+        set_doses=tuple(s.dose for s in body.sets),
+        rpe=body.rpe,
+        pain=Pain(during=body.pain.during, before=body.pain.before, after=body.pain.after, next_morning=body.pain.next_morning),
+        support_used=body.support_used,
+        fault_count=len(body.faults),
+    )
 
 
 def check_against_catalogue(body: SessionIn, catalogue: LiveCatalogue) -> list[ProblemError]:

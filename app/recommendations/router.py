@@ -1,0 +1,46 @@
+"""Recommendation endpoints."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.auth import CatalogueReader
+from app.catalogue.router import LiveCatalogueDep
+from app.db import SessionDep
+from app.errors import InvalidRequest, problem_responses
+from app.recommendations import service
+from app.recommendations.schemas import EvaluateIn, RecommendationOut
+from app.sessions.router import Reader, UserIdPath
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+ProgressionQuery = Annotated[str, Query(min_length=1, max_length=64, description="The ladder's slug, e.g. lunge-ladder.")]
+AsOfQuery = Annotated[datetime | None, Query(description="RFC 3339 with an offset; default now.")]
+
+
+@router.get(
+    "/users/{user_id}/recommendation",
+    response_model=RecommendationOut,
+    summary="Recommend a user's next step from their stored sessions",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_recommendation(
+    user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, db: SessionDep, catalogue: LiveCatalogueDep,
+    as_of: AsOfQuery = None,
+) -> RecommendationOut:
+    if as_of is not None and as_of.tzinfo is None:
+        raise InvalidRequest("as_of needs a UTC offset (RFC 3339)", loc=["query", "as_of"])
+    return service.recommend_from_history(
+        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression, as_of=as_of
+    )
+
+
+@router.post(
+    "/recommendations/evaluate",
+    response_model=RecommendationOut,
+    summary="Recommend a next step from sessions sent in the request (nothing is stored)",
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
+)
+def evaluate(body: EvaluateIn, _: CatalogueReader, catalogue: LiveCatalogueDep) -> RecommendationOut:
+    return service.evaluate(catalogue=catalogue, body=body)
