@@ -40,7 +40,7 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, foreign_keys: bool = True) -> Engine:
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
@@ -48,7 +48,7 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             connect_args={"check_same_thread": False},
             poolclass=StaticPool if memory else None,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas if foreign_keys else _sqlite_pragmas_for_migrations)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     # A fixed pool, no overflow: overflow connections are closed on return and reopened under
@@ -64,6 +64,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _sqlite_pragmas_for_migrations(dbapi_connection, record) -> None:
+    # Batch migrations rebuild a table by copy, drop and rename; with foreign keys enforced the
+    # drop would cascade into the rows that refer to it.
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
 
 def _sqlite_begin_immediate(connection) -> None:

@@ -37,3 +37,22 @@ def test_migrations_match_the_models(empty_database_url):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
     engine.dispose()
+
+
+def test_rebuilding_a_table_keeps_the_rows_that_refer_to_it(empty_database_url):
+    """Downgrading 0003 rebuilds `progression` on SQLite; its steps must survive."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from app.catalogue import store
+    from app.catalogue.content import load_content
+
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    with Session(engine) as session:
+        store.sync(session=session, catalogue=load_content())
+        session.commit()
+    migrate.downgrade(empty_database_url, "0002")
+    with engine.connect() as connection:
+        assert connection.execute(text("select count(*) from progression_step")).scalar_one() == 6
+    engine.dispose()

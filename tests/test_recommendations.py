@@ -172,3 +172,33 @@ def _latest(bodies, as_of):
     eligible = [(datetime.fromisoformat(b["performed_at"]), i, b) for i, b in enumerate(bodies)]
     eligible = [e for e in eligible if e[0] <= cutoff]
     return max(eligible, key=lambda e: (e[0], e[1]))[2] if eligible else None
+
+
+def test_routine_wraps_the_recommended_step_in_warm_up_and_habit(client, h):
+    routine = client.get("/v1/users/fresh/routine?progression=lunge-ladder", headers=h).json()
+    exercises = [b["exercise"] for b in routine["blocks"]]
+    assert exercises == ["glute-bridge", "kneeling-hip-flexor-stretch", "half-squat-hold", "lunge-to-reach-floor"]
+    step = routine["blocks"][2]
+    assert (step["sets"], step["dose"], step["unit"]) == (3, 5, "seconds")
+    assert routine["recommendation"]["action"] == "start" and routine["duration_minutes"] >= 1
+    for block in routine["blocks"]:
+        assert set(block) == {"exercise", "sets", "dose", "unit", "rest_seconds", "notes"}
+
+
+def test_routine_follows_the_recommendation(client, h):
+    now = datetime.now(UTC)
+    for minutes in (60, 30):
+        client.post("/v1/users/r/sessions", json=body(0, rpe=3, performed_at=(now - timedelta(minutes=minutes)).isoformat()), headers=h)
+    step = client.get("/v1/users/r/routine?progression=lunge-ladder", headers=h).json()["blocks"][2]
+    assert (step["exercise"], step["sets"], step["dose"]) == ("reverse-lunge", 3, 10)
+
+
+def test_routine_on_pause_prescribes_nothing_and_says_to_seek_advice(client, h):
+    client.post("/v1/users/p/sessions", json=body(0, performed_at=datetime.now(UTC).isoformat(), pain={"during": 9}), headers=h)
+    routine = client.get("/v1/users/p/routine?progression=lunge-ladder", headers=h).json()
+    assert routine["blocks"] == [] and routine["recommendation"]["action"] == "pause"
+    assert "clinical advice" in routine["summary"]
+
+
+def test_routine_of_unknown_progression_is_404(client, h):
+    assert client.get("/v1/users/p/routine?progression=nope", headers=h).status_code == 404

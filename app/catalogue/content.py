@@ -18,6 +18,7 @@ from app.catalogue.schemas import (
     Exercise,
     ExerciseSummary,
     Fault,
+    LadderRoutine,
     Muscle,
     Progression,
     Routine,
@@ -46,6 +47,7 @@ class ProgressionContent(Schema):
     goal: str
     rules: Rules
     steps: list[StepPrescription] = Field(min_length=1)
+    routine: LadderRoutine | None = None
 
 
 class ContentError(ValueError):
@@ -120,11 +122,14 @@ def load_content(directory: Path = CONTENT_DIR) -> Catalogue:
         steps = [Step(**s.model_dump(), unit=exercises_by_slug[s.exercise].unit) for s in p.steps]
         resolved_progressions.append(Progression(**p.model_dump(exclude={"steps"}), steps=steps))
 
-    for r in routines:
-        _require("exercise", f"routine {r.slug}", [b.exercise for b in r.blocks], set(exercises_by_slug))
-        for block in r.blocks:
+    block_lists = [(f"routine {r.slug}", r.blocks) for r in routines] + [
+        (f"progression {p.slug} routine", p.routine.warm_up + p.routine.daily_habit) for p in progressions if p.routine
+    ]
+    for owner, blocks in block_lists:
+        _require("exercise", owner, [b.exercise for b in blocks], set(exercises_by_slug))
+        for block in blocks:
             if block.unit != exercises_by_slug[block.exercise].unit:
-                raise ContentError(f"routine {r.slug}: block {block.exercise} has the wrong unit")
+                raise ContentError(f"{owner}: block {block.exercise} has the wrong unit")
 
     return with_version(
         muscles=muscles,

@@ -99,14 +99,6 @@ class ProgressionSummary(Schema):
     exercises: list[Slug]
 
 
-class Progression(Schema):
-    slug: Slug
-    name: str
-    goal: str
-    rules: Rules
-    steps: list[Step] = Field(min_length=1)
-
-
 class RoutineBlock(Schema):
     exercise: Slug
     sets: int = Field(ge=1, le=20)
@@ -114,6 +106,24 @@ class RoutineBlock(Schema):
     unit: Unit
     rest_seconds: int = Field(ge=0, le=600)
     notes: str = ""
+
+
+class LadderRoutine(Schema):
+    """How a day on the ladder is laid out around the recommended step."""
+
+    warm_up: list[RoutineBlock]
+    step_rest_seconds: int = Field(ge=0, le=600)
+    step_notes: str = ""
+    daily_habit: list[RoutineBlock]
+
+
+class Progression(Schema):
+    slug: Slug
+    name: str
+    goal: str
+    rules: Rules
+    steps: list[Step] = Field(min_length=1)
+    routine: LadderRoutine | None = None
 
 
 class Routine(Schema):

@@ -19,6 +19,7 @@ from app.catalogue.schemas import (
     Exercise,
     ExerciseMuscles,
     Fault,
+    LadderRoutine,
     Muscle,
     Progression,
     Routine,
@@ -78,8 +79,20 @@ def _rows(catalogue: Catalogue) -> dict[type[SQLModel], list[Row]]:
             rows[t.ExerciseSourceRow].append(dict(exercise_slug=e.slug, source_slug=source.slug, position=i))
     for position, p in enumerate(catalogue.progressions):
         rows[t.ProgressionRow].append(
-            p.model_dump(include={"slug", "name", "goal"}) | p.rules.model_dump() | {"position": position}
+            p.model_dump(include={"slug", "name", "goal"})
+            | p.rules.model_dump()
+            | {
+                "position": position,
+                "routine_step_rest_seconds": p.routine.step_rest_seconds if p.routine else None,
+                "routine_step_notes": p.routine.step_notes if p.routine else None,
+            }
         )
+        for part in ("warm_up", "daily_habit"):
+            for i, b in enumerate(getattr(p.routine, part) if p.routine else []):
+                rows[t.ProgressionRoutineBlockRow].append(
+                    b.model_dump(exclude={"exercise", "unit"})
+                    | {"progression_slug": p.slug, "part": part, "position": i, "exercise_slug": b.exercise}
+                )
         for s in p.steps:
             rows[t.ProgressionStepRow].append(
                 s.model_dump(exclude={"exercise", "unit"}) | {"progression_slug": p.slug, "exercise_slug": s.exercise}
@@ -182,6 +195,30 @@ def read(*, session: Session) -> Catalogue | None:
             Step(**s.model_dump(exclude={"progression_slug", "exercise_slug"}), exercise=s.exercise_slug, unit=exercise_units[s.exercise_slug])
         )
     rule_names = set(Rules.model_fields)
+    ladder_blocks = defaultdict(list)
+    for b in session.exec(
+        select(t.ProgressionRoutineBlockRow).order_by(
+            t.ProgressionRoutineBlockRow.progression_slug, t.ProgressionRoutineBlockRow.part, t.ProgressionRoutineBlockRow.position
+        )
+    ):
+        ladder_blocks[(b.progression_slug, b.part)].append(
+            RoutineBlock(
+                **b.model_dump(include={"sets", "dose", "rest_seconds", "notes"}),
+                exercise=b.exercise_slug,
+                unit=exercise_units[b.exercise_slug],
+            )
+        )
+
+    def ladder_routine(p: t.ProgressionRow) -> LadderRoutine | None:
+        if p.routine_step_rest_seconds is None:
+            return None
+        return LadderRoutine(
+            warm_up=ladder_blocks[(p.slug, "warm_up")],
+            step_rest_seconds=p.routine_step_rest_seconds,
+            step_notes=p.routine_step_notes or "",
+            daily_habit=ladder_blocks[(p.slug, "daily_habit")],
+        )
+
     progressions = [
         Progression(
             slug=p.slug,
@@ -189,6 +226,7 @@ def read(*, session: Session) -> Catalogue | None:
             goal=p.goal,
             rules=Rules(**p.model_dump(include=rule_names)),
             steps=steps[p.slug],
+            routine=ladder_routine(p),
         )
         for p in session.exec(select(t.ProgressionRow).order_by(t.ProgressionRow.position))
     ]

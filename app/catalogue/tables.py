@@ -111,6 +111,8 @@ class ProgressionRow(SQLModel, table=True):
     flare_margin: int
     incomplete_streak: int
     break_days: int
+    routine_step_rest_seconds: int | None = None
+    routine_step_notes: str | None = None
 
 
 class ProgressionStepRow(SQLModel, table=True):
@@ -128,6 +130,22 @@ class ProgressionStepRow(SQLModel, table=True):
     target: int
     increment: int
     support: str = Field(max_length=16)
+
+
+class ProgressionRoutineBlockRow(SQLModel, table=True):
+    """The warm-up and daily-habit blocks of a ladder's day (see `LadderRoutine`)."""
+
+    __tablename__ = "progression_routine_block"
+    __table_args__ = (CheckConstraint("part IN ('warm_up', 'daily_habit')", name="part_known"),)
+
+    progression_slug: str = Field(foreign_key="progression.slug", primary_key=True, ondelete="CASCADE")
+    part: str = Field(primary_key=True, max_length=16)
+    position: int = Field(primary_key=True)
+    exercise_slug: str = Field(foreign_key="exercise.slug", index=True)
+    sets: int
+    dose: int
+    rest_seconds: int
+    notes: str
 
 
 class RoutineRow(SQLModel, table=True):
@@ -174,6 +192,7 @@ SYNC_ORDER: tuple[type[SQLModel], ...] = (
     ExerciseSourceRow,
     ProgressionRow,
     ProgressionStepRow,
+    ProgressionRoutineBlockRow,
     RoutineRow,
     RoutineBlockRow,
 )

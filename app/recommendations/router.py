@@ -10,7 +10,7 @@ from app.catalogue.router import LiveCatalogueDep
 from app.db import SessionDep
 from app.errors import InvalidRequest, problem_responses
 from app.recommendations import service
-from app.recommendations.schemas import EvaluateIn, RecommendationOut
+from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
 from app.sessions.router import Reader, UserIdPath
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -44,3 +44,17 @@ def get_recommendation(
 )
 def evaluate(body: EvaluateIn, _: CatalogueReader, catalogue: LiveCatalogueDep) -> RecommendationOut:
     return service.evaluate(catalogue=catalogue, body=body)
+
+
+@router.get(
+    "/users/{user_id}/routine",
+    response_model=TodaysRoutine,
+    summary="Today's routine for a user: warm-up, the recommended step and the daily habit",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_routine(
+    user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, db: SessionDep, catalogue: LiveCatalogueDep
+) -> TodaysRoutine:
+    return service.todays_routine(
+        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression
+    )

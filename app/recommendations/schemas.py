@@ -43,3 +43,24 @@ class EvaluateIn(Body):
     progression: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     as_of: Rfc3339 | None = None
     sessions: list[EvaluatedSessionIn] = Field(default=[], max_length=1000)
+
+
+class RoutineBlockOut(BaseModel):
+    exercise: str
+    sets: int
+    dose: int
+    unit: Literal["seconds", "reps"]
+    rest_seconds: int
+    notes: str
+
+
+class TodaysRoutine(BaseModel):
+    """Today's routine for one user, in the shape of a catalogue routine, with the
+    recommendation it was built from."""
+
+    slug: str
+    name: str
+    summary: str
+    duration_minutes: int
+    blocks: list[RoutineBlockOut]
+    recommendation: RecommendationOut

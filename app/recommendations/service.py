@@ -1,15 +1,22 @@
 """Recommendations: the stored and the stateless path feed the same engine, so the same history
 gives the same answer either way."""
 
+import math
 from datetime import UTC, datetime
 
 from sqlmodel import Session
 
 from app.catalogue.memory import LiveCatalogue
-from app.catalogue.schemas import Progression
+from app.catalogue.schemas import Exercise, Progression, RoutineBlock
 from app.errors import InvalidRequest, ProblemError
 from app.progression.engine import LoggedSession, Recommendation, recommend, window
-from app.recommendations.schemas import EvaluateIn, RecommendationOut
+from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
+
+SECONDS_PER_REP = 3
+PAUSE_ADVICE = (
+    "Stop: pain reached the level at which the ladder pauses. Do no exercise from it today, and "
+    "seek clinical advice before you carry on."
+)
 from app.sessions.service import check_against_catalogue, latest_of_exercises_query, performance_of_body, performance_of_row
 
 
@@ -76,3 +83,45 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
         for index, item in enumerate(body.sessions)
     ]
     return _answer(catalogue, ladder, recommend(ladder, logged, as_of), as_of)
+
+
+def _block_seconds(block: RoutineBlock, exercise: Exercise) -> int:
+    """A rough length for planning: holds last their dose, a repetition about three seconds."""
+    work = block.dose if block.unit == "seconds" else block.dose * SECONDS_PER_REP
+    return block.sets * (work * (2 if exercise.per_side else 1) + block.rest_seconds)
+
+
+def todays_routine(
+    *, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, progression: str
+) -> TodaysRoutine:
+    """Warm-up, the recommended step, then the daily habit; on `pause`, no exercise at all but
+    the advice to stop and seek clinical advice."""
+    recommendation = recommend_from_history(
+        session=session, catalogue=catalogue, partner_id=partner_id, user_id=user_id, progression=progression, as_of=None
+    )
+    ladder = catalogue.progression(progression)
+    name = f"Today on the {ladder.name.lower()}"
+    if recommendation.action == "pause" or ladder.routine is None:
+        return TodaysRoutine(
+            slug=f"{ladder.slug}-today", name=name, duration_minutes=0, blocks=[], recommendation=recommendation,
+            summary=PAUSE_ADVICE if recommendation.action == "pause" else "This ladder has no daily routine.",
+        )
+    step = recommendation.next
+    blocks = [
+        *ladder.routine.warm_up,
+        RoutineBlock(
+            exercise=step.exercise, sets=step.sets, dose=step.dose, unit=step.unit,
+            rest_seconds=ladder.routine.step_rest_seconds, notes=ladder.routine.step_notes,
+        ),
+        *ladder.routine.daily_habit,
+    ]
+    seconds = sum(_block_seconds(b, catalogue.exercise(b.exercise)) for b in blocks)
+    return TodaysRoutine(
+        slug=f"{ladder.slug}-today",
+        name=name,
+        summary=f"Warm up, then {step.sets} x {step.dose} {step.unit} of {catalogue.exercise(step.exercise).name.lower()}"
+        f" ({recommendation.reasons[0].message})",
+        duration_minutes=max(1, math.ceil(seconds / 60)),
+        blocks=[b.model_dump() for b in blocks],
+        recommendation=recommendation,
+    )
