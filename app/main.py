@@ -20,7 +20,7 @@ from app.catalogue import router as catalogue_router
 from app.catalogue.fastpath import answer_from_cache
 from app.body_limits import BodyLimits
 from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue, load_live, stored_version
-from app.db import make_engine
+from app.db import Transaction, make_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.idempotency import purge_expired
 from app.migrate import head_revision
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    app.state.transaction = Transaction(app.state.engine)
     app.state.keys = KeyStore(app.state.engine, ttl=settings.key_cache_seconds)
     app.state.migration_head = head_revision()
     app.state.catalogue = LiveCatalogue(EMPTY)  # until the lifespan loads the synced one

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from app.auth import CatalogueReader
 from app.catalogue.router import LiveCatalogueDep
-from app.db import SessionDep
+from app.db import TransactionDep
 from app.errors import InvalidRequest, problem_responses
 from app.recommendations import service
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
@@ -25,14 +25,14 @@ AsOfQuery = Annotated[datetime | None, Query(description="RFC 3339 with an offse
     summary="Recommend a user's next step from their stored sessions",
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_recommendation(
-    user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, db: SessionDep, catalogue: LiveCatalogueDep,
+async def get_recommendation(
+    user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, tx: TransactionDep, catalogue: LiveCatalogueDep,
     as_of: AsOfQuery = None,
 ) -> RecommendationOut:
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidRequest("as_of needs a UTC offset (RFC 3339)", loc=["query", "as_of"])
-    return service.recommend_from_history(
-        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression, as_of=as_of
+    return await tx(
+        service.recommend_from_history, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression, as_of=as_of
     )
 
 
@@ -52,9 +52,9 @@ def evaluate(body: EvaluateIn, _: CatalogueReader, catalogue: LiveCatalogueDep) 
     summary="Today's routine for a user: warm-up, the recommended step and the daily habit",
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_routine(
-    user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, db: SessionDep, catalogue: LiveCatalogueDep
+async def get_routine(
+    user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, tx: TransactionDep, catalogue: LiveCatalogueDep
 ) -> TodaysRoutine:
-    return service.todays_routine(
-        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression
+    return await tx(
+        service.todays_routine, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression
     )

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.auth import require_scope
 from app.catalogue.router import LiveCatalogueDep
-from app.db import SessionDep
+from app.db import TransactionDep
 from app.errors import InvalidRequest, problem_responses
 from app.idempotency import StoredAnswer, request_fingerprint
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
@@ -47,12 +47,12 @@ def _answer(answer: StoredAnswer, replayed: bool, location: str | None = None) -
     }
     | problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
-def post_session(
-    user_id: UserIdPath, body: SessionIn, request: Request, caller: Writer, db: SessionDep,
+async def post_session(
+    user_id: UserIdPath, body: SessionIn, request: Request, caller: Writer, tx: TransactionDep,
     catalogue: LiveCatalogueDep, idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    answer, replayed = service.post_session(
-        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, body=body,
+    answer, replayed = await tx(
+        service.post_session, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, body=body,
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")) if idempotency_key else "",
     )
@@ -72,12 +72,12 @@ def _location(request: Request, answer: StoredAnswer) -> str | None:
     responses={200: {"description": "A result per item, in order", "headers": REPLAYED}}
     | problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
-def post_batch(
-    body: BatchIn, request: Request, caller: Writer, db: SessionDep, catalogue: LiveCatalogueDep,
+async def post_batch(
+    body: BatchIn, request: Request, caller: Writer, tx: TransactionDep, catalogue: LiveCatalogueDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    answer, replayed = service.post_batch(
-        session=db, catalogue=catalogue, partner_id=caller.partner_id, raw_items=body.sessions,
+    answer, replayed = await tx(
+        service.post_batch, catalogue=catalogue, partner_id=caller.partner_id, raw_items=body.sessions,
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint("POST", request.url.path, body.sessions) if idempotency_key else "",
     )
@@ -90,8 +90,8 @@ def post_batch(
     summary="List a user's sessions, newest first",
     responses=problem_responses(401, 403, 422),
 )
-def list_sessions(
-    user_id: UserIdPath, request: Request, response: Response, caller: Reader, db: SessionDep,
+async def list_sessions(
+    user_id: UserIdPath, request: Request, response: Response, caller: Reader, tx: TransactionDep,
     catalogue: LiveCatalogueDep,
     since: Annotated[datetime | None, Query(description="Only sessions performed at or after this time.")] = None,
     until: Annotated[datetime | None, Query(description="Only sessions performed before this time.")] = None,
@@ -109,8 +109,8 @@ def list_sessions(
             after = (datetime.fromisoformat(performed_at), int(seq))
         except (TypeError, ValueError):
             raise InvalidRequest("The cursor is not one this service issued.", loc=["query", "cursor"]) from None
-    items, last = service.list_sessions(
-        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id,
+    items, last = await tx(
+        service.list_sessions, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id,
         since=since, until=until, exercise=exercise, after=after, limit=limit,
     )
     next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
@@ -125,8 +125,8 @@ def list_sessions(
     summary="Get one session",
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_session(user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], caller: Reader, db: SessionDep, catalogue: LiveCatalogueDep) -> dict:
-    return service.get_session(session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id)
+async def get_session(user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], caller: Reader, tx: TransactionDep, catalogue: LiveCatalogueDep) -> dict:
+    return await tx(service.get_session, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id)
 
 
 @router.patch(
@@ -136,12 +136,12 @@ def get_session(user_id: UserIdPath, session_id: Annotated[str, Path(max_length=
     openapi_extra={"requestBody": {"content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/SessionPatch"}}}}},
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
 )
-def patch_session(
+async def patch_session(
     user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], patch: SessionPatch, caller: Writer,
-    db: SessionDep, catalogue: LiveCatalogueDep,
+    tx: TransactionDep, catalogue: LiveCatalogueDep,
 ) -> dict:
-    return service.patch_session(
-        session=db, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id, patch=patch
+    return await tx(
+        service.patch_session, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id, patch=patch
     )
 
 
@@ -151,6 +151,6 @@ def patch_session(
     summary="Erase a user: every session and stored answer that holds their data",
     responses=problem_responses(401, 403, 422),
 )
-def erase_user(user_id: UserIdPath, caller: Writer, db: SessionDep) -> Response:
-    service.erase_user(session=db, partner_id=caller.partner_id, user_id=user_id)
+async def erase_user(user_id: UserIdPath, caller: Writer, tx: TransactionDep) -> Response:
+    await tx(service.erase_user, partner_id=caller.partner_id, user_id=user_id)
     return Response(status_code=204)

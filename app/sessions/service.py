@@ -1,6 +1,7 @@
 """Session-log service: ingest (single and batch alike), read, amend, erase. Every query is
 scoped to the partner of the calling key; another partner's users simply do not exist here."""
 
+import functools
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -8,11 +9,12 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Select, delete, select, tuple_, union_all
+from sqlalchemy import Select, bindparam, delete, select, tuple_, union_all
 from sqlmodel import Session
 
 from app import idempotency
 from app.catalogue.memory import LiveCatalogue
+from app.db import UTCDateTime
 from app.errors import Conflict, InvalidRequest, NotFound, Problem, ProblemError, problem, validation_problems
 from app.idempotency import StoredAnswer
 from app.sessions.bulk import insert_sessions
@@ -336,6 +338,13 @@ def latest_of_exercises_query(
     One small index range scan per exercise (ix_session_log_user_exercise_time), merged: the
     cost depends on `limit` and the number of exercises, not on the length of the history.
     """
+    return _latest_of_exercises(tuple(exercises), limit).params(partner_id=partner_id, user_id=user_id, as_of=as_of)
+
+
+@functools.lru_cache(maxsize=64)
+def _latest_of_exercises(exercises: tuple[str, ...], limit: int) -> Select:
+    # Built once per ladder shape (building a six-way UNION costs more than running it).
+    partner_id, user_id, as_of = bindparam("partner_id"), bindparam("user_id"), bindparam("as_of", type_=UTCDateTime)
     per_exercise = [
         select(SessionRow.seq)
         .where(
