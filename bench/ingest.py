@@ -15,7 +15,6 @@ PostgreSQL (STEPWISE_BENCH_POSTGRES_URL, default the local cluster) and `wrk`.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
-from catalogue import BIN, HERE, free_port, pinned, rss_mb, wait_ready  # noqa: E402
+from common import clean_env, rss_mb, start_bare, start_stepwise, stop, wait_ready, wrk  # noqa: E402
 
 ADMIN_URL = os.environ.get("STEPWISE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
 BATCH = 500
@@ -124,21 +123,14 @@ def through_api(port: int, key: str, batches: list[list[dict]], concurrency: int
     return sum(map(len, batches)) / elapsed
 
 
-def wrk_post(port: int, path: str, body: str, key: str, seconds: int, workdir: Path) -> float:
+def post_script(workdir: Path, body: str) -> Path:
     script = workdir / "post.lua"
     script.write_text(
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(body)}\n"
-        f'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
     )
-    out = subprocess.run(
-        pinned(1, ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}{path}"]),
-        capture_output=True, text=True, check=True,
-    ).stdout
-    if "Non-2xx" in out:
-        raise SystemExit(f"non-2xx answers:\n{out}")
-    return float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+    return script
 
 
 def main() -> None:
@@ -149,15 +141,10 @@ def main() -> None:
 
     url = fresh_database()
     work = Path(tempfile.mkdtemp(prefix="stepwise-ingest-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))} | {"DATABASE_URL": url}
-    port, bare_port = free_port(), free_port()
-    server = subprocess.Popen(pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port)]), cwd=work, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    bare = None
+    env = clean_env(DATABASE_URL=url)
+    server = bare = None
     try:
-        key = next(line.strip() for line in server.stdout if line.strip().startswith("sw_"))
-        subprocess.Popen(["cat"], stdin=server.stdout, stdout=(work / "serve.log").open("w"))
-        wait_ready(port, "/readyz")
+        server, port, key = start_stepwise(work, env)
         with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as c:
             partner_id = c.execute("select id from partner where name = 'demo'").fetchone()[0]
 
@@ -184,26 +171,19 @@ def main() -> None:
                         ["location", answer.headers["location"]], ["x-request-id", answer.headers["x-request-id"]]],
             "body": answer.text, "status": 201}}
         (work / "responses.json").write_text(json.dumps(recorded))
-        bare = subprocess.Popen(
-            pinned(0, [str(BIN / "uvicorn"), "bare_asgi:app", "--port", str(bare_port), "--loop", "uvloop",
-                       "--http", "httptools", "--no-access-log", "--log-level", "warning"]),
-            cwd=HERE, env=env | {"BENCH_RESPONSES": str(work / "responses.json")},
-        )
+        bare, bare_port = start_bare(work / "responses.json", env)
         wait_ready(bare_port, "/v1/users/wrk-user/sessions")
-        body = json.dumps(single)
+        script = post_script(work, json.dumps(single))
         best = {"bare": 0.0, "stepwise": 0.0}
         for _ in range(2):
-            best["bare"] = max(best["bare"], wrk_post(bare_port, "/v1/users/wrk-user/sessions", body, key, args.seconds, work))
-            best["stepwise"] = max(best["stepwise"], wrk_post(port, "/v1/users/wrk-user/sessions", body, key, args.seconds, work))
+            best["bare"] = max(best["bare"], wrk(bare_port, "/v1/users/wrk-user/sessions", key, args.seconds, script)[0])
+            best["stepwise"] = max(best["stepwise"], wrk(port, "/v1/users/wrk-user/sessions", key, args.seconds, script)[0])
         print(f"one-session POST, wrk -t1 -c32 -d{args.seconds}s, best of 2 alternating rounds")
         print(f"  bare ASGI: {best['bare']:9.0f} req/s")
         print(f"  stepwise:  {best['stepwise']:9.0f} req/s   ratio {best['stepwise'] / best['bare']:.3f}")
         print(f"stepwise serve RSS: {rss_mb(server.pid):.1f} MB")
     finally:
-        for process in (server, bare):
-            if process:
-                process.terminate()
-                process.wait(timeout=20)
+        stop(server, bare)
         drop_database(url)
 
 

@@ -11,7 +11,6 @@ Server on CPU 0, wrk on CPU 1. Needs PostgreSQL (STEPWISE_BENCH_POSTGRES_URL) an
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from catalogue import BIN, free_port, pinned, rss_mb, wait_ready  # noqa: E402
+from common import clean_env, rss_mb, start_stepwise, stop, wrk  # noqa: E402
 from ingest import drop_database, fresh_database  # noqa: E402
 
 EXERCISES = ["half-squat-hold", "supported-reverse-lunge", "reverse-lunge", "glute-bridge",
@@ -43,18 +42,6 @@ def history(user: str, count: int, start: datetime) -> list[dict]:
     ]
 
 
-def wrk(port: int, path: str, key: str, seconds: int) -> tuple[float, str]:
-    out = subprocess.run(
-        pinned(1, ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}", f"http://127.0.0.1:{port}{path}"]),
-        capture_output=True, text=True, check=True,
-    ).stdout
-    if "Non-2xx" in out:
-        raise SystemExit(f"non-2xx answers:\n{out}")
-    rate = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
-    latency = next(line.split()[1] for line in out.splitlines() if line.strip().startswith("Latency"))
-    return rate, latency
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
@@ -62,14 +49,9 @@ def main() -> None:
     args = parser.parse_args()
     url = fresh_database()
     work = Path(tempfile.mkdtemp(prefix="stepwise-rec-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))} | {"DATABASE_URL": url}
-    port = free_port()
-    server = subprocess.Popen(pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port)]), cwd=work, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = None
     try:
-        key = next(line.strip() for line in server.stdout if line.strip().startswith("sw_"))
-        subprocess.Popen(["cat"], stdin=server.stdout, stdout=(work / "serve.log").open("w"))
-        wait_ready(port, "/readyz")
+        server, port, key = start_stepwise(work, clean_env(DATABASE_URL=url))
         start = datetime(2015, 1, 1, tzinfo=UTC)
         sessions = history("short-history", 10, start) + history("long-history", args.sessions, start)
         with httpx.Client(timeout=120) as client:
@@ -97,8 +79,7 @@ def main() -> None:
         print(f"  time per request, {args.sessions} sessions vs 10: ratio {ratio:.2f}")
         print(f"stepwise serve RSS: {rss_mb(server.pid):.1f} MB")
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
         drop_database(url)
 
 

@@ -1,0 +1,100 @@
+"""What the bench scripts share: ports, CPU pinning, starting `stepwise serve`, running wrk."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+HERE = Path(__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, path: str = "/healthz") -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}").status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server on {port} did not become ready")
+
+
+def pinned(cpu: int, argv: list[str]) -> list[str]:
+    """The server runs on CPU 0, the load generator on CPU 1 (when there are two)."""
+    return ["taskset", "-c", str(cpu), *argv] if shutil.which("taskset") and os.cpu_count() > 1 else argv
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))} | extra
+
+
+def start_stepwise(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int, str]:
+    """`stepwise serve` exactly as it ships, pinned to CPU 0; returns it, its port and the demo key."""
+    port = free_port()
+    server = subprocess.Popen(
+        pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port)]),
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    key = None
+    for line in server.stdout:
+        if line.strip().startswith("sw_"):
+            key = line.strip()
+            break
+    if key is None:
+        raise SystemExit("stepwise serve exited before printing the demo key")
+    # Keep draining the server's log output so it never blocks on a full pipe.
+    subprocess.Popen(["cat"], stdin=server.stdout, stdout=(workdir / "serve.log").open("w"))
+    wait_ready(port, "/readyz")
+    return server, port, key
+
+
+def start_bare(responses_file: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """The bare ASGI ceiling (uvicorn + uvloop + httptools) answering recorded bytes, on CPU 0."""
+    port = free_port()
+    bare = subprocess.Popen(
+        pinned(0, [str(BIN / "uvicorn"), "bare_asgi:app", "--port", str(port), "--loop", "uvloop",
+                   "--http", "httptools", "--no-access-log", "--log-level", "warning"]),
+        cwd=HERE, env=env | {"BENCH_RESPONSES": str(responses_file)},
+    )
+    return bare, port
+
+
+def wrk(port: int, path: str, key: str, seconds: int, script: Path | None = None) -> tuple[float, str]:
+    """Requests/s and mean latency of `wrk -t1 -c32` on CPU 1; refuses runs with non-2xx answers."""
+    argv = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    out = subprocess.run(pinned(1, [*argv, f"http://127.0.0.1:{port}{path}"]), capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"non-2xx answers from {path}:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    latency = re.search(r"Latency\s+(\S+)", out).group(1)
+    return rate, latency
+
+
+def stop(*processes: subprocess.Popen | None) -> None:
+    for process in processes:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=20)
