@@ -11,7 +11,7 @@ LARGE_BODY_PATHS = ("/v1/sessions/batch", "/v1/recommendations/evaluate")
 MEDIA_TYPES = {
     "POST": {b"application/json"},
     "PUT": {b"application/json"},
-    "PATCH": {b"application/merge-patch+json", b"application/json"},
+    "PATCH": {b"application/merge-patch+json"},
 }
 
 

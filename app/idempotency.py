@@ -4,7 +4,8 @@ The record is claimed (inserted) at the start of the request's transaction and f
 answer before it commits, so it exists only if the work it protects was committed. A duplicate
 arriving meanwhile blocks on the claim's uniqueness until the first request commits (then it
 replays the answer) or dies (then the claim vanishes with its transaction and the duplicate
-proceeds as the first). Errors are not stored: a failed request leaves the key unused.
+proceeds as the first). A request the service refused (409, 422) keeps its key with that answer;
+one that never reached the service (malformed, unauthenticated) leaves the key unused.
 """
 
 import hashlib

@@ -194,6 +194,8 @@ def test_unknown_slug_is_a_404_problem(client, auth, path):
         ("max_level=seven", ["query", "max_level"]),
         ("max_level=7", ["query", "max_level"]),
         ("cursor=not-a-cursor", ["query", "cursor"]),
+        ("cursor=WyJhIiwxXQ", ["query", "cursor"]),  # ["a", 1]: well-formed, wrong types
+        ("cursor=W251bGwsbnVsbF0", ["query", "cursor"]),  # [null, null]
     ],
 )
 def test_bad_query_is_a_422_problem_naming_the_parameter(client, auth, query, loc):

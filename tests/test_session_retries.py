@@ -51,9 +51,29 @@ def test_idempotency_key_longer_than_255_is_422(client, h):
     assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
 
 
-def test_failed_request_leaves_its_key_unused(client, h, app):
-    key = {"Idempotency-Key": "after-failure"}
-    assert client.post("/v1/users/u1/sessions", json=session_body(exercise="nope"), headers=h | key).status_code == 422
+def test_a_refused_request_is_the_first_answer_for_its_key(client, h, app):
+    key = {"Idempotency-Key": "after-refusal"}
+    first = client.post("/v1/users/u1/sessions", json=session_body(exercise="nope"), headers=h | key)
+    assert first.status_code == 422 and first.headers["content-type"] == "application/problem+json"
+    again = client.post("/v1/users/u1/sessions", json=session_body(exercise="nope"), headers=h | key)
+    assert again.status_code == 422 and again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    other = client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key)
+    assert other.status_code == 422 and other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert count_sessions(app) == 0
+
+
+def test_a_conflict_is_replayed_and_stores_nothing(client, h, app):
+    client.post("/v1/users/u1/sessions", json=session_body(client_session_id="c"), headers=h)
+    key = {"Idempotency-Key": "conflict"}
+    first = client.post("/v1/users/u1/sessions", json=session_body(client_session_id="c", rpe=1), headers=h | key)
+    again = client.post("/v1/users/u1/sessions", json=session_body(client_session_id="c", rpe=1), headers=h | key)
+    assert first.status_code == again.status_code == 409 and again.headers["idempotent-replayed"] == "true"
+    assert count_sessions(app) == 1
+
+
+def test_a_malformed_request_leaves_its_key_unused(client, h):
+    key = {"Idempotency-Key": "after-malformed"}
+    assert client.post("/v1/users/u1/sessions", json=session_body(rpe=99), headers=h | key).status_code == 422
     assert client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key).status_code == 201
 
 

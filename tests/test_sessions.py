@@ -245,3 +245,18 @@ def test_logs_never_hold_keys_or_bodies(client, auth, caplog):
         client.get("/v1/muscles", headers={"Authorization": "Bearer sw_wrong-key-value"})
     logged = "\n".join(record.getMessage() + str(record.args) for record in caplog.records)
     assert key not in logged and marker not in logged and "sw_wrong-key-value" not in logged
+
+
+def test_patch_with_plain_json_is_415(client, h):
+    stored = post(client, h).json()
+    response = client.patch(f"/v1/users/user-1/sessions/{stored['id']}", json={"notes": "x"}, headers=h)
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1700000000"])
+def test_timestamps_out_of_utc_range_or_not_rfc3339_are_422(client, h, moment):
+    assert post(client, h, body=session_body(performed_at=moment)).status_code == 422
+    batch = client.post("/v1/sessions/batch", json={"sessions": [{"user_id": "u", **session_body(performed_at=moment)}]}, headers=h)
+    assert batch.status_code == 200 and batch.json()["results"][0]["status"] == 422
+    assert client.get("/v1/users/u/sessions", params={"since": moment}, headers=h).status_code == 422
+    assert client.get("/v1/users/u/recommendation", params={"progression": "lunge-ladder", "as_of": moment}, headers=h).status_code == 422

@@ -1,6 +1,5 @@
 """Recommendation endpoints."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -8,15 +7,16 @@ from fastapi import APIRouter, Query
 from app.auth import CatalogueReader
 from app.catalogue.router import LiveCatalogueDep
 from app.db import TransactionDep
-from app.errors import InvalidRequest, problem_responses
+from app.errors import problem_responses
 from app.recommendations import service
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
 from app.sessions.router import Reader, UserIdPath
+from app.sessions.schemas import Rfc3339
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 ProgressionQuery = Annotated[str, Query(min_length=1, max_length=64, description="The ladder's slug, e.g. lunge-ladder.")]
-AsOfQuery = Annotated[datetime | None, Query(description="RFC 3339 with an offset; default now.")]
+AsOfQuery = Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset; default now.")]
 
 
 @router.get(
@@ -29,8 +29,6 @@ async def get_recommendation(
     user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, tx: TransactionDep, catalogue: LiveCatalogueDep,
     as_of: AsOfQuery = None,
 ) -> RecommendationOut:
-    if as_of is not None and as_of.tzinfo is None:
-        raise InvalidRequest("as_of needs a UTC offset (RFC 3339)", loc=["query", "as_of"])
     return await tx(
         service.recommend_from_history, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression, as_of=as_of
     )

@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse
 from app.auth import require_scope
 from app.catalogue.router import LiveCatalogueDep
 from app.db import TransactionDep
-from app.errors import InvalidRequest, problem_responses
+from app.errors import PROBLEM_MEDIA_TYPE, InvalidRequest, problem_responses
 from app.idempotency import StoredAnswer, request_fingerprint
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.partners.service import Caller
 from app.sessions import service
-from app.sessions.schemas import USER_ID_PATTERN, BatchIn, BatchOut, SessionIn, SessionOut, SessionPage, SessionPatch
+from app.sessions.schemas import USER_ID_PATTERN, Rfc3339, BatchIn, BatchOut, SessionIn, SessionOut, SessionPage, SessionPatch
 
 router = APIRouter(prefix="/v1", tags=["sessions"])
 
@@ -33,7 +33,8 @@ def _answer(answer: StoredAnswer, replayed: bool, location: str | None = None) -
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     if location and answer.status == 201:
         headers["Location"] = location
-    return Response(content=answer.body, status_code=answer.status, media_type="application/json", headers=headers)
+    media_type = PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json"
+    return Response(content=answer.body, status_code=answer.status, media_type=media_type, headers=headers)
 
 
 @router.post(
@@ -93,15 +94,12 @@ async def post_batch(
 async def list_sessions(
     user_id: UserIdPath, request: Request, response: Response, caller: Reader, tx: TransactionDep,
     catalogue: LiveCatalogueDep,
-    since: Annotated[datetime | None, Query(description="Only sessions performed at or after this time.")] = None,
-    until: Annotated[datetime | None, Query(description="Only sessions performed before this time.")] = None,
+    since: Annotated[Rfc3339 | None, Query(description="Only sessions performed at or after this time (RFC 3339).")] = None,
+    until: Annotated[Rfc3339 | None, Query(description="Only sessions performed before this time (RFC 3339).")] = None,
     exercise: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> SessionPage:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidRequest(f"{name} needs a UTC offset (RFC 3339)", loc=["query", name])
     after = None
     if cursor:
         performed_at, seq = decode_cursor(cursor, length=2)

@@ -1,9 +1,11 @@
 """Session-log request and response shapes (the contract's "Session logs" section)."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -21,13 +23,24 @@ from app.errors import Problem
 USER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
+_RFC3339_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
 def _rfc3339_text(value: object) -> object:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _RFC3339_SHAPE.match(value):
         raise ValueError("must be an RFC 3339 date-time string with an offset, e.g. 2026-11-20T07:30:00+01:00")
     return value
 
 
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+def _representable_in_utc(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_representable_in_utc)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
 Score = Annotated[int, Strict(), Field(ge=0, le=10)]
 Dose = Annotated[int, Strict(), Field(ge=0, le=600)]

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from app import idempotency
 from app.catalogue.memory import LiveCatalogue
 from app.db import UTCDateTime
-from app.errors import Conflict, InvalidRequest, NotFound, Problem, ProblemError, problem, validation_problems
+from app.errors import Conflict, DomainError, InvalidRequest, NotFound, Problem, ProblemError, problem, validation_problems
 from app.idempotency import StoredAnswer
 from app.sessions.bulk import insert_sessions
 from app.progression.engine import Pain, Performance, assess
@@ -199,7 +199,13 @@ def _idempotent(session: Session, partner_id: int, key: str | None, fingerprint:
     stored = idempotency.claim(session=session, partner_id=partner_id, key=key, fingerprint=fingerprint)
     if stored is not None:
         return stored, True
-    answer = work()
+    try:
+        with session.begin_nested():
+            answer = work()
+    except DomainError as refusal:
+        # A refusal is the first answer too (nothing of the work is kept): a retry gets it
+        # again, and the same key with another body is told the key is taken.
+        answer = StoredAnswer(refusal.status, render(_dump(_problem_of(refusal))))
     idempotency.remember(session=session, partner_id=partner_id, key=key, answer=answer, user_ids=user_ids)
     return answer, False
 
@@ -214,11 +220,10 @@ def post_session(
     idempotency_key: str | None,
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
-    problems = check_against_catalogue(body, catalogue)
-    if problems:
-        raise InvalidRequest(problems[0].msg, errors=[ProblemError(loc=["body", *p.loc], msg=p.msg) for p in problems])
-
     def work() -> StoredAnswer:
+        problems = check_against_catalogue(body, catalogue)
+        if problems:
+            raise InvalidRequest(problems[0].msg, errors=[ProblemError(loc=["body", *p.loc], msg=p.msg) for p in problems])
         (result,) = ingest(session=session, catalogue=catalogue, partner_id=partner_id, items=[(user_id, body)])
         if isinstance(result, Conflict):
             raise result
@@ -272,6 +277,10 @@ def post_batch(
 def _item_problem(index: int, errors: list[ProblemError]) -> dict[str, Any]:
     detail = errors[0].msg if len(errors) == 1 else f"{len(errors)} problems; see errors."
     return {"index": index, "status": 422, "problem": _dump(problem(422, detail, type_=InvalidRequest.type, errors=errors))}
+
+
+def _problem_of(error: DomainError) -> Problem:
+    return problem(error.status, error.detail, type_=error.type, errors=getattr(error, "errors", None))
 
 
 def _dump(model: Problem) -> dict[str, Any]:
