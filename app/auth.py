@@ -28,6 +28,9 @@ class KeyStore:
         self._clock = clock
         self._entries: dict[str, tuple[Caller | None, float]] = {}
 
+    def size(self) -> int:
+        return len(self._entries)
+
     def cached(self, key: str) -> Caller | None:
         """The caller for `key` if it was checked recently and is valid; never touches the database."""
         entry = self._entries.get(hash_key(key))

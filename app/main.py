@@ -12,9 +12,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from sqlmodel import Session
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from app import health
+from app import health, metrics
+from app.metrics import RequestCounts, registry_for
 from app.auth import KeyStore
 from app.catalogue import router as catalogue_router
 from app.catalogue.fastpath import answer_from_cache
@@ -116,10 +117,25 @@ class StepwiseAPI(FastAPI):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        if scope["method"] == "GET" and await answer_from_cache(self.state, scope, send):
-            return
-        # Outside Starlette's own error middleware, so even a 500 carries the request id.
-        await super().__call__(scope, receive, with_request_id(scope, send))
+        if scope["method"] == "GET":
+            answered = await answer_from_cache(self.state, scope, send)
+            if answered is not None:
+                self.state.request_counts.add(*answered)
+                return
+        status = 500  # unless a response starts: the client went away, or the app failed
+
+        async def send_and_count(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            # Outside Starlette's own error middleware, so even a 500 carries the request id.
+            await super().__call__(scope, receive, with_request_id(scope, send_and_count))
+        finally:
+            route = scope.get("route")
+            self.state.request_counts.add(getattr(route, "path", "unmatched"), scope["method"], status)
 
 
 def create_app(settings: Settings | None = None) -> StepwiseAPI:
@@ -134,11 +150,14 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     app.state.transaction = Transaction(app.state.engine)
+    app.state.request_counts = RequestCounts()
+    app.state.metrics_registry = registry_for(app.state)
     app.state.keys = KeyStore(app.state.engine, ttl=settings.key_cache_seconds)
     app.state.migration_head = head_revision()
     app.state.catalogue = LiveCatalogue(EMPTY)  # until the lifespan loads the synced one
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(catalogue_router.router)
     app.include_router(sessions_router.router)
     app.include_router(recommendations_router.router)

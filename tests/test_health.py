@@ -39,3 +39,18 @@ def test_readyz_is_503_when_the_database_is_unreachable(tmp_path):
     with TestClient(create_app(Settings(database_url=url))) as client:
         response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["detail"] == "The database is not reachable."
+
+
+def test_metrics_count_requests_by_route_in_prometheus_format(client, auth):
+    headers = auth("catalogue:read")
+    for _ in range(3):
+        client.get("/v1/exercises/reverse-lunge", headers=headers)  # first through the routes, then from memory
+    client.get("/v1/exercises/nope", headers=headers)
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'stepwise_http_requests_total{method="GET",route="/v1/exercises/{slug}",status="200"}' in text
+    assert 'route="/v1/exercises/{slug}",status="404"' in text
+    assert "stepwise_catalogue_info{version=" in text and "stepwise_api_keys_cached" in text
+    counted = next(line for line in text.splitlines() if 'route="/v1/exercises/{slug}",status="200"' in line)
+    assert float(counted.split()[-1]) >= 3

@@ -15,11 +15,12 @@ from app.request_id import request_id
 _SCOPE = "catalogue:read"
 
 
-async def answer_from_cache(state: State, scope: Scope, send: Send) -> bool:
-    """Answer the request if it can be served from memory; False leaves it to the framework."""
+async def answer_from_cache(state: State, scope: Scope, send: Send) -> tuple[str, str, int] | None:
+    """Answer the request if it can be served from memory, returning (route, method, status) for
+    the metrics; None leaves it to the framework."""
     entry = state.catalogue.cached_response(scope["path"], scope["query_string"])
     if entry is None:
-        return False
+        return None
     authorization = if_none_match = accept_encoding = client_request_id = None
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -31,10 +32,10 @@ async def answer_from_cache(state: State, scope: Scope, send: Send) -> bool:
         elif name == b"x-request-id":
             client_request_id = value
     if authorization is None or authorization[:7].lower() != b"bearer ":
-        return False
+        return None
     caller = state.keys.cached(authorization[7:].strip().decode("latin-1"))
     if caller is None or _SCOPE not in caller.scopes:
-        return False
+        return None
     status, headers, body = entry.respond(if_none_match, accept_encoding)
     await send(
         {
@@ -44,4 +45,4 @@ async def answer_from_cache(state: State, scope: Scope, send: Send) -> bool:
         }
     )
     await send({"type": "http.response.body", "body": body})
-    return True
+    return entry.route, "GET", status

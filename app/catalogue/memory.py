@@ -37,6 +37,7 @@ _MAX_CACHED_RESPONSES = 4096
 
 @dataclass(frozen=True, slots=True)
 class CachedResponse:
+    route: str
     body: bytes
     gzip_body: bytes | None
     etag: bytes
@@ -45,7 +46,7 @@ class CachedResponse:
     gzip_headers: list[tuple[bytes, bytes]]
 
     @classmethod
-    def build(cls, version: str, body: bytes, extra_headers: dict[str, str]) -> "CachedResponse":
+    def build(cls, route: str, version: str, body: bytes, extra_headers: dict[str, str]) -> "CachedResponse":
         tag = f"{version[:12]}-{hashlib.sha256(body).hexdigest()[:12]}"
         etag, gzip_etag = f'"{tag}"'.encode(), f'"{tag}-gzip"'.encode()
         common = [(b"cache-control", CACHE_CONTROL), (b"vary", b"Accept-Encoding, Authorization")]
@@ -53,6 +54,7 @@ class CachedResponse:
         content_type = (b"content-type", b"application/json")
         gzip_body = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
         return cls(
+            route=route,
             body=body,
             gzip_body=gzip_body,
             etag=etag,
@@ -212,14 +214,14 @@ class LiveCatalogue:
         return self._responses.get((path, query))
 
     def render(
-        self, path: str, query: bytes, build: Callable[[], BaseModel | tuple[BaseModel, dict[str, str]]]
+        self, route: str, path: str, query: bytes, build: Callable[[], BaseModel | tuple[BaseModel, dict[str, str]]]
     ) -> CachedResponse:
         """The cached response for this request, building and keeping it on first use."""
         entry = self._responses.get((path, query))
         if entry is None:
             result = build()
             model, headers = result if isinstance(result, tuple) else (result, {})
-            entry = CachedResponse.build(self.version, model.model_dump_json().encode(), headers)
+            entry = CachedResponse.build(route, self.version or "", model.model_dump_json().encode(), headers)
             if len(self._responses) >= _MAX_CACHED_RESPONSES:
                 self._responses.pop(next(iter(self._responses)))
             self._responses[(path, query)] = entry

@@ -44,7 +44,7 @@ _ONE = problem_responses(401, 403, 404) | _CACHED
 
 def _respond(request: Request, catalogue: LiveCatalogue, build: Callable[[], Any]) -> Response:
     scope = request.scope
-    entry = catalogue.render(scope["path"], scope["query_string"], build)
+    entry = catalogue.render(scope["route"].path, scope["path"], scope["query_string"], build)
     status, headers, body = entry.respond(
         header_value(scope, b"if-none-match"), header_value(scope, b"accept-encoding")
     )

@@ -1,0 +1,51 @@
+"""`/metrics` in Prometheus text format: requests by route, method and status, and the state a
+replica keeps in memory. Counting is a dictionary increment on the request path; the Prometheus
+objects are only built when the endpoint is scraped."""
+
+from collections import Counter
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+router = APIRouter(tags=["operations"])
+
+
+class RequestCounts:
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str, int]] = Counter()
+
+    def add(self, route: str, method: str, status: int) -> None:
+        self.counts[(route, method, status)] += 1
+
+
+class _Collector(Collector):
+    def __init__(self, state) -> None:
+        self.state = state
+
+    def collect(self):
+        requests = CounterMetricFamily(
+            "stepwise_http_requests", "HTTP requests answered, by route template", labels=["route", "method", "status"]
+        )
+        for (route, method, status), count in list(self.state.request_counts.counts.items()):
+            requests.add_metric([route, method, str(status)], count)
+        yield requests
+        yield InfoMetricFamily("stepwise_catalogue", "The catalogue version served", value={"version": self.state.catalogue.version or ""})
+        yield GaugeMetricFamily("stepwise_api_keys_cached", "API keys checked recently and held in memory", value=self.state.keys.size())
+
+
+def registry_for(state) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(state))
+    return registry
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}, "description": "Prometheus text format"}},
+)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
