@@ -120,7 +120,7 @@ class StepwiseAPI(FastAPI):
         if scope["method"] == "GET":
             answered = await answer_from_cache(self.state, scope, send)
             if answered is not None:
-                self.state.request_counts.add(*answered)
+                self.request_counts.add(answered)
                 return
         status = 500  # unless a response starts: the client went away, or the app failed
 
@@ -135,7 +135,7 @@ class StepwiseAPI(FastAPI):
             await super().__call__(scope, receive, with_request_id(scope, send_and_count))
         finally:
             route = scope.get("route")
-            self.state.request_counts.add(getattr(route, "path", "unmatched"), scope["method"], status)
+            self.request_counts.add((getattr(route, "path", "unmatched"), scope["method"], status))
 
 
 def create_app(settings: Settings | None = None) -> StepwiseAPI:
@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     app.state.transaction = Transaction(app.state.engine)
-    app.state.request_counts = RequestCounts()
+    app.request_counts = app.state.request_counts = RequestCounts()
     app.state.metrics_registry = registry_for(app.state)
     app.state.keys = KeyStore(app.state.engine, ttl=settings.key_cache_seconds)
     app.state.migration_head = head_revision()

@@ -2,8 +2,6 @@
 replica keeps in memory. Counting is a dictionary increment on the request path; the Prometheus
 objects are only built when the endpoint is scraped."""
 
-from collections import Counter
-
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -14,10 +12,11 @@ router = APIRouter(tags=["operations"])
 
 class RequestCounts:
     def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str, int]] = Counter()
+        self.counts: dict[tuple[str, str, int], int] = {}
 
-    def add(self, route: str, method: str, status: int) -> None:
-        self.counts[(route, method, status)] += 1
+    def add(self, answered: tuple[str, str, int]) -> None:
+        counts = self.counts
+        counts[answered] = counts.get(answered, 0) + 1
 
 
 class _Collector(Collector):
