@@ -35,7 +35,9 @@ def wait_ready(port: int, path: str = "/healthz") -> None:
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:
     """The server runs on CPU 0, the load generator on CPU 1 (when there are two)."""
-    return ["taskset", "-c", str(cpu), *argv] if shutil.which("taskset") and os.cpu_count() > 1 else argv
+    if os.environ.get("BENCH_NO_PINNING") or not shutil.which("taskset") or os.cpu_count() < 2:
+        return argv
+    return ["taskset", "-c", str(cpu), *argv]
 
 
 def rss_mb(pid: int) -> float:

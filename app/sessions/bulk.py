@@ -6,7 +6,9 @@ INSERT ... SELECT ... ON CONFLICT DO NOTHING, when some may clash): several time
 INSERT with thousands of bound parameters. A few rows, or SQLite, take a plain INSERT.
 """
 
-from typing import Any
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +23,8 @@ COLUMNS = (
 )
 _JSON_COLUMNS = {"set_doses", "faults"}
 COPY_FROM_ROWS = 20
+_CHUNK = 50
+T = TypeVar("T")
 _CONFLICT = ("partner_id", "user_id", "client_session_id")
 _STAGING = f"""
 create temporary table if not exists incoming_session (
@@ -38,46 +42,67 @@ returning id
 """
 
 
-def insert_sessions(*, session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert `rows` (in order, so received order follows it); returns the ids written."""
+def insert_sessions(
+    *,
+    session: Session,
+    rows: Iterable[dict[str, Any]],
+    size: int,
+    may_clash: bool,
+    meanwhile: Callable[[list[dict[str, Any]]], T],
+) -> tuple[list[dict[str, Any]], set[str], T]:
+    """Insert `rows` (in order, so received order follows it; about `size` of them). Returns
+    the rows, the ids actually written, and `meanwhile(rows)`, computed while PostgreSQL is
+    still inserting what was sent."""
     connection = session.connection()
-    if connection.dialect.name != "postgresql" or len(rows) < COPY_FROM_ROWS:
+    if connection.dialect.name != "postgresql" or size < COPY_FROM_ROWS:
+        rows = list(rows)
+        if not rows:
+            return rows, set(), meanwhile(rows)
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         table = SessionRow.__table__
         statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(_CONFLICT)).returning(table.c.id)
-        return set(connection.execute(statement, rows).scalars())
+        return rows, set(connection.execute(statement, rows).scalars()), meanwhile(rows)
     driver = connection.connection.driver_connection  # the psycopg connection, in this transaction
     with driver.cursor() as cursor:
-        if all(row["client_session_id"] is None for row in rows):  # nothing can clash: straight in
-            _copy(cursor, "session_log", rows, numbered=False)
-            return {row["id"] for row in rows}
+        if not may_clash:  # no client ids: nothing can clash, straight in
+            sent, result = _copy(cursor, "session_log", rows, numbered=False, meanwhile=meanwhile)
+            return sent, {row["id"] for row in sent}, result
         cursor.execute(_STAGING)
         cursor.execute("delete from incoming_session")
-        _copy(cursor, "incoming_session", rows, numbered=True)
+        sent, result = _copy(cursor, "incoming_session", rows, numbered=True, meanwhile=meanwhile)
         cursor.execute(_MOVE)
-        return {r[0] for r in cursor.fetchall()}
+        return sent, {r[0] for r in cursor.fetchall()}, result
 
 
-def _copy(cursor, table: str, rows: list[dict[str, Any]], *, numbered: bool) -> None:
-    """COPY in PostgreSQL's text format, written as one block: formatting it here is several
-    times cheaper than adapting every value through `write_row`."""
+def _copy(
+    cursor, table: str, rows: Iterable[dict[str, Any]], *, numbered: bool,
+    meanwhile: Callable[[list[dict[str, Any]]], T],
+) -> tuple[list[dict[str, Any]], T]:
+    """COPY in PostgreSQL's text format, formatted here (several times cheaper than adapting
+    every value through `write_row`) and sent in chunks: psycopg's writer thread ships each
+    chunk while the next is formatted, so the database inserts while Python works."""
     columns = ("ord", *COLUMNS) if numbered else COLUMNS
-    lines = [
-        (f"{ord_}\t" if numbered else "")
-        + "\t".join(
-            (
-                _text(r["id"]), str(r["partner_id"]), _text(r["user_id"]), _text(r["client_session_id"]),
-                _text(r["exercise"]), r["performed_at"].isoformat(), str(r["target_dose"]),
-                _text(orjson.dumps(r["set_doses"]).decode()), _number(r["rpe"]), _number(r["pain_before"]),
-                str(r["pain_during"]), _number(r["pain_after"]), _number(r["pain_next_morning"]),
-                "t" if r["support_used"] else "f", _text(orjson.dumps(r["faults"]).decode()),
-                _number(r["duration_seconds"]), _text(r["notes"]), r["received_at"].isoformat(),
-            )
-        )
-        for ord_, r in enumerate(rows)
-    ]
+    sent: list[dict[str, Any]] = []
+    rows = iter(rows)
     with cursor.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
-        copy.write(("\n".join(lines) + "\n").encode())
+        while chunk := list(itertools.islice(rows, _CHUNK)):
+            lines = [
+                (f"{ord_}\t" if numbered else "")
+                + "\t".join(
+                    (
+                        _text(r["id"]), str(r["partner_id"]), _text(r["user_id"]), _text(r["client_session_id"]),
+                        _text(r["exercise"]), r["performed_at"].isoformat(), str(r["target_dose"]),
+                        _text(orjson.dumps(r["set_doses"]).decode()), _number(r["rpe"]), _number(r["pain_before"]),
+                        str(r["pain_during"]), _number(r["pain_after"]), _number(r["pain_next_morning"]),
+                        "t" if r["support_used"] else "f", _text(orjson.dumps(r["faults"]).decode()),
+                        _number(r["duration_seconds"]), _text(r["notes"]), r["received_at"].isoformat(),
+                    )
+                )
+                for ord_, r in enumerate(chunk, len(sent))
+            ]
+            sent += chunk
+            copy.write(("\n".join(lines) + "\n").encode())
+        return sent, meanwhile(sent)
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

@@ -5,6 +5,7 @@ import functools
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -157,30 +158,33 @@ def _same_content(row: SessionRow, values: dict[str, Any]) -> bool:
 
 
 def ingest(
-    *, session: Session, catalogue: LiveCatalogue, partner_id: int, items: list[tuple[str, SessionIn]]
+    *, session: Session, catalogue: LiveCatalogue, partner_id: int, rows: Iterable[dict[str, Any]], size: int,
+    may_clash: bool,
 ) -> list[Ingested | Conflict]:
-    """Store checked sessions with one multi-row insert, in the given order. A
-    `client_session_id` already stored for the user answers 200 (same content) or a Conflict,
-    enforced by the unique constraint, so concurrent duplicates store exactly one row."""
-    if not items:
-        return []
-    received_at = datetime.now(UTC)
-    values = [_row_values(partner_id, user_id, body, received_at) for user_id, body in items]
-    inserted = insert_sessions(session=session, rows=values)
+    """Store checked sessions (row values, in order) in one statement, answering each in
+    order. `rows` may be a generator: on PostgreSQL rows are sent while later ones are still
+    being checked. A `client_session_id` already stored for the user answers 200 (same
+    content) or a Conflict, enforced by the unique constraint, so concurrent duplicates store
+    exactly one row; `may_clash` False promises there are no client ids in `rows`."""
+    # Documents are built while the database is still inserting (most rows are new).
+    values, inserted, documents = insert_sessions(
+        session=session, rows=rows, size=size, may_clash=may_clash,
+        meanwhile=lambda written: [to_document(v, catalogue) for v in written],
+    )
     clashes = {(v["user_id"], v["client_session_id"]) for v in values if v["id"] not in inserted}
     existing: dict[tuple[str, str], SessionRow] = {}
     if clashes:
-        rows = session.execute(
+        found = session.execute(
             select(SessionRow).where(
                 SessionRow.partner_id == partner_id,
                 tuple_(SessionRow.user_id, SessionRow.client_session_id).in_(sorted(clashes)),
             )
         ).scalars()
-        existing = {(r.user_id, r.client_session_id): r for r in rows}
+        existing = {(r.user_id, r.client_session_id): r for r in found}
     results: list[Ingested | Conflict] = []
-    for v in values:
+    for v, document in zip(values, documents, strict=True):
         if v["id"] in inserted:
-            results.append(Ingested(201, to_document(v, catalogue)))
+            results.append(Ingested(201, document))
             continue
         stored = existing[(v["user_id"], v["client_session_id"])]
         if _same_content(stored, v):
@@ -224,7 +228,11 @@ def post_session(
         problems = check_against_catalogue(body, catalogue)
         if problems:
             raise InvalidRequest(problems[0].msg, errors=[ProblemError(loc=["body", *p.loc], msg=p.msg) for p in problems])
-        (result,) = ingest(session=session, catalogue=catalogue, partner_id=partner_id, items=[(user_id, body)])
+        row = _row_values(partner_id, user_id, body, datetime.now(UTC))
+        (result,) = ingest(
+            session=session, catalogue=catalogue, partner_id=partner_id, rows=[row], size=1,
+            may_clash=body.client_session_id is not None,
+        )
         if isinstance(result, Conflict):
             raise result
         return StoredAnswer(result.status, render(result.session))
@@ -242,29 +250,36 @@ def post_batch(
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
     """Judge each item as a single POST would; one bad item fails only itself."""
-    results: list[dict[str, Any] | None] = [None] * len(raw_items)
-    accepted: list[tuple[int, BatchItemIn]] = []
-    for index, raw in enumerate(raw_items):
-        try:
-            item = BatchItemIn.model_validate(raw)
-        except ValidationError as error:
-            results[index] = _item_problem(index, validation_problems(error.errors(include_url=False), ("body", "sessions", index)))
-            continue
-        problems = check_against_catalogue(item, catalogue)
-        if problems:
-            results[index] = _item_problem(index, [ProblemError(loc=["body", "sessions", index, *p.loc], msg=p.msg) for p in problems])
-        else:
-            accepted.append((index, item))
     user_ids = {raw.get("user_id") for raw in raw_items if isinstance(raw, dict) and isinstance(raw.get("user_id"), str)}
+    may_clash = any(isinstance(raw, dict) and raw.get("client_session_id") is not None for raw in raw_items)
 
     def work() -> StoredAnswer:
+        results: list[dict[str, Any] | None] = [None] * len(raw_items)
+        accepted: list[int] = []
+        received_at = datetime.now(UTC)
+
+        def checked_rows() -> Iterator[dict[str, Any]]:
+            # Consumed by the insert as it sends: checking overlaps the database's work.
+            for index, raw in enumerate(raw_items):
+                try:
+                    item = BatchItemIn.model_validate(raw)
+                except ValidationError as error:
+                    errors = validation_problems(error.errors(include_url=False), ("body", "sessions", index))
+                    results[index] = _item_problem(index, errors)
+                    continue
+                problems = check_against_catalogue(item, catalogue)
+                if problems:
+                    errors = [ProblemError(loc=["body", "sessions", index, *p.loc], msg=p.msg) for p in problems]
+                    results[index] = _item_problem(index, errors)
+                    continue
+                accepted.append(index)
+                yield _row_values(partner_id, item.user_id, item, received_at)
+
         stored = ingest(
-            session=session,
-            catalogue=catalogue,
-            partner_id=partner_id,
-            items=[(item.user_id, item) for _, item in accepted],
+            session=session, catalogue=catalogue, partner_id=partner_id, rows=checked_rows(), size=len(raw_items),
+            may_clash=may_clash,
         )
-        for (index, _), outcome in zip(accepted, stored, strict=True):
+        for index, outcome in zip(accepted, stored, strict=True):
             if isinstance(outcome, Conflict):
                 results[index] = {"index": index, "status": 409, "problem": _dump(problem(409, outcome.detail, type_=outcome.type))}
             else:
