@@ -7,7 +7,7 @@ sessions as logged. The session-log service and the recommendation endpoints bot
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 PainZone = Literal["low", "acceptable", "high", "stop"]
 
@@ -40,16 +40,16 @@ class Ladder(Protocol):
     steps: Sequence[Step]
 
 
-@dataclass(frozen=True, slots=True)
-class Pain:
+# Immutable records; NamedTuples because a 500-session batch assesses every session and these
+# are several times cheaper to build than frozen dataclasses.
+class Pain(NamedTuple):
     during: int
     before: int | None = None
     after: int | None = None
     next_morning: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Performance:
+class Performance(NamedTuple):
     """What the rules read from one logged session."""
 
     target_dose: int
@@ -60,8 +60,7 @@ class Performance:
     fault_count: int
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
+class Assessment(NamedTuple):
     progression: str
     completed: bool
     qualifying: bool

@@ -7,13 +7,14 @@ from fastapi import APIRouter, Query
 from app.auth import CatalogueReader
 from app.catalogue.router import LiveCatalogueDep
 from app.db import TransactionDep
+from app.json_route import OrjsonRoute
 from app.errors import problem_responses
 from app.recommendations import service
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
 from app.sessions.router import Reader, UserIdPath
 from app.sessions.schemas import Rfc3339
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=OrjsonRoute)
 
 ProgressionQuery = Annotated[str, Query(min_length=1, max_length=64, description="The ladder's slug, e.g. lunge-ladder.")]
 AsOfQuery = Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset; default now.")]

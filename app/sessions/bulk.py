@@ -21,7 +21,6 @@ COLUMNS = (
     "rpe", "pain_before", "pain_during", "pain_after", "pain_next_morning", "support_used", "faults",
     "duration_seconds", "notes", "received_at",
 )
-_JSON_COLUMNS = {"set_doses", "faults"}
 COPY_FROM_ROWS = 20
 _CHUNK = 50
 T = TypeVar("T")
@@ -86,23 +85,22 @@ def _copy(
     rows = iter(rows)
     with cursor.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
         while chunk := list(itertools.islice(rows, _CHUNK)):
-            lines = [
-                (f"{ord_}\t" if numbered else "")
-                + "\t".join(
-                    (
-                        _text(r["id"]), str(r["partner_id"]), _text(r["user_id"]), _text(r["client_session_id"]),
-                        _text(r["exercise"]), r["performed_at"].isoformat(), str(r["target_dose"]),
-                        _text(orjson.dumps(r["set_doses"]).decode()), _number(r["rpe"]), _number(r["pain_before"]),
-                        str(r["pain_during"]), _number(r["pain_after"]), _number(r["pain_next_morning"]),
-                        "t" if r["support_used"] else "f", _text(orjson.dumps(r["faults"]).decode()),
-                        _number(r["duration_seconds"]), _text(r["notes"]), r["received_at"].isoformat(),
-                    )
-                )
-                for ord_, r in enumerate(chunk, len(sent))
-            ]
+            lines = [(f"{ord_}\t" if numbered else "") + _line(r) for ord_, r in enumerate(chunk, len(sent))]
             sent += chunk
             copy.write(("\n".join(lines) + "\n").encode())
         return sent, meanwhile(sent)
+
+
+def _line(r: dict[str, Any]) -> str:
+    """One row in COPY text format. Ids, user ids (their charset), exercise slugs, fault codes
+    and numbers cannot hold a tab, newline or backslash; the free-text fields are escaped."""
+    return (
+        f"{r['id']}\t{r['partner_id']}\t{r['user_id']}\t{_text(r['client_session_id'])}\t{r['exercise']}\t"
+        f"{r['performed_at'].isoformat()}\t{r['target_dose']}\t[{','.join(map(str, r['set_doses']))}]\t"
+        f"{_number(r['rpe'])}\t{_number(r['pain_before'])}\t{r['pain_during']}\t{_number(r['pain_after'])}\t"
+        f"{_number(r['pain_next_morning'])}\t{'t' if r['support_used'] else 'f'}\t{orjson.dumps(r['faults']).decode()}\t"
+        f"{_number(r['duration_seconds'])}\t{_text(r['notes'])}\t{r['received_at'].isoformat()}"
+    )
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

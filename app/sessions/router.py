@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from app.auth import require_scope
 from app.catalogue.router import LiveCatalogueDep
 from app.db import TransactionDep
+from app.json_route import OrjsonRoute
 from app.errors import PROBLEM_MEDIA_TYPE, InvalidRequest, problem_responses
 from app.idempotency import StoredAnswer, request_fingerprint
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
@@ -17,7 +18,7 @@ from app.partners.service import Caller
 from app.sessions import service
 from app.sessions.schemas import USER_ID_PATTERN, Rfc3339, BatchIn, BatchOut, SessionIn, SessionOut, SessionPage, SessionPatch
 
-router = APIRouter(prefix="/v1", tags=["sessions"])
+router = APIRouter(prefix="/v1", tags=["sessions"], route_class=OrjsonRoute)
 
 Writer = Annotated[Caller, Depends(require_scope("sessions:write"))]
 Reader = Annotated[Caller, Depends(require_scope("sessions:read"))]

@@ -1,5 +1,6 @@
 """Session-log request and response shapes (the contract's "Session logs" section)."""
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -15,7 +16,6 @@ from pydantic import (
     SkipValidation,
     Strict,
     StringConstraints,
-    field_validator,
 )
 
 from app.errors import Problem
@@ -40,10 +40,19 @@ def _representable_in_utc(value: datetime) -> datetime:
     return value
 
 
+def _not_in_the_future(value: datetime) -> datetime:
+    value = _representable_in_utc(value)
+    if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+        raise ValueError("performed_at is more than 5 minutes in the future")
+    return value
+
+
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_representable_in_utc)]
+PerformedAt = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_not_in_the_future)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
 Score = Annotated[int, Strict(), Field(ge=0, le=10)]
 Dose = Annotated[int, Strict(), Field(ge=0, le=600)]
+@functools.lru_cache(maxsize=4096)  # a batch's items share their received_at
 def utc_text(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, as every timestamp the service answers."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -74,7 +83,7 @@ class SetIn(Body):
 class SessionIn(Body):
     client_session_id: Annotated[Text, StringConstraints(min_length=1, max_length=64)] | None = None
     exercise: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    performed_at: Rfc3339
+    performed_at: PerformedAt
     target_dose: Annotated[int, Strict(), Field(ge=1, le=600)]
     sets: list[SetIn] = Field(min_length=1, max_length=20)
     rpe: Score | None = None
@@ -83,13 +92,6 @@ class SessionIn(Body):
     faults: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(default=[], max_length=20)
     duration_seconds: Annotated[int, Strict(), Field(ge=0, le=86_400)] | None = None
     notes: Annotated[Text, StringConstraints(max_length=1000)] | None = None
-
-    @field_validator("performed_at")
-    @classmethod
-    def not_in_the_future(cls, value: datetime) -> datetime:
-        if value > datetime.now(UTC) + FUTURE_TOLERANCE:
-            raise ValueError("performed_at is more than 5 minutes in the future")
-        return value
 
 
 class BatchItemIn(SessionIn):

@@ -142,7 +142,7 @@ def _row_values(partner_id: int, user_id: str, body: SessionIn, received_at: dat
         pain_after=body.pain.after,
         pain_next_morning=body.pain.next_morning,
         support_used=body.support_used,
-        faults=list(body.faults),
+        faults=body.faults,
         duration_seconds=body.duration_seconds,
         notes=body.notes,
         received_at=received_at,
