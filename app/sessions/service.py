@@ -5,7 +5,7 @@ import functools
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -196,7 +196,9 @@ def ingest(
     return results
 
 
-def _idempotent(session: Session, partner_id: int, key: str | None, fingerprint: str, user_ids: set[str], work) -> tuple[StoredAnswer, bool]:
+def _idempotent(
+    session: Session, partner_id: int, key: str | None, fingerprint: str, user_ids: Callable[[], set[str]], work
+) -> tuple[StoredAnswer, bool]:
     """(answer, replayed): run `work` once per Idempotency-Key, replaying its answer on retries."""
     if key is None:
         return work(), False
@@ -210,7 +212,7 @@ def _idempotent(session: Session, partner_id: int, key: str | None, fingerprint:
         # A refusal is the first answer too (nothing of the work is kept): a retry gets it
         # again, and the same key with another body is told the key is taken.
         answer = StoredAnswer(refusal.status, render(_dump(_problem_of(refusal))))
-    idempotency.remember(session=session, partner_id=partner_id, key=key, answer=answer, user_ids=user_ids)
+    idempotency.remember(session=session, partner_id=partner_id, key=key, answer=answer, user_ids=user_ids())
     return answer, False
 
 
@@ -237,7 +239,7 @@ def post_session(
             raise result
         return StoredAnswer(result.status, render(result.session))
 
-    return _idempotent(session, partner_id, idempotency_key, fingerprint, {user_id}, work)
+    return _idempotent(session, partner_id, idempotency_key, fingerprint, lambda: {user_id}, work)
 
 
 def post_batch(
@@ -250,7 +252,9 @@ def post_batch(
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
     """Judge each item as a single POST would; one bad item fails only itself."""
-    user_ids = {raw.get("user_id") for raw in raw_items if isinstance(raw, dict) and isinstance(raw.get("user_id"), str)}
+    def user_ids() -> set[str]:  # whose data the stored answer holds
+        return {raw["user_id"] for raw in raw_items if isinstance(raw, dict) and isinstance(raw.get("user_id"), str)}
+
     may_clash = any(isinstance(raw, dict) and raw.get("client_session_id") is not None for raw in raw_items)
 
     def work() -> StoredAnswer:
