@@ -2,6 +2,7 @@
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,15 +20,24 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, length: int) -> list[Any]:
-    """The sort key a cursor stands for; a cursor this service did not make is a 422."""
+def decode_cursor(cursor: str | None, *, parts: tuple[Callable[[Any], Any], ...]) -> tuple | None:
+    """The sort key a cursor stands for, each part converted by its function (`int`, `str`,
+    `datetime.fromisoformat`...); a cursor this service did not make is a 422."""
+    if cursor is None:
+        return None
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        key = None
-    if not isinstance(key, list) or len(key) != length:
-        raise InvalidRequest("The cursor is not one this service issued.", loc=["query", "cursor"])
-    return key
+        if not isinstance(key, list) or len(key) != len(parts):
+            raise ValueError("wrong shape")
+        return tuple(_exactly(convert, value) for convert, value in zip(parts, key, strict=True))
+    except (ValueError, TypeError):
+        raise InvalidRequest("The cursor is not one this service issued.", loc=["query", "cursor"]) from None
+
+
+def _exactly(convert: Callable[[Any], Any], value: Any) -> Any:
+    if convert in (int, str) and type(value) is not convert:  # no silent "3" -> 3 or 3 -> "3"
+        raise TypeError(f"expected {convert.__name__}")
+    return convert(value)
 
 
 def next_link(path: str, params: dict[str, Any], next_cursor: str | None) -> dict[str, str]:

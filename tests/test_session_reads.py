@@ -1,8 +1,7 @@
 """Listing (newest first, keyset pages stable under inserts, filters), tenancy and erasure."""
 
 import pytest
-from sqlalchemy import inspect, select, text
-from sqlmodel import Session
+from sqlalchemy import inspect, text
 
 from tests.factories import at, session_body
 

@@ -19,7 +19,7 @@ from app.catalogue.schemas import (
     Routine,
     RoutineList,
 )
-from app.errors import InvalidRequest, problem_responses
+from app.errors import problem_responses
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.request_id import header_value
 
@@ -81,12 +81,7 @@ async def list_exercises(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Response:
-    after = None
-    if cursor:
-        level, slug = decode_cursor(cursor, length=2)
-        if not (isinstance(level, int) and isinstance(slug, str)):
-            raise InvalidRequest("The cursor is not one this service issued.", loc=["query", "cursor"])
-        after = (level, slug)
+    after = decode_cursor(cursor, parts=(int, str))
     filters = dict(muscle=muscle, equipment=equipment, tag=tag, max_level=max_level, q=q)
 
     def page() -> tuple[BaseModel, dict[str, str]]:

@@ -25,7 +25,7 @@ COPY_FROM_ROWS = 20
 _CHUNK = 50
 T = TypeVar("T")
 _CONFLICT = ("partner_id", "user_id", "client_session_id")
-_STAGING = f"""
+_STAGING = """
 create temporary table if not exists incoming_session (
     ord integer, id varchar(36), partner_id integer, user_id varchar(128), client_session_id varchar(64),
     exercise varchar(64), performed_at timestamptz, target_dose integer, set_doses json, rpe integer,

@@ -5,13 +5,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from app.auth import require_scope
 from app.catalogue.router import LiveCatalogueDep
 from app.db import TransactionDep
 from app.json_route import OrjsonRoute
-from app.errors import PROBLEM_MEDIA_TYPE, InvalidRequest, problem_responses
+from app.errors import PROBLEM_MEDIA_TYPE, problem_responses
 from app.idempotency import StoredAnswer, request_fingerprint
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.partners.service import Caller
@@ -101,13 +100,7 @@ async def list_sessions(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> SessionPage:
-    after = None
-    if cursor:
-        performed_at, seq = decode_cursor(cursor, length=2)
-        try:
-            after = (datetime.fromisoformat(performed_at), int(seq))
-        except (TypeError, ValueError):
-            raise InvalidRequest("The cursor is not one this service issued.", loc=["query", "cursor"]) from None
+    after = decode_cursor(cursor, parts=(datetime.fromisoformat, int))
     items, last = await tx(
         service.list_sessions, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id,
         since=since, until=until, exercise=exercise, after=after, limit=limit,
