@@ -127,26 +127,27 @@ def new_session_id() -> str:
 
 
 def _row_values(partner_id: int, user_id: str, body: SessionIn, received_at: datetime) -> dict[str, Any]:
-    return dict(
-        id=new_session_id(),
-        partner_id=partner_id,
-        user_id=user_id,
-        client_session_id=body.client_session_id,
-        exercise=body.exercise,
-        performed_at=body.performed_at,
-        target_dose=body.target_dose,
-        set_doses=[s.dose for s in body.sets],
-        rpe=body.rpe,
-        pain_before=body.pain.before,
-        pain_during=body.pain.during,
-        pain_after=body.pain.after,
-        pain_next_morning=body.pain.next_morning,
-        support_used=body.support_used,
-        faults=body.faults,
-        duration_seconds=body.duration_seconds,
-        notes=body.notes,
-        received_at=received_at,
-    )
+    pain = body.pain
+    return {
+        "id": new_session_id(),
+        "partner_id": partner_id,
+        "user_id": user_id,
+        "client_session_id": body.client_session_id,
+        "exercise": body.exercise,
+        "performed_at": body.performed_at,
+        "target_dose": body.target_dose,
+        "set_doses": [s.dose for s in body.sets],
+        "rpe": body.rpe,
+        "pain_before": pain.before,
+        "pain_during": pain.during,
+        "pain_after": pain.after,
+        "pain_next_morning": pain.next_morning,
+        "support_used": body.support_used,
+        "faults": body.faults,
+        "duration_seconds": body.duration_seconds,
+        "notes": body.notes,
+        "received_at": received_at,
+    }
 
 
 _CONTENT = ("exercise", "target_dose", "set_doses", "rpe", "pain_before", "pain_during", "pain_after",
