@@ -31,19 +31,21 @@ class KeyStore:
     def size(self) -> int:
         return len(self._entries)
 
+    def _recent(self, digest: str, now: float) -> tuple[Caller | None] | None:
+        """(caller,) when `digest` was checked within the cache time (caller None: not valid)."""
+        entry = self._entries.get(digest)
+        return (entry[0],) if entry is not None and now - entry[1] < self._ttl else None
+
     def cached(self, key: str) -> Caller | None:
         """The caller for `key` if it was checked recently and is valid; never touches the database."""
-        entry = self._entries.get(hash_key(key))
-        if entry is not None and self._clock() - entry[1] < self._ttl:
-            return entry[0]
-        return None
+        recent = self._recent(hash_key(key), self._clock())
+        return recent[0] if recent else None
 
     async def authenticate(self, key: str) -> Caller | None:
-        digest = hash_key(key)
-        entry = self._entries.get(digest)
-        now = self._clock()
-        if entry is not None and now - entry[1] < self._ttl:
-            return entry[0]
+        digest, now = hash_key(key), self._clock()
+        recent = self._recent(digest, now)
+        if recent:
+            return recent[0]
         caller = await anyio.to_thread.run_sync(self._lookup, digest)
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()

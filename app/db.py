@@ -8,7 +8,8 @@ from typing import Annotated, Any, TypeVar
 import anyio.to_thread
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, MetaData, event
+from sqlalchemy import Connection, DateTime, Engine, Insert, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
@@ -41,6 +42,12 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def insert_skipping_conflicts(bind: Engine | Connection, table: Any, conflict_columns: list[str]) -> Insert:
+    """INSERT ... ON CONFLICT (columns) DO NOTHING, in the dialect of the database in use."""
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
 def make_engine(url: str, *, pool_size: int = 20, foreign_keys: bool = True) -> Engine:

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from app.db import insert_skipping_conflicts
 from app.errors import Conflict, InvalidRequest
 from app.sessions.tables import IdempotencyRecord, IdempotencyUser
 
@@ -36,20 +36,12 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _insert_ignoring_conflicts(session: Session, table, row: dict[str, Any], conflict_columns: list[str]):
-    """INSERT ... ON CONFLICT DO NOTHING, on whichever database the session is bound to."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).values(row).on_conflict_do_nothing(index_elements=conflict_columns)
-
-
 def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> StoredAnswer | None:
     """Claim `key` for this request; or, when a committed request holds it, its answer to replay."""
     now = datetime.now(UTC)
-    statement = _insert_ignoring_conflicts(
-        session,
-        IdempotencyRecord,
-        dict(partner_id=partner_id, key=key, request_hash=fingerprint, status_code=_IN_FLIGHT, response_body="", expires_at=now + RETENTION),
-        ["partner_id", "key"],
+    statement = insert_skipping_conflicts(session.get_bind(), IdempotencyRecord, ["partner_id", "key"]).values(
+        partner_id=partner_id, key=key, request_hash=fingerprint, status_code=_IN_FLIGHT, response_body="",
+        expires_at=now + RETENTION,
     )
     if session.execute(statement.returning(IdempotencyRecord.key)).first() is not None:
         return None  # claimed: this request does the work

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from app.db import insert_skipping_conflicts
 from app.sessions.tables import SessionRow
 
 COLUMNS = (
@@ -57,9 +57,8 @@ def insert_sessions(
         rows = list(rows)
         if not rows:
             return rows, set(), meanwhile(rows)
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         table = SessionRow.__table__
-        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(_CONFLICT)).returning(table.c.id)
+        statement = insert_skipping_conflicts(connection, table, list(_CONFLICT)).returning(table.c.id)
         return rows, set(connection.execute(statement, rows).scalars()), meanwhile(rows)
     driver = connection.connection.driver_connection  # the psycopg connection, in this transaction
     with driver.cursor() as cursor:
