@@ -66,7 +66,7 @@ def drop_database(url: str) -> None:
 
 COLUMNS = ("id", "partner_id", "user_id", "client_session_id", "exercise", "performed_at", "target_dose", "set_doses",
            "rpe", "pain_before", "pain_during", "pain_after", "pain_next_morning", "support_used", "faults",
-           "duration_seconds", "notes", "received_at")
+           "red_flags", "duration_seconds", "notes", "received_at")
 
 
 def _in_parallel(work, chunks: list, concurrency: int) -> float:
@@ -90,7 +90,7 @@ def raw_executemany(url: str, partner_id: int, batches: list[list[dict]], concur
         [
             (str(uuid.uuid4()), partner_id, "raw-" + s["user_id"], None, s["exercise"], s["performed_at"], s["target_dose"],
              json.dumps([x["dose"] for x in s["sets"]]), s["rpe"], s["pain"]["before"], s["pain"]["during"],
-             s["pain"]["after"], None, False, "[]", s["duration_seconds"], None, now)
+             s["pain"]["after"], None, False, "[]", "[]", s["duration_seconds"], None, now)
             for s in batch
         ]
         for batch in batches

@@ -15,6 +15,7 @@ VALID_SESSION: dict[str, Any] = {
     "pain": {"before": 2, "during": 3, "after": 2, "next_morning": None},
     "support_used": False,
     "faults": ["hips_uneven"],
+    "red_flags": [],
     "duration_seconds": 540,
     "notes": "felt fine",
 }

@@ -15,7 +15,8 @@ LADDER = [
     ("long-step-reverse-lunge", "reps", 3, 6, 12, 2, "none"),
     ("lateral-reverse-lunge", "reps", 3, 6, 12, 2, "none"),
 ]
-RULES = dict(streak=2, easy_rpe=4, pain_ok=3, pain_limit=5, pain_stop=8, flare_margin=1, incomplete_streak=2, break_days=14)
+RULES = dict(streak=2, easy_rpe=4, pain_ok=3, pain_limit=5, pain_stop=8, flare_margin=1, incomplete_streak=2, break_days=14,
+             min_rest_hours=20)
 
 
 def test_lunge_ladder_has_the_steps_and_thresholds_of_the_spec(client, auth):
@@ -38,6 +39,47 @@ def test_whole_catalogue_document_holds_every_list_and_its_version(client, auth)
         "rectus-femoris", "vastus-lateralis", "vastus-medialis", "vastus-intermedius", "gluteus-maximus"
     }
     assert {e["slug"] for e in body["equipment"]} == {"none", "sturdy-support"}
+    assert list(body)[:2] == ["version", "safety"]
+
+
+def test_safety_lists_the_disclaimer_and_red_flags_by_urgency(client, auth):
+    headers = auth()
+    safety = client.get("/v1/safety", headers=headers)
+    assert safety.status_code == 200 and safety.headers["etag"]
+    body = safety.json()
+    assert body == client.get("/v1/catalogue", headers=headers).json()["safety"]
+    assert "not a diagnosis" in body["disclaimer"]
+    by_urgency = {}
+    for flag in body["red_flags"]:
+        assert set(flag) == {"code", "name", "description", "urgency"} and flag["name"] and flag["description"]
+        by_urgency.setdefault(flag["urgency"], set()).add(flag["code"])
+    assert by_urgency["emergency"] == {"bladder_bowel_change", "saddle_numbness", "worsening_leg_weakness"}
+    assert by_urgency["see_clinician"] >= {
+        "fever_or_unwell", "unexplained_weight_loss", "cancer_history", "recent_fall_or_injury", "constant_night_pain",
+        "pain_below_knee_with_numbness",
+    }
+    assert client.get("/v1/safety").status_code == 401
+    again = client.get("/v1/safety", headers=headers | {"If-None-Match": safety.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_sources_credit_the_article_and_label_what_it_cites(client, auth):
+    sources = {s["slug"]: s for s in client.get("/v1/exercises/reverse-lunge", headers=auth()).json()["sources"]}
+    assert sources["moussouli-2014"]["doi"] == "10.1123/jpah.2012-0426"
+    assert sources["mortazavi-2015"]["doi"] == "10.5812/asjsm.6(2)2015.24718"
+    assert all("not" in s["note"] for s in sources.values() if s["kind"] == "cited_reference")
+
+
+def test_half_squat_hold_lists_the_faults_of_an_uneven_hold(client, auth):
+    faults = {f["code"]: f for f in client.get("/v1/exercises/half-squat-hold", headers=auth()).json()["faults"]}
+    assert {"hips_uneven", "leaning_sideways"} <= set(faults) and all(f["correction"] for f in faults.values())
+
+
+def test_first_session_starts_with_the_first_ladder_position_only(client, auth):
+    routine = client.get("/v1/routines/first-session", headers=auth()).json()
+    ladder_blocks = [b for b in routine["blocks"] if b["exercise"] in {step[0] for step in LADDER}]
+    assert [(b["exercise"], b["sets"], b["dose"]) for b in ladder_blocks] == [("half-squat-hold", 3, 5)]
+    assert {b["exercise"] for b in routine["blocks"]} == {"half-squat-hold", "glute-bridge", "kneeling-hip-flexor-stretch"}
 
 
 def test_catalogue_document_lists_equal_the_item_endpoints(client, auth):
@@ -59,7 +101,9 @@ def test_every_ladder_exercise_is_complete_and_glute_driven(client, auth):
         assert exercise["unit"] == unit
         assert len(exercise["instructions"]) >= 3 and exercise["cues"] and exercise["safety"]
         assert "gluteus-maximus" in exercise["muscles"]["primary"] + exercise["muscles"]["secondary"]
-        assert len(exercise["sources"]) == 3
+        article, *cited = exercise["sources"]
+        assert (article["kind"], article["authors"], article["journal"]) == ("article", ["Sherwin Nicholson"], "SN Health Resources")
+        assert len(cited) == 3 and {c["kind"] for c in cited} == {"cited_reference"}
         assert {f["code"] for f in exercise["faults"]} <= {
             "thigh_dominant", "hips_uneven", "leaning_sideways", "short_depth", "spine_bending"
         }
@@ -208,7 +252,7 @@ def test_bad_query_is_a_422_problem_naming_the_parameter(client, auth, query, lo
 
 CATALOGUE_PATHS = [
     "/v1/catalogue", "/v1/muscles", "/v1/equipment", "/v1/exercises", "/v1/exercises/reverse-lunge",
-    "/v1/progressions", "/v1/progressions/lunge-ladder", "/v1/routines", "/v1/routines/ten-minute-starter",
+    "/v1/progressions", "/v1/progressions/lunge-ladder", "/v1/routines", "/v1/routines/first-session",
 ]
 
 
@@ -277,7 +321,7 @@ def test_catalogue_follows_a_sync_made_elsewhere(empty_database_url, tmp_path):
     headers = {"Authorization": f"Bearer {key}"}
     app = create_app(Settings(database_url=empty_database_url, catalogue_refresh_seconds=0.1))
     with TestClient(app) as client:
-        before = client.get("/v1/routines/ten-minute-starter", headers=headers)
+        before = client.get("/v1/routines/first-session", headers=headers)
         assert before.status_code == 200
         directory = tmp_path / "content"
         shutil.copytree(CONTENT_DIR, directory)
@@ -288,10 +332,10 @@ def test_catalogue_follows_a_sync_made_elsewhere(empty_database_url, tmp_path):
             store.sync(session=session, catalogue=load_content(directory))
             session.commit()
         deadline = time.monotonic() + 5
-        while client.get("/v1/routines/ten-minute-starter", headers=headers).json()["name"] != "Renamed starter":
+        while client.get("/v1/routines/first-session", headers=headers).json()["name"] != "Renamed starter":
             assert time.monotonic() < deadline, "the new catalogue was not picked up"
             time.sleep(0.05)
-        after = client.get("/v1/routines/ten-minute-starter", headers=headers | {"If-None-Match": before.headers["etag"]})
+        after = client.get("/v1/routines/first-session", headers=headers | {"If-None-Match": before.headers["etag"]})
         assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
     engine.dispose()
 

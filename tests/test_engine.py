@@ -1,31 +1,38 @@
-"""The progression engine, rule by rule and boundary by boundary (pure functions, no I/O)."""
+"""The progression engine (rules v2), rule by rule and boundary by boundary (pure functions, no I/O)."""
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.catalogue.content import load_content
-from app.progression.engine import LoggedSession, Pain, Performance, positions, recommend
+from app.progression.engine import UNMET_ORDER, LoggedSession, Pain, Performance, assess, positions, recommend
 
-LADDER = load_content().progressions[0]
+CATALOGUE = load_content()
+LADDER = CATALOGUE.progressions[0]
+EMERGENCY = frozenset(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "emergency")
+SEE_CLINICIAN = next(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "see_clinician")
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-AS_OF = T0 + timedelta(days=2)
+AS_OF = T0 + timedelta(days=3)
+DAY = 24 * 60
 _counter = iter(range(10**6))
 
 
 def s(exercise="reverse-lunge", target=8, *, minute=0, sets=None, rpe=4, during=1, after=None, before=None,
-      next_morning=None, faults=0, support=False, id=None) -> LoggedSession:
+      next_morning=0, faults=0, support=False, flags=(), id=None) -> LoggedSession:
+    """A session `minute`s after T0; by default complete, easy, pain-free, with next-morning pain 0."""
     order = next(_counter)
     doses = tuple(sets if sets is not None else [target] * 3)
     return LoggedSession(
         id=id or f"s{order}", exercise=exercise, performed_at=T0 + timedelta(minutes=minute), received_order=order,
-        performance=Performance(target, doses, rpe, Pain(during, before, after, next_morning), support, faults),
+        performance=Performance(target, doses, rpe, Pain(during, before, after, next_morning), support, faults, tuple(flags)),
     )
 
 
 def rec(*sessions, as_of=AS_OF, ladder=LADDER):
-    return recommend(ladder, list(sessions), as_of)
+    return recommend(ladder, list(sessions), as_of, emergency_flags=EMERGENCY)
 
 
 def where(prescription):
@@ -36,6 +43,10 @@ def codes(result):
     return [r.code for r in result.reasons]
 
 
+def unmet(result):
+    return list(result.reasons[0].unmet)
+
+
 def test_ladder_has_25_positions():
     assert len(positions(LADDER)) == 25
 
@@ -43,25 +54,102 @@ def test_ladder_has_25_positions():
 def test_no_history_starts_at_the_bottom():
     result = rec()
     assert (result.action, result.current, where(result.next), codes(result)) == ("start", None, ("half-squat-hold", 5), ["no_history"])
-    assert result.next.sets == 3 and result.next.unit == "seconds"
+    assert result.next.sets == 3 and result.next.unit == "seconds" and result.resume is None
+    assert result.reasons[0].session_ids == () and result.reasons[0].unmet == ()
+
+
+# -- the worked example, as written ---------------------------------------------------------------
+
+MONDAY_18 = 10 * 60  # T0 is 08:00
+TUESDAY_1830 = DAY + 10 * 60 + 30
+
+
+def worked(second_minute=TUESDAY_1830, first_morning=1, second_during=1, target=8):
+    first = s(target=target, minute=MONDAY_18, rpe=4, before=1, during=2, next_morning=first_morning, id="mon")
+    second = s(target=target, minute=second_minute, rpe=3, during=second_during, next_morning=None, id="tue")
+    return rec(first, second)
 
 
 def test_worked_example_progresses():
-    result = rec(s(rpe=4, during=2, minute=0), s(rpe=3, during=1, minute=10))
-    assert result.action == "increase_dose" and where(result.next) == ("reverse-lunge", 10) and result.next.sets == 3
-    assert codes(result) == ["ready_to_progress"] and len(result.reasons[0].session_ids) == 2
-    assert where(result.current) == ("reverse-lunge", 8)
+    result = worked()
+    assert (result.action, where(result.current), where(result.next), result.next.sets) == (
+        "increase_dose", ("reverse-lunge", 8), ("reverse-lunge", 10), 3
+    )
+    assert codes(result) == ["ready_to_progress"] and result.reasons[0].session_ids == ("mon", "tue")
+    assert result.reasons[0].unmet == () and result.resume is None
+
+
+def test_worked_example_three_hours_later_is_too_soon():
+    result = worked(second_minute=MONDAY_18 + 3 * 60)
+    assert (result.action, codes(result), unmet(result)) == ("repeat", ["keep_practising"], ["too_soon"])
+    assert result.reasons[0].session_ids == ("mon", "tue") and where(result.next) == ("reverse-lunge", 8)
+
+
+def test_worked_example_without_the_first_mornings_pain():
+    assert unmet(worked(first_morning=None)) == ["next_morning_missing"]
 
 
 def test_worked_example_with_pain_six_decreases():
-    result = rec(s(rpe=4, during=2, minute=0), s(rpe=3, during=6, minute=10))
+    result = worked(second_during=6)
     assert (result.action, where(result.next), codes(result)) == ("decrease_dose", ("reverse-lunge", 6), ["pain_above_limit"])
+    assert result.reasons[0].session_ids == ("tue",)
 
 
 def test_worked_example_at_start_dose_regresses_a_step():
     result = rec(s(target=6, during=6))
     assert (result.action, where(result.next)) == ("regress_step", ("supported-reverse-lunge", 10))
     assert result.next.sets == 2 and result.next.support == "required"
+
+
+def test_worked_example_morning_pain_two_without_before_is_no_flare_but_five_after_one_is():
+    calm = rec(s("half-squat-hold", 5, sets=[5, 5, 5], next_morning=2))
+    assert codes(calm) == ["keep_practising"]
+    flare = rec(s("half-squat-hold", 5, sets=[5, 5, 5], before=1, next_morning=5))
+    assert (flare.action, codes(flare), where(flare.next), flare.resume) == ("repeat", ["flare"], ("half-squat-hold", 5), None)
+
+
+# -- rule 1: red flags ---------------------------------------------------------------------------
+
+
+def test_red_flag_on_the_latest_session_pauses_without_resume():
+    result = rec(s(minute=0), s(minute=DAY, flags=[SEE_CLINICIAN], id="flagged"))
+    assert (result.action, result.next, result.resume, codes(result)) == ("pause", None, None, ["red_flag"])
+    assert where(result.current) == ("reverse-lunge", 8) and result.reasons[0].session_ids == ("flagged",)
+    assert "urgent" not in result.reasons[0].message.lower()
+
+
+def test_emergency_red_flag_says_urgent_care_today():
+    result = rec(s(flags=sorted(EMERGENCY)[:1]))
+    assert result.action == "pause" and "urgent medical care today" in result.reasons[0].message
+
+
+def test_red_flag_on_another_exercise_after_the_ladder_pauses_too():
+    result = rec(s(minute=0), s(minute=DAY), s("glute-bridge", 10, minute=DAY + 5, flags=[SEE_CLINICIAN], id="gb"))
+    assert (result.action, codes(result), result.reasons[0].session_ids) == ("pause", ["red_flag"], ("gb",))
+    assert where(result.current) == ("reverse-lunge", 8)
+
+
+def test_red_flag_without_any_ladder_session_pauses_with_no_current():
+    result = rec(s("glute-bridge", 10, flags=[SEE_CLINICIAN]))
+    assert (result.action, result.current, result.next, codes(result)) == ("pause", None, None, ["red_flag"])
+
+
+def test_a_later_session_without_red_flags_ends_the_pause():
+    result = rec(s(minute=0, flags=[SEE_CLINICIAN]), s("glute-bridge", 10, minute=5))
+    assert result.action == "repeat" and unmet(result) == ["too_few_sessions", "red_flag"]
+
+
+def test_red_flag_on_an_earlier_window_session_blocks_progress_only():
+    result = rec(s(minute=0, flags=[SEE_CLINICIAN]), s(minute=DAY))
+    assert (result.action, codes(result), unmet(result)) == ("repeat", ["keep_practising"], ["red_flag"])
+
+
+def test_red_flag_after_as_of_is_ignored():
+    result = rec(s(minute=0), s(minute=DAY), s(minute=5 * DAY, flags=[SEE_CLINICIAN]), as_of=T0 + timedelta(days=2))
+    assert result.action == "increase_dose"
+
+
+# -- rule 3: pain at the stop level ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -77,6 +165,10 @@ def test_pain_stop_pauses_at_or_above_the_threshold(pain, action):
     assert result.action == action
     if action == "pause":
         assert result.next is None and codes(result) == ["pain_stop"] and where(result.current) == ("reverse-lunge", 8)
+        assert where(result.resume) == ("reverse-lunge", 6)  # the current step at its start
+
+
+# -- rule 4: pain above the limit, flares ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -84,33 +176,59 @@ def test_pain_stop_pauses_at_or_above_the_threshold(pain, action):
     [
         (dict(during=5), []), (dict(during=6), ["pain_above_limit"]), (dict(during=1, after=5), []),
         (dict(during=1, after=6), ["pain_above_limit"]),
-        (dict(during=1, next_morning=1), []), (dict(during=1, next_morning=2), ["flare"]),
+        # a flare needs next-morning pain above pain_ok (3) too; a missing `before` counts as 0
+        (dict(during=1, next_morning=3), []), (dict(during=1, next_morning=4), ["flare"]),
+        (dict(during=1, before=0, next_morning=3), []), (dict(during=1, before=0, next_morning=4), ["flare"]),
         (dict(during=1, before=3, next_morning=4), []), (dict(during=1, before=3, next_morning=5), ["flare"]),
-        (dict(during=6, before=0, next_morning=2), ["pain_above_limit", "flare"]),
+        (dict(during=1, before=2, next_morning=4), ["flare"]), (dict(during=1, before=4, next_morning=5), []),
+        (dict(during=6, before=0, next_morning=4), ["pain_above_limit", "flare"]),
     ],
 )
 def test_pain_limit_and_flare_boundaries(pain, expected):
     result = rec(s(**pain))
     if expected:
         assert result.action == "decrease_dose" and codes(result) == expected and where(result.next) == ("reverse-lunge", 6)
+        assert result.resume is None and all(r.session_ids == result.reasons[0].session_ids for r in result.reasons)
     else:
         assert result.action == "repeat" and codes(result) == ["keep_practising"]
 
 
-def test_pain_above_limit_at_the_bottom_pauses():
+def test_assessment_flare_follows_the_same_definition():
+    step = LADDER.steps[2]
+    assert not assess(s(next_morning=2).performance, progression="x", step=step, rules=LADDER.rules).flare
+    assert assess(s(next_morning=4).performance, progression="x", step=step, rules=LADDER.rules).flare
+    assert assess(s(flags=[SEE_CLINICIAN]).performance, progression="x", step=step, rules=LADDER.rules).red_flag
+
+
+def test_pain_above_limit_at_the_bottom_pauses_with_resume():
     result = rec(s("half-squat-hold", 5, during=6, sets=[5, 5, 5]))
     assert (result.action, result.next, codes(result)) == ("pause", None, ["pain_above_limit"])
+    assert where(result.resume) == ("half-squat-hold", 5) and "step back" not in result.reasons[0].message
 
 
-def test_flare_at_the_bottom_pauses_with_flare_reason():
-    result = rec(s("half-squat-hold", 5, next_morning=3, sets=[5, 5, 5]))
-    assert (result.action, codes(result)) == ("pause", ["flare"])
+def test_pain_above_limit_and_flare_at_the_bottom_pause():
+    result = rec(s("half-squat-hold", 5, during=6, before=0, next_morning=5, sets=[5, 5, 5]))
+    assert (result.action, codes(result), where(result.resume)) == ("pause", ["pain_above_limit", "flare"], ("half-squat-hold", 5))
+
+
+def test_flare_alone_at_the_bottom_repeats():
+    result = rec(s("half-squat-hold", 5, next_morning=4, sets=[5, 5, 5]))
+    assert (result.action, codes(result), where(result.next), result.resume) == ("repeat", ["flare"], ("half-squat-hold", 5), None)
+    assert "step back" not in result.reasons[0].message
+
+
+def test_resume_is_the_start_of_the_current_step_on_a_pain_pause_higher_up():
+    result = rec(s(target=10, during=9))
+    assert (result.action, where(result.resume), result.resume.sets) == ("pause", ("reverse-lunge", 6), 3)
+
+
+# -- rule 5: incomplete sessions, and completion against the step's start ---------------------------
 
 
 def test_incomplete_streak_moves_down():
-    result = rec(s(sets=[8, 8, 7], minute=0), s(sets=[8, 6], minute=1))
+    result = rec(s(sets=[8, 8, 7], minute=0, id="a"), s(sets=[8, 6], minute=1, id="b"))
     assert (result.action, where(result.next), codes(result)) == ("decrease_dose", ("reverse-lunge", 6), ["incomplete_streak"])
-    assert len(result.reasons[0].session_ids) == 2
+    assert result.reasons[0].session_ids == ("a", "b")
 
 
 def test_one_incomplete_session_is_not_a_streak():
@@ -126,6 +244,24 @@ def test_incomplete_sessions_at_different_positions_are_not_a_streak():
 def test_incomplete_streak_at_the_bottom_repeats():
     result = rec(s("half-squat-hold", 5, sets=[5], minute=0), s("half-squat-hold", 5, sets=[5, 4], minute=1))
     assert (result.action, codes(result), where(result.next)) == ("repeat", ["incomplete_streak"], ("half-squat-hold", 5))
+    assert "step back" not in result.reasons[0].message
+
+
+def test_sessions_planned_below_the_steps_start_cannot_complete_it():
+    # reverse-lunge starts at 6: target 1 with sets of 1 sits at (step 3, 6) but completes nothing
+    low = [s(target=1, sets=[1, 1, 1], minute=m * DAY) for m in range(2)]
+    result = rec(*low)
+    assert codes(result) == ["incomplete_streak"] and result.action == "regress_step"
+    assert not assess(low[0].performance, progression="x", step=LADDER.steps[2], rules=LADDER.rules).completed
+
+
+def test_completed_compares_with_the_sessions_own_target():
+    # target 7 counts as position 6, but completion needs doses of 7
+    result = rec(s(target=7, sets=[6, 6, 6], minute=0), s(target=7, sets=[6, 6, 6], minute=1))
+    assert codes(result) == ["incomplete_streak"]
+
+
+# -- rule 6: breaks ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("gap", "broke"), [(timedelta(days=14), False), (timedelta(days=14, seconds=1), True)])
@@ -139,11 +275,42 @@ def test_break_boundary(gap, broke):
 def test_break_at_the_bottom_repeats():
     result = rec(s("half-squat-hold", 5, sets=[5, 5, 5], rpe=6), as_of=T0 + timedelta(days=30))
     assert (result.action, codes(result)) == ("repeat", ["break"])
+    assert "step back" not in result.reasons[0].message
 
 
 def test_break_is_checked_before_progress():
-    result = rec(s(minute=0), s(minute=1), as_of=T0 + timedelta(days=20))
+    result = rec(s(minute=0), s(minute=DAY), as_of=T0 + timedelta(days=20))
     assert codes(result) == ["break"]
+
+
+# -- rule 7: moving up --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("gap_minutes", "moves_up"), [(20 * 60, True), (20 * 60 - 1, False)])
+def test_sessions_of_a_streak_need_min_rest_hours_between_them(gap_minutes, moves_up):
+    result = rec(s(minute=0), s(minute=gap_minutes))
+    assert (result.action == "increase_dose") == moves_up
+    if not moves_up:
+        assert unmet(result) == ["too_soon"]
+
+
+def test_the_gap_to_sessions_before_the_streak_does_not_matter():
+    result = rec(s(minute=0, rpe=9), s(minute=5), s(minute=5 + 20 * 60))
+    assert result.action == "increase_dose"
+
+
+def test_fifty_sessions_five_minutes_apart_climb_nothing():
+    result = rec(*(s(minute=5 * m) for m in range(50)))
+    assert (result.action, unmet(result)) == ("repeat", ["too_soon"])
+
+
+def test_next_morning_pain_missing_on_the_latest_session_still_moves_up():
+    assert rec(s(minute=0), s(minute=DAY, next_morning=None)).action == "increase_dose"
+
+
+def test_next_morning_pain_missing_on_the_earlier_session_blocks():
+    result = rec(s(minute=0, next_morning=None), s(minute=DAY))
+    assert (result.action, unmet(result)) == ("repeat", ["next_morning_missing"])
 
 
 @pytest.mark.parametrize(
@@ -152,31 +319,28 @@ def test_break_is_checked_before_progress():
         (dict(), True), (dict(rpe=5), False), (dict(rpe=None), False), (dict(during=4), False), (dict(after=4), False),
         (dict(after=3), True), (dict(faults=1), False), (dict(support=True), False), (dict(sets=[8, 8]), False),
         (dict(next_morning=2, before=1), True), (dict(during=3, before=0, next_morning=1), True),
+        (dict(next_morning=3, before=0), True), (dict(next_morning=4, before=2), False),
     ],
 )
 def test_qualifying_boundaries(change, progresses):
-    result = rec(s(minute=0), s(minute=1, **change))
+    result = rec(s(minute=0), s(minute=DAY, **change))
     assert (result.action == "increase_dose") == progresses
 
 
 def test_support_is_allowed_where_the_step_allows_it():
-    result = rec(*(s("supported-reverse-lunge", 4, sets=[4, 4], support=True, minute=m) for m in range(2)))
+    result = rec(*(s("supported-reverse-lunge", 4, sets=[4, 4], support=True, minute=m * DAY) for m in range(2)))
     assert (result.action, where(result.next)) == ("increase_dose", ("supported-reverse-lunge", 6))
 
 
-def test_streak_needs_the_same_position():
-    result = rec(s(target=8, minute=0), s(target=10, minute=1))
-    assert codes(result) == ["keep_practising"] and where(result.current) == ("reverse-lunge", 10)
-
-
 def test_top_of_a_step_advances_to_the_next_step():
-    result = rec(s(target=12, minute=0), s(target=12, minute=1))
+    result = rec(s(target=12, minute=0), s(target=12, minute=DAY))
     assert (result.action, where(result.next)) == ("advance_step", ("kneeling-reverse-lunge", 4))
 
 
 def test_top_of_the_ladder_repeats_as_complete():
-    result = rec(*(s("lateral-reverse-lunge", 12, minute=m) for m in range(2)))
+    result = rec(*(s("lateral-reverse-lunge", 12, minute=m * DAY, id=f"t{m}") for m in range(2)))
     assert (result.action, codes(result), where(result.next)) == ("repeat", ["ladder_complete"], ("lateral-reverse-lunge", 12))
+    assert result.reasons[0].session_ids == ("t0", "t1") and result.reasons[0].unmet == ()
 
 
 def test_bottom_of_a_step_regresses_to_the_previous_step_target():
@@ -193,17 +357,64 @@ def test_off_grid_targets_snap_to_the_step_grid(target, current, up, down):
     assert where(rec(s(target=target)).current) == ("reverse-lunge", current)
     lower = rec(s(target=target, during=6))
     assert where(lower.next) == down
-    higher = rec(s(target=target, minute=0), s(target=target, minute=1))
-    if up:
+    higher = rec(s(target=target, minute=0), s(target=target, minute=DAY))
+    if target < 6:  # planned below the step's start: never complete
+        assert codes(higher) == ["incomplete_streak"]
+    elif up:
         assert where(higher.next) == ("reverse-lunge", up)
     else:
         assert where(higher.next) == ("kneeling-reverse-lunge", 4)
 
 
-def test_completed_compares_with_the_sessions_own_target():
-    # target 7 counts as position 6, but completion needs doses of 7
-    result = rec(s(target=7, sets=[6, 6, 6], minute=0), s(target=7, sets=[6, 6, 6], minute=1))
-    assert codes(result) == ["incomplete_streak"]
+# -- rule 8: what is unmet ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("earlier", "latest", "expected"),
+    [
+        (None, dict(), ["too_few_sessions"]),
+        (dict(target=10), dict(), ["too_few_sessions"]),
+        (dict(), dict(sets=[8, 8, 6], rpe=9), ["not_completed", "rpe_above_easy"]),
+        (dict(), dict(sets=[8, 8, 6]), ["not_completed"]),
+        (dict(rpe=None), dict(), ["rpe_missing"]),
+        (dict(), dict(rpe=5), ["rpe_above_easy"]),
+        (dict(), dict(during=4), ["pain_above_ok"]),
+        (dict(after=4), dict(), ["pain_above_ok"]),
+        (dict(), dict(faults=2), ["faults"]),
+        (dict(), dict(support=True), ["support_used"]),
+        (dict(before=0, next_morning=4), dict(), ["flare"]),
+        (dict(flags=[SEE_CLINICIAN]), dict(), ["red_flag"]),
+        (dict(), dict(minute=60), ["too_soon"]),
+        (dict(next_morning=None), dict(), ["next_morning_missing"]),
+        (
+            dict(rpe=None, next_morning=None, faults=1),
+            dict(minute=60, rpe=6, during=4, support=True, sets=[8, 8, 6]),
+            ["not_completed", "rpe_missing", "rpe_above_easy", "pain_above_ok", "faults", "support_used", "too_soon",
+             "next_morning_missing"],
+        ),
+        (dict(target=10, rpe=None), dict(rpe=None, minute=60), ["too_few_sessions", "rpe_missing"]),
+    ],
+)
+def test_unmet_codes_alone_and_together_in_order(earlier, latest, expected):
+    history = [] if earlier is None else [s(**({"minute": 0} | earlier))]
+    history.append(s(**({"minute": DAY} | latest)))
+    result = rec(*history)
+    assert (result.action, codes(result), unmet(result)) == ("repeat", ["keep_practising"], expected)
+    assert result.reasons[0].session_ids == tuple(h.id for h in history)
+
+
+def test_keep_practising_names_what_is_unmet_in_words():
+    message = rec(s(rpe=None, minute=0), s(minute=60, rpe=None)).reasons[0].message
+    assert "20 hours" in message and "how hard" in message
+
+
+def test_unmet_ignores_window_sessions_at_another_position():
+    # the earlier session (at 10) is not judged: only "too few here" and what the latest lacks
+    result = rec(s(target=10, rpe=None, faults=3, minute=0), s(rpe=9, minute=DAY))
+    assert unmet(result) == ["too_few_sessions", "rpe_above_easy"]
+
+
+# -- ordering and which sessions count ------------------------------------------------------------------
 
 
 def test_ties_in_performed_at_go_by_received_order():
@@ -215,13 +426,13 @@ def test_ties_in_performed_at_go_by_received_order():
 
 
 def test_sessions_after_as_of_are_ignored():
-    result = rec(s(minute=0), s(minute=1), s(minute=60 * 24 * 3, during=9), as_of=T0 + timedelta(days=1))
+    result = rec(s(minute=0), s(minute=DAY), s(minute=DAY * 3, during=9), as_of=T0 + timedelta(days=2))
     assert result.action == "increase_dose"
 
 
 def test_sessions_of_other_exercises_neither_count_nor_break_a_streak():
-    result = rec(s(minute=0), s("glute-bridge", 10, minute=1, during=9), s(minute=2))
-    assert result.action == "increase_dose" and "s" not in result.reasons[0].session_ids
+    result = rec(s(minute=0, id="a"), s("glute-bridge", 10, minute=DAY - 60, during=9, id="gb"), s(minute=DAY, id="b"))
+    assert result.action == "increase_dose" and result.reasons[0].session_ids == ("a", "b")
 
 
 def test_only_other_exercises_means_no_history():
@@ -229,11 +440,86 @@ def test_only_other_exercises_means_no_history():
 
 
 def test_a_ladder_with_other_thresholds_is_followed_without_code_changes():
-    rules = LADDER.rules.model_copy(update=dict(streak=1, easy_rpe=7, pain_ok=1, pain_limit=2, pain_stop=4, break_days=2))
+    rules = LADDER.rules.model_copy(
+        update=dict(streak=1, easy_rpe=7, pain_ok=1, pain_limit=2, pain_stop=4, break_days=2, min_rest_hours=0)
+    )
     other = SimpleNamespace(slug="strict", rules=rules, steps=LADDER.steps[2:4])
-    assert rec(s(rpe=6, during=1), ladder=other).action == "increase_dose"  # streak 1, easy_rpe 7
-    assert rec(s(during=3), ladder=other).action == "decrease_dose"  # pain_limit 2
-    assert rec(s(during=4), ladder=other).action == "pause"
+    soon = T0 + timedelta(days=1)
+    assert rec(s(rpe=6, during=1), ladder=other, as_of=soon).action == "increase_dose"  # streak 1, easy_rpe 7
+    assert rec(s(during=3), ladder=other, as_of=soon).action == "decrease_dose"  # pain_limit 2
+    assert rec(s(during=4), ladder=other, as_of=soon).action == "pause"
     assert codes(rec(s(rpe=9), ladder=other, as_of=T0 + timedelta(days=2, seconds=1))) == ["break"]
-    assert rec(s(target=6, during=3), ladder=other).action == "pause"  # bottom of this two-step ladder
+    assert rec(s(target=6, during=3), ladder=other, as_of=soon).action == "pause"  # bottom of this two-step ladder
     assert rec(ladder=other).next.exercise == "reverse-lunge"
+    rested = SimpleNamespace(slug="rested", rules=LADDER.rules.model_copy(update=dict(min_rest_hours=48)), steps=LADDER.steps)
+    assert unmet(rec(s(minute=0), s(minute=DAY), ladder=rested)) == ["too_soon"]
+
+
+def test_no_message_says_step_back_unless_the_action_steps_back():
+    bottom = dict(exercise="half-squat-hold", target=5, sets=[5, 5, 5])
+    histories = [
+        [s(**bottom, during=6)], [s(**bottom, next_morning=5)], [s(**bottom, during=9)],
+        [s(**bottom | {"sets": [4]}, minute=0), s(**bottom | {"sets": [4]}, minute=1)],
+    ]
+    for history in histories:
+        result = rec(*history)
+        assert result.action in ("pause", "repeat")
+        assert all("step back" not in r.message.lower() for r in result.reasons), result
+    assert rec(s(during=6)).reasons[0].message.count("step back") == 1
+    bottom_break = rec(s(**bottom, rpe=6), as_of=T0 + timedelta(days=30))
+    assert "step back" not in bottom_break.reasons[0].message
+
+
+# -- properties -----------------------------------------------------------------------------------------
+
+session_strategy = st.fixed_dictionaries(
+    {
+        "exercise": st.sampled_from([step.exercise for step in LADDER.steps] + ["glute-bridge"]),
+        "target": st.integers(1, 14),
+        "minute": st.integers(0, 6 * DAY),
+        "rpe": st.none() | st.integers(0, 10),
+        "during": st.integers(0, 10),
+        "after": st.none() | st.integers(0, 10),
+        "before": st.none() | st.integers(0, 10),
+        "next_morning": st.none() | st.integers(0, 10),
+        "faults": st.integers(0, 1),
+        "support": st.booleans(),
+        "short": st.booleans(),
+        "flags": st.sampled_from([(), (), (), (SEE_CLINICIAN,)]),
+    }
+)
+
+
+def _session(item) -> LoggedSession:
+    sets = [item["target"]] * 3 if not item["short"] else [max(item["target"] - 1, 0)]
+    fields = {k: v for k, v in item.items() if k not in ("short", "exercise", "target")}
+    return s(item["exercise"], item["target"], sets=sets, **fields)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=st.lists(session_strategy, max_size=6), days=st.integers(0, 10))
+def test_unmet_is_non_empty_exactly_on_keep_practising(items, days):
+    result = rec(*map(_session, items), as_of=T0 + timedelta(days=days))
+    for reason in result.reasons:
+        assert bool(reason.unmet) == (reason.code == "keep_practising")
+        assert list(reason.unmet) == [c for c in UNMET_ORDER if c in reason.unmet]
+        assert len(set(reason.unmet)) == len(reason.unmet)
+    assert (result.resume is not None) == (result.action == "pause" and codes(result)[0] != "red_flag")
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=st.lists(session_strategy, min_size=2, max_size=6), gap=st.integers(0, 20 * 60 - 1))
+def test_no_move_up_when_window_sessions_are_closer_than_min_rest_hours(items, gap):
+    sessions = list(map(_session, items))
+    ladder_sessions = sorted(
+        (x for x in sessions if x.exercise != "glute-bridge"),
+        key=lambda x: (x.performed_at, x.received_order),
+    )
+    if len(ladder_sessions) >= 2:
+        # move the latest ladder session to within `gap` minutes of the one before it
+        previous, latest = ladder_sessions[-2], ladder_sessions[-1]
+        moved = LoggedSession(latest.id, latest.exercise, previous.performed_at + timedelta(minutes=gap),
+                              latest.received_order, latest.performance)
+        sessions = [moved if x is latest else x for x in sessions]
+    # every session counts (as_of after all of them, within break_days)
+    assert rec(*sessions, as_of=T0 + timedelta(days=7)).action not in ("increase_dose", "advance_step")

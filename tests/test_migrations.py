@@ -1,5 +1,7 @@
 """Every migration upgrades and downgrades on both databases, and matches the models."""
 
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -55,4 +57,33 @@ def test_rebuilding_a_table_keeps_the_rows_that_refer_to_it(empty_database_url):
     migrate.downgrade(empty_database_url, "0002")
     with engine.connect() as connection:
         assert connection.execute(text("select count(*) from progression_step")).scalar_one() == 6
+    engine.dispose()
+
+
+def test_rules_v2_gives_existing_sessions_no_red_flags_and_ladders_the_default_rest(empty_database_url):
+    """Sessions logged before 0004 read back with `red_flags` [] and a ladder gets 20 h of rest."""
+    from sqlalchemy import text
+
+    url = empty_database_url
+    migrate.upgrade(url, "0003")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("insert into partner (id, name, created_at) values (1, 'old', '2026-11-01T00:00:00+00:00')"))
+        connection.execute(text(
+            "insert into session_log (seq, id, partner_id, user_id, exercise, performed_at, target_dose, set_doses,"
+            " pain_during, support_used, faults, received_at) values (1, 'old-1', 1, 'u', 'reverse-lunge',"
+            " '2026-11-01T08:00:00+00:00', 8, '[8, 8, 8]', 2, false, '[]', '2026-11-01T08:00:00+00:00')"
+        ))
+        connection.execute(text(
+            "insert into progression (slug, position, name, goal, streak, easy_rpe, pain_ok, pain_limit, pain_stop,"
+            " flare_margin, incomplete_streak, break_days) values ('old-ladder', 0, 'Old', 'g', 2, 4, 3, 5, 8, 1, 2, 14)"
+        ))
+    migrate.upgrade(url)
+    with engine.connect() as connection:
+        flags = connection.execute(text("select red_flags from session_log where id = 'old-1'")).scalar_one()
+        rest = connection.execute(text("select min_rest_hours from progression where slug = 'old-ladder'")).scalar_one()
+    assert (flags if isinstance(flags, list) else json.loads(flags)) == [] and rest == 20
+    migrate.downgrade(url, "0003")
+    with engine.connect() as connection:
+        assert connection.execute(text("select count(*) from session_log")).scalar_one() == 1
     engine.dispose()

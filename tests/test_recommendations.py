@@ -1,5 +1,7 @@
 """Recommendation endpoints: stored history and stateless evaluate give the same answers."""
 
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,25 +41,76 @@ def test_user_without_sessions_starts(client, h):
     assert answer["action"] == "start" and answer["current"] is None
     assert answer["next"] == {"step": 1, "exercise": "half-squat-hold", "sets": 3, "dose": 5, "unit": "seconds", "support": "optional"}
     assert answer["reasons"][0]["code"] == "no_history" and answer["progression"] == "lunge-ladder"
-    assert len(answer["rules_version"]) == 16 and answer["as_of"].endswith("Z")
+    assert answer["reasons"][0]["unmet"] == [] and answer["resume"] is None
+    assert re.fullmatch(r"2\.[0-9a-f]{16}", answer["rules_version"]) and answer["as_of"].endswith("Z")
 
 
-def test_worked_example_from_stored_history(client, h):
-    ids = [
-        client.post("/v1/users/w/sessions", json=body(0, rpe=4, pain={"during": 2}), headers=h).json()["id"],
-        client.post("/v1/users/w/sessions", json=body(10, rpe=3, pain={"during": 1}), headers=h).json()["id"],
+# The worked example: Monday 18:00 and Tuesday 18:30, reverse lunge 3 x 8.
+MONDAY = datetime(2026, 11, 16, 18, 0, tzinfo=UTC)
+
+
+def worked(second_at=MONDAY + timedelta(hours=24, minutes=30), first_morning=1, second_during=1):
+    return [
+        session_body(performed_at=MONDAY.isoformat(), sets=[{"dose": 8}] * 3, faults=[], rpe=4,
+                     pain={"before": 1, "during": 2, "next_morning": first_morning}),
+        session_body(performed_at=second_at.isoformat(), sets=[{"dose": 8}] * 3, faults=[], rpe=3,
+                     pain={"during": second_during}),
     ]
-    as_of = (T0 + timedelta(days=1)).isoformat()
-    answer = client.get("/v1/users/w/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=h).json()
-    assert answer["action"] == "increase_dose"
-    assert answer["next"] == {"step": 3, "exercise": "reverse-lunge", "sets": 3, "dose": 10, "unit": "reps", "support": "none"}
-    assert answer["current"]["dose"] == 8 and answer["reasons"][0]["session_ids"] == ids
-    assert answer["as_of"] == as_of.replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("history", "action", "next_dose", "code", "unmet"),
+    [
+        (worked(), "increase_dose", 10, "ready_to_progress", []),
+        (worked(second_at=MONDAY + timedelta(hours=3)), "repeat", 8, "keep_practising", ["too_soon"]),
+        (worked(first_morning=None), "repeat", 8, "keep_practising", ["next_morning_missing"]),
+        (worked(second_during=6), "decrease_dose", 6, "pain_above_limit", []),
+    ],
+)
+def test_worked_example_from_stored_history_and_from_evaluate(client, h, history, action, next_dose, code, unmet):
+    user = f"w-{uuid.uuid4().hex[:8]}"
+    ids = [client.post(f"/v1/users/{user}/sessions", json=b, headers=h).json()["id"] for b in history]
+    as_of = (MONDAY + timedelta(days=2)).isoformat()
+    stored = client.get(f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=h).json()
+    assert (stored["action"], stored["next"]["dose"], stored["next"]["sets"]) == (action, next_dose, 3)
+    reason = stored["reasons"][0]
+    assert (reason["code"], reason["unmet"]) == (code, unmet)
+    assert reason["session_ids"] == (ids if code in ("ready_to_progress", "keep_practising") else ids[-1:])
+    assert stored["current"]["dose"] == 8 and stored["as_of"] == as_of.replace("+00:00", "Z")
+    stateless = evaluate(client, h, [b | {"id": i} for b, i in zip(history, ids, strict=True)], as_of=as_of).json()
+    assert stateless == stored
 
 
 def test_evaluate_names_sessions_by_id_or_index(client, h):
-    answer = evaluate(client, h, [body(0, id="mine-1", rpe=4), body(10, rpe=3)], as_of=(T0 + timedelta(days=1)).isoformat()).json()
+    first, second = worked()
+    answer = evaluate(client, h, [first | {"id": "mine-1"}, second], as_of=(MONDAY + timedelta(days=2)).isoformat()).json()
     assert answer["action"] == "increase_dose" and answer["reasons"][0]["session_ids"] == ["mine-1", "#1"]
+
+
+def test_red_flag_on_another_exercise_pauses_the_stored_ladder_until_a_later_clear_session(client, h):
+    for b in worked():
+        client.post("/v1/users/rf/sessions", json=b, headers=h)
+    later = MONDAY + timedelta(days=1, hours=2)
+    flagged = client.post("/v1/users/rf/sessions", headers=h, json=session_body(
+        exercise="glute-bridge", target_dose=10, sets=[{"dose": 10}], faults=[], performed_at=later.isoformat(),
+        red_flags=["fever_or_unwell"],
+    )).json()
+    params = {"progression": "lunge-ladder", "as_of": (MONDAY + timedelta(days=2)).isoformat()}
+    answer = client.get("/v1/users/rf/recommendation", params=params, headers=h).json()
+    assert (answer["action"], answer["next"], answer["resume"]) == ("pause", None, None)
+    assert answer["reasons"][0]["code"] == "red_flag" and answer["reasons"][0]["session_ids"] == [flagged["id"]]
+    assert answer["current"]["exercise"] == "reverse-lunge" and "urgent" not in answer["reasons"][0]["message"].lower()
+    client.post("/v1/users/rf/sessions", headers=h, json=session_body(
+        exercise="glute-bridge", target_dose=10, sets=[{"dose": 10}], faults=[],
+        performed_at=(later + timedelta(minutes=30)).isoformat(),
+    ))
+    assert client.get("/v1/users/rf/recommendation", params=params, headers=h).json()["action"] == "increase_dose"
+
+
+def test_emergency_red_flag_answers_urgent_care_today(client, h):
+    flagged = session_body(performed_at=MONDAY.isoformat(), red_flags=["fever_or_unwell", "bladder_bowel_change"])
+    answer = evaluate(client, h, [flagged], as_of=(MONDAY + timedelta(hours=1)).isoformat()).json()
+    assert answer["action"] == "pause" and "urgent medical care today" in answer["reasons"][0]["message"]
 
 
 def test_evaluate_empty_list_starts_and_stores_nothing(client, h, app):
@@ -99,7 +152,7 @@ def test_naive_as_of_is_422(client, h):
 sessions_strategy = st.lists(
     st.fixed_dictionaries(
         {
-            "step": st.integers(0, 5),
+            "step": st.integers(0, 6),  # 6: an exercise on no ladder
             "target": st.integers(1, 14),
             "minute": st.integers(0, 60 * 24 * 20),
             "rpe": st.none() | st.integers(0, 10),
@@ -108,6 +161,7 @@ sessions_strategy = st.lists(
             "before": st.none() | st.integers(0, 10),
             "next_morning": st.none() | st.integers(0, 10),
             "short": st.booleans(),
+            "red_flags": st.sampled_from([[], [], [], ["fever_or_unwell"], ["saddle_numbness"]]),
         }
     ),
     max_size=6,
@@ -115,12 +169,13 @@ sessions_strategy = st.lists(
 
 
 def _to_body(item):
-    exercise = LADDER[item["step"]]
+    exercise = (LADDER + ["glute-bridge"])[item["step"]]
     sets = [item["target"]] * 3 if not item["short"] else [max(item["target"] - 1, 0)]
     return session_body(
         exercise=exercise, target_dose=item["target"], sets=[{"dose": d} for d in sets], faults=[],
         performed_at=(T0 + timedelta(minutes=item["minute"])).isoformat(), rpe=item["rpe"], support_used=False,
         pain={"during": item["during"], "after": item["after"], "before": item["before"], "next_morning": item["next_morning"]},
+        red_flags=item["red_flags"],
     )
 
 
@@ -146,7 +201,13 @@ def test_random_histories_move_at_most_one_position_and_both_paths_agree(client,
     stateless = evaluate(client, h, [b | {"id": i} for b, i in zip(bodies, ids, strict=True)], as_of=as_of).json()
     assert stored == stateless
 
-    latest = _latest(bodies, as_of)
+    for reason in stored["reasons"]:
+        assert bool(reason["unmet"]) == (reason["code"] == "keep_practising")
+    latest_of_all = _latest(bodies, as_of)
+    if latest_of_all is not None and latest_of_all["red_flags"]:
+        assert (stored["action"], stored["reasons"][0]["code"], stored["resume"]) == ("pause", "red_flag", None)
+        return
+    latest = _latest([b for b in bodies if b["exercise"] in LADDER], as_of)
     if latest is None:
         assert stored["action"] == "start" and stored["current"] is None
         return
@@ -154,11 +215,11 @@ def test_random_histories_move_at_most_one_position_and_both_paths_agree(client,
     here = grid.index((stored["current"]["exercise"], stored["current"]["dose"]))
     stop = any(v is not None and v >= rules.pain_stop for v in (pain["during"], pain["after"], pain["next_morning"]))
     over = pain["during"] > rules.pain_limit or (pain["after"] is not None and pain["after"] > rules.pain_limit)
-    flare = pain["next_morning"] is not None and pain["next_morning"] > (pain["before"] or 0) + rules.flare_margin
-    assert (stored["action"] == "pause") == (stop or (here == 0 and (over or flare)))
+    assert (stored["action"] == "pause") == (stop or (here == 0 and over))
     if stored["action"] == "pause":
-        assert stored["next"] is None
+        assert stored["next"] is None and stored["resume"]["exercise"] == stored["current"]["exercise"]
         return
+    assert stored["resume"] is None
     move = grid.index((stored["next"]["exercise"], stored["next"]["dose"])) - here
     assert move in (-1, 0, 1)
     same_step = stored["next"]["exercise"] == stored["current"]["exercise"]
@@ -167,7 +228,7 @@ def test_random_histories_move_at_most_one_position_and_both_paths_agree(client,
 
 
 def _latest(bodies, as_of):
-    """The latest ladder session up to as_of: by performed_at, then received (list) order."""
+    """The latest session up to as_of: by performed_at, then received (list) order."""
     cutoff = datetime.fromisoformat(as_of)
     eligible = [(datetime.fromisoformat(b["performed_at"]), i, b) for i, b in enumerate(bodies)]
     eligible = [e for e in eligible if e[0] <= cutoff]
@@ -183,21 +244,51 @@ def test_routine_wraps_the_recommended_step_in_warm_up_and_habit(client, h):
     assert routine["recommendation"]["action"] == "start" and routine["duration_minutes"] >= 1
     for block in routine["blocks"]:
         assert set(block) == {"exercise", "sets", "dose", "unit", "rest_seconds", "notes"}
+    habit = routine["blocks"][3]["notes"]
+    assert "each side" in habit and "stool" in habit and "support" in habit  # scaled before step 3
+
+
+def _log_two_easy_days(client, h, user, **changes):
+    now = datetime.now(UTC)
+    for hours, morning in ((30, 1), (1, None)):
+        client.post(f"/v1/users/{user}/sessions", headers=h, json=body(
+            0, rpe=3, performed_at=(now - timedelta(hours=hours)).isoformat(),
+            pain={"during": 1, "next_morning": morning}, **changes,
+        ))
 
 
 def test_routine_follows_the_recommendation(client, h):
-    now = datetime.now(UTC)
-    for minutes in (60, 30):
-        client.post("/v1/users/r/sessions", json=body(0, rpe=3, performed_at=(now - timedelta(minutes=minutes)).isoformat()), headers=h)
-    step = client.get("/v1/users/r/routine?progression=lunge-ladder", headers=h).json()["blocks"][2]
+    _log_two_easy_days(client, h, "r")
+    routine = client.get("/v1/users/r/routine?progression=lunge-ladder", headers=h).json()
+    step = routine["blocks"][2]
     assert (step["exercise"], step["sets"], step["dose"]) == ("reverse-lunge", 3, 10)
+    assert "3 x 10 reps each side" in routine["summary"] and step["notes"].startswith("3 x 10 reps each side")
+    habit = routine["blocks"][3]["notes"]
+    assert "floor" in habit and "stool" not in habit  # from step 3 on, the real thing
 
 
-def test_routine_on_pause_prescribes_nothing_and_says_to_seek_advice(client, h):
+def test_routine_on_step_two_says_to_hold_a_support(client, h):
+    _log_two_easy_days(client, h, "s2", exercise="supported-reverse-lunge", target_dose=4, sets=[{"dose": 4}] * 2, support_used=True)
+    step = client.get("/v1/users/s2/routine?progression=lunge-ladder", headers=h).json()["blocks"][2]
+    assert (step["exercise"], step["dose"]) == ("supported-reverse-lunge", 6)
+    assert "support" in step["notes"] and "each side" in step["notes"]
+
+
+def test_routine_on_a_pain_pause_prescribes_nothing_and_advises_calmly(client, h):
     client.post("/v1/users/p/sessions", json=body(0, performed_at=datetime.now(UTC).isoformat(), pain={"during": 9}), headers=h)
     routine = client.get("/v1/users/p/routine?progression=lunge-ladder", headers=h).json()
     assert routine["blocks"] == [] and routine["recommendation"]["action"] == "pause"
-    assert "clinical advice" in routine["summary"]
+    assert "physiotherapist or doctor" in routine["summary"] and "usually settle" in routine["summary"]
+    assert routine["recommendation"]["resume"]["dose"] == 6
+
+
+@pytest.mark.parametrize(("flag", "urgent"), [("saddle_numbness", True), ("constant_night_pain", False)])
+def test_routine_on_a_red_flag_gives_the_advice_its_urgency_needs(client, h, flag, urgent):
+    user = f"flag-{flag}"
+    client.post(f"/v1/users/{user}/sessions", json=body(0, performed_at=datetime.now(UTC).isoformat(), red_flags=[flag]), headers=h)
+    routine = client.get(f"/v1/users/{user}/routine?progression=lunge-ladder", headers=h).json()
+    assert routine["blocks"] == [] and routine["recommendation"]["reasons"][0]["code"] == "red_flag"
+    assert ("urgent medical care today" in routine["summary"]) == urgent
 
 
 def test_routine_of_unknown_progression_is_404(client, h):

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from app import migrate
 from app.db import make_engine
 from app.partners.tables import Partner
-from app.sessions.service import latest_of_exercises_query, listing_query
+from app.sessions.service import latest_for_ladder_query, listing_query
 from app.sessions.tables import SessionRow
 
 LADDER = ["half-squat-hold", "supported-reverse-lunge", "reverse-lunge", "kneeling-reverse-lunge",
@@ -30,7 +30,7 @@ def big_history(backend, empty_database_url):
         rows = [
             dict(id=f"s{u}-{i}", partner_id=partner_id, user_id=f"user-{u}", exercise=(LADDER + ["glute-bridge"])[i % 7],
                  performed_at=start + timedelta(hours=i), target_dose=8, set_doses=[8], pain_during=1,
-                 support_used=False, faults=[], received_at=start)
+                 support_used=False, faults=[], red_flags=[], received_at=start)
             for u in range(40) for i in range(500)
         ]
         connection.execute(insert(SessionRow), rows)
@@ -61,8 +61,9 @@ def test_listing_a_later_page_uses_the_index(big_history):
 
 def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
     engine, partner_id = big_history
-    query = latest_of_exercises_query(
+    query = latest_for_ladder_query(
         partner_id=partner_id, user_id="user-3", exercises=LADDER, as_of=datetime(2021, 1, 1, tzinfo=UTC), limit=2
     )
     plan = _plan(engine, query)
     assert plan.count("ix_session_log_user_exercise_time") == len(LADDER) and '"Seq Scan"' not in plan
+    assert "ix_session_log_user_time" in plan  # the latest session of any exercise (red flags)

@@ -206,3 +206,20 @@ def test_a_large_batch_keeps_every_character_of_its_text(client, h):
     assert stored == {item["client_session_id"]: item["notes"] for item in items}
     again = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h).json()["results"]
     assert {r["status"] for r in again} == {200}
+
+
+@pytest.mark.parametrize("client_ids", [False, True])  # straight COPY, and COPY through the staging table
+def test_a_large_batch_keeps_red_flags_and_a_bad_code_fails_only_its_item(client, h, client_ids):
+    flags = [[], ["fever_or_unwell"], ["saddle_numbness", "cancer_history"]]
+    items = [
+        batch_item("flag-user", red_flags=flags[i % 3], performed_at=at(i), **({"client_session_id": f"f{i}"} if client_ids else {}))
+        for i in range(30)
+    ]
+    items[7]["red_flags"] = ["sore_toe"]
+    results = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h).json()["results"]
+    assert results[7]["status"] == 422 and results[7]["problem"]["errors"][0]["loc"] == ["body", "sessions", 7, "red_flags", 0]
+    assert {r["status"] for i, r in enumerate(results) if i != 7} == {201}
+    stored = client.get("/v1/users/flag-user/sessions?limit=100", headers=h).json()["items"]
+    assert sorted((s["performed_at"], s["red_flags"], s["assessment"]["red_flag"]) for s in stored) == sorted(
+        (r["session"]["performed_at"], flags[i % 3], bool(flags[i % 3])) for i, r in enumerate(results) if i != 7
+    )

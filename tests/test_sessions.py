@@ -23,12 +23,13 @@ def test_post_stores_and_answers_the_session_with_location(client, h):
     assert response.status_code == 201
     stored = response.json()
     assert response.headers["location"] == f"/v1/users/user-1/sessions/{stored['id']}"
-    for field in ("exercise", "target_dose", "sets", "rpe", "pain", "support_used", "faults", "duration_seconds", "notes"):
+    for field in ("exercise", "target_dose", "sets", "rpe", "pain", "support_used", "faults", "red_flags", "duration_seconds", "notes"):
         assert stored[field] == VALID_SESSION[field]
     assert stored["performed_at"] == "2026-11-20T06:30:00Z" and stored["received_at"].endswith("Z")
     assert stored["user_id"] == "user-1" and stored["client_session_id"] is None
     assert stored["assessment"] == {
-        "progression": "lunge-ladder", "completed": False, "qualifying": False, "pain_zone": "low", "flare": False
+        "progression": "lunge-ladder", "completed": False, "qualifying": False, "pain_zone": "low", "flare": False,
+        "red_flag": False,
     }
     assert client.get(response.headers["location"], headers=h).json() == stored
     assert SessionOut.model_validate(stored).model_dump(mode="json") == stored  # exactly the documented shape
@@ -38,6 +39,7 @@ def test_defaults_apply_to_optional_fields(client, h):
     body = {"exercise": "glute-bridge", "performed_at": at(0), "target_dose": 10, "sets": [{"dose": 10}], "pain": {"during": 0}}
     stored = post(client, h, body=body).json()
     assert stored["support_used"] is False and stored["faults"] == [] and stored["rpe"] is None
+    assert stored["red_flags"] == []
     assert stored["pain"] == {"before": None, "during": 0, "after": None, "next_morning": None}
     assert stored["assessment"] is None  # glute-bridge is on no ladder
 
@@ -55,7 +57,9 @@ def test_defaults_apply_to_optional_fields(client, h):
         ({"pain": {"during": 1, "before": 2, "next_morning": 3}}, ("low", False)),
         ({"pain": {"during": 1, "before": 2, "next_morning": 4}}, ("low", True)),
         ({"pain": {"during": 1, "next_morning": 1}}, ("low", False)),
-        ({"pain": {"during": 1, "next_morning": 2}}, ("low", True)),
+        ({"pain": {"during": 1, "next_morning": 2}}, ("low", False)),  # not above pain_ok
+        ({"pain": {"during": 1, "next_morning": 3}}, ("low", False)),
+        ({"pain": {"during": 1, "next_morning": 4}}, ("low", True)),
     ],
 )
 def test_pain_zone_and_flare_follow_the_thresholds(client, h, changes, expected):
@@ -74,11 +78,23 @@ def test_pain_zone_and_flare_follow_the_thresholds(client, h, changes, expected)
         ({"faults": ["hips_uneven"], "rpe": 4, "sets": [{"dose": 8}] * 3}, True, False),
         ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "support_used": True}, True, False),
         ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "pain": {"during": 3, "after": 4}}, True, False),
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "red_flags": ["fever_or_unwell"]}, True, False),
+        # planned below the step's start (6): cannot complete its first position
+        ({"faults": [], "rpe": 4, "target_dose": 1, "sets": [{"dose": 1}] * 3}, False, False),
+        ({"faults": [], "rpe": 4, "target_dose": 1, "sets": [{"dose": 6}] * 3}, True, True),
     ],
 )
 def test_completed_and_qualifying(client, h, changes, completed, qualifying):
     assessment = post(client, h, body=session_body(**changes)).json()["assessment"]
     assert (assessment["completed"], assessment["qualifying"]) == (completed, qualifying)
+
+
+def test_red_flags_are_stored_and_flag_the_assessment(client, h):
+    stored = post(client, h, body=session_body(red_flags=["saddle_numbness", "fever_or_unwell"])).json()
+    assert stored["red_flags"] == ["saddle_numbness", "fever_or_unwell"] and stored["assessment"]["red_flag"] is True
+    assert client.get(f"/v1/users/user-1/sessions/{stored['id']}", headers=h).json() == stored
+    other = post(client, h, body=session_body(exercise="glute-bridge", target_dose=10, faults=[], red_flags=["cancer_history"]))
+    assert other.status_code == 201 and other.json()["red_flags"] == ["cancer_history"] and other.json()["assessment"] is None
 
 
 def test_support_used_is_fine_where_the_step_allows_support(client, h):
@@ -160,6 +176,9 @@ INVALID_BODIES = [
     (session_body(duration_seconds=-5), ["body", "duration_seconds"]),
     (session_body(notes="nul \u0000 char"), ["body", "notes"]),
     (session_body(client_session_id="\u0000"), ["body", "client_session_id"]),
+    (session_body(red_flags=["fever_or_unwell", "sore_toe"]), ["body", "red_flags", 1]),
+    (session_body(red_flags="fever_or_unwell"), ["body", "red_flags"]),
+    (session_body(red_flags=[""]), ["body", "red_flags", 0]),
 ]
 
 

@@ -23,6 +23,7 @@ from app.catalogue.schemas import (
     Progression,
     Routine,
     Rules,
+    Safety,
     Schema,
     Slug,
     Source,
@@ -55,8 +56,12 @@ class ContentError(ValueError):
 
 
 def _read(directory: Path, name: str, item_type: type) -> list:
+    return TypeAdapter(list[item_type]).validate_python(_load(directory, name) or [])
+
+
+def _load(directory: Path, name: str):
     with (directory / f"{name}.yaml").open(encoding="utf-8") as f:
-        return TypeAdapter(list[item_type]).validate_python(yaml.safe_load(f) or [])
+        return yaml.safe_load(f)
 
 
 def _unique(kind: str, slugs: list[str]) -> set[str]:
@@ -86,9 +91,15 @@ def _check_rules(progression: ProgressionContent) -> None:
             raise ContentError(
                 f"progression {progression.slug} step {step.step}: target must be start plus whole increments"
             )
+    blocks = progression.routine.warm_up + progression.routine.daily_habit if progression.routine else []
+    for block in blocks:
+        if any(n is not None and n > len(numbers) for n in (block.min_step, block.max_step)):
+            raise ContentError(f"progression {progression.slug} routine: {block.exercise} names a step it does not have")
 
 
 def load_content(directory: Path = CONTENT_DIR) -> Catalogue:
+    safety = Safety.model_validate(_load(directory, "safety"))
+    _unique("red flag", [f.code for f in safety.red_flags])
     muscles = _read(directory, "muscles", Muscle)
     equipment = _read(directory, "equipment", Equipment)
     sources = _read(directory, "sources", Source)
@@ -132,6 +143,7 @@ def load_content(directory: Path = CONTENT_DIR) -> Catalogue:
                 raise ContentError(f"{owner}: block {block.exercise} has the wrong unit")
 
     return with_version(
+        safety=safety,
         muscles=muscles,
         equipment=equipment,
         exercises=resolved_exercises,

@@ -23,9 +23,11 @@ from app.catalogue.schemas import (
     Progression,
     ProgressionSummary,
     Routine,
+    Safety,
     Step,
 )
 from app.errors import NotFound
+from app.progression.engine import RULES_REVISION
 
 GZIP_MIN_BYTES = 1024
 # Answers compressed per request (session lists, batch results) use level 1: measured on a
@@ -112,12 +114,16 @@ def stored_version(engine: Engine) -> str | None:
         return store.stored_version(session=session)
 
 
-EMPTY = Catalogue(version="", muscles=[], equipment=[], exercises=[], progressions=[], routines=[])
+EMPTY = Catalogue(
+    version="", safety=Safety(disclaimer="", red_flags=[]), muscles=[], equipment=[], exercises=[], progressions=[],
+    routines=[],
+)
 
 
 def _rules_version(progression: Progression) -> str:
+    """The rules' revision, then a hash of the ladder's rule data: changes when either does."""
     data = progression.model_dump(mode="json", include={"rules", "steps"})
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{RULES_REVISION}.{hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]}"
 
 
 class LiveCatalogue:
@@ -136,6 +142,8 @@ class LiveCatalogue:
         self._responses: dict[tuple[str, bytes], CachedResponse] = {}
         self._rules_versions = {p.slug: _rules_version(p) for p in catalogue.progressions}
         self._fault_codes = {e.slug: frozenset(f.code for f in e.faults) for e in catalogue.exercises}
+        self.red_flag_codes = frozenset(f.code for f in catalogue.safety.red_flags)
+        self.emergency_flags = frozenset(f.code for f in catalogue.safety.red_flags if f.urgency == "emergency")
         self._ladder_steps: dict[str, tuple[Progression, Step]] = {}
         for progression in catalogue.progressions:
             for step in progression.steps:

@@ -18,6 +18,7 @@ from app.catalogue.schemas import (
     ProgressionList,
     Routine,
     RoutineList,
+    Safety,
 )
 from app.errors import problem_responses
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
@@ -25,7 +26,7 @@ from app.request_id import header_value
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 PATH_PREFIXES = tuple(
-    f"/v1/{name}" for name in ("catalogue", "muscles", "equipment", "exercises", "progressions", "routines")
+    f"/v1/{name}" for name in ("catalogue", "muscles", "equipment", "exercises", "progressions", "routines", "safety")
 )
 
 
@@ -119,3 +120,13 @@ async def list_routines(request: Request, catalogue: LiveCatalogueDep, _: Catalo
 @router.get("/routines/{slug}", response_model=Routine, summary="Get one routine", responses=_ONE)
 async def get_routine(slug: str, request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
     return _respond(request, catalogue, lambda: catalogue.routine(slug))
+
+
+@router.get(
+    "/safety",
+    response_model=Safety,
+    summary="The disclaimer and the red-flag symptoms a session may report",
+    responses=_LIST,
+)
+async def get_safety(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
+    return _respond(request, catalogue, lambda: catalogue.document.safety)

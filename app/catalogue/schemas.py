@@ -4,10 +4,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.progression.engine import Support, Unit, Urgency
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
-FaultCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-Unit = Literal["seconds", "reps"]
-Support = Literal["none", "optional", "required"]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+FaultCode = Code
 
 
 class Schema(BaseModel):
@@ -31,8 +32,14 @@ class Source(Schema):
     slug: Slug
     title: str
     authors: list[str]
-    journal: str
-    year: int
+    journal: str = Field(description="Where it was published: a journal, or the article's publisher.")
+    year: int | None = Field(description="Year of publication; null when the source gives none.")
+    kind: Literal["article", "cited_reference"] = Field(
+        description="`article`: the article the exercises are taken from. `cited_reference`: a paper that "
+        "article cites, listed for background; it did not study these exact exercises."
+    )
+    doi: str | None = None
+    note: str | None = None
 
 
 class Fault(Schema):
@@ -75,6 +82,7 @@ class Rules(Schema):
     flare_margin: int = Field(ge=0, le=10)
     incomplete_streak: int = Field(ge=1)
     break_days: int = Field(ge=1)
+    min_rest_hours: int = Field(ge=0, le=168)
 
 
 class StepPrescription(Schema):
@@ -108,13 +116,24 @@ class RoutineBlock(Schema):
     notes: str = ""
 
 
+class LadderRoutineBlock(RoutineBlock):
+    """A block of a ladder's day, given only while the recommended step is within
+    `min_step`..`max_step` (either end open when null)."""
+
+    min_step: int | None = Field(default=None, ge=1)
+    max_step: int | None = Field(default=None, ge=1)
+
+    def applies_to(self, step: int) -> bool:
+        return (self.min_step is None or step >= self.min_step) and (self.max_step is None or step <= self.max_step)
+
+
 class LadderRoutine(Schema):
     """How a day on the ladder is laid out around the recommended step."""
 
-    warm_up: list[RoutineBlock]
+    warm_up: list[LadderRoutineBlock]
     step_rest_seconds: int = Field(ge=0, le=600)
     step_notes: str = ""
-    daily_habit: list[RoutineBlock]
+    daily_habit: list[LadderRoutineBlock]
 
 
 class Progression(Schema):
@@ -134,8 +153,23 @@ class Routine(Schema):
     blocks: list[RoutineBlock] = Field(min_length=1)
 
 
+class RedFlag(Schema):
+    code: Code
+    name: str
+    description: str
+    urgency: Urgency
+
+
+class Safety(Schema):
+    disclaimer: str = Field(description="General guidance, not a diagnosis or treatment.")
+    red_flags: list[RedFlag] = Field(
+        description="Symptoms a session may report in `red_flags`: they need a clinician, not a lighter exercise."
+    )
+
+
 class Catalogue(Schema):
     version: str
+    safety: Safety
     muscles: list[Muscle]
     equipment: list[Equipment]
     exercises: list[Exercise]

@@ -20,11 +20,14 @@ from app.catalogue.schemas import (
     ExerciseMuscles,
     Fault,
     LadderRoutine,
+    LadderRoutineBlock,
     Muscle,
     Progression,
+    RedFlag,
     Routine,
     RoutineBlock,
     Rules,
+    Safety,
     Source,
     Step,
 )
@@ -55,6 +58,8 @@ class SyncReport:
 
 def _rows(catalogue: Catalogue) -> dict[type[SQLModel], list[Row]]:
     rows: dict[type[SQLModel], list[Row]] = defaultdict(list)
+    rows[t.SafetyRow] = [dict(id=1, disclaimer=catalogue.safety.disclaimer)]
+    rows[t.RedFlagRow] = [flag.model_dump() | {"position": i} for i, flag in enumerate(catalogue.safety.red_flags)]
     for position, m in enumerate(catalogue.muscles):
         rows[t.MuscleRow].append(
             dict(slug=m.slug, name=m.name, muscle_group=m.group, description=m.description, position=position)
@@ -202,8 +207,8 @@ def read(*, session: Session) -> Catalogue | None:
         )
     ):
         ladder_blocks[(b.progression_slug, b.part)].append(
-            RoutineBlock(
-                **b.model_dump(include={"sets", "dose", "rest_seconds", "notes"}),
+            LadderRoutineBlock(
+                **b.model_dump(include={"sets", "dose", "rest_seconds", "notes", "min_step", "max_step"}),
                 exercise=b.exercise_slug,
                 unit=exercise_units[b.exercise_slug],
             )
@@ -245,8 +250,14 @@ def read(*, session: Session) -> Catalogue | None:
         )
         for r in session.exec(select(t.RoutineRow).order_by(t.RoutineRow.position))
     ]
+    disclaimer = session.get(t.SafetyRow, 1)
+    red_flags = session.exec(select(t.RedFlagRow).order_by(t.RedFlagRow.position))
     return Catalogue(
         version=version,
+        safety=Safety(
+            disclaimer=disclaimer.disclaimer if disclaimer else "",
+            red_flags=[RedFlag(**f.model_dump(exclude={"position"})) for f in red_flags],
+        ),
         muscles=[
             Muscle(slug=m.slug, name=m.name, group=m.muscle_group, description=m.description)
             for m in session.exec(select(t.MuscleRow).order_by(t.MuscleRow.position))

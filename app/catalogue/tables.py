@@ -7,7 +7,7 @@ rows point at (muscles, equipment, sources, faults, steps, blocks) is a row of i
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -32,12 +32,16 @@ class EquipmentRow(SQLModel, table=True):
 
 class SourceRow(SQLModel, table=True):
     __tablename__ = "source"
+    __table_args__ = (CheckConstraint("kind IN ('article', 'cited_reference')", name="kind_known"),)
 
     slug: str = Field(primary_key=True, max_length=64)
     title: str = Field(max_length=500)
     authors: list[str] = Field(sa_column=Column(JSON, nullable=False))
     journal: str = Field(max_length=200)
-    year: int
+    year: int | None = None
+    kind: str = Field(max_length=32)
+    doi: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ExerciseRow(SQLModel, table=True):
@@ -111,6 +115,7 @@ class ProgressionRow(SQLModel, table=True):
     flare_margin: int
     incomplete_streak: int
     break_days: int
+    min_rest_hours: int
     routine_step_rest_seconds: int | None = None
     routine_step_notes: str | None = None
 
@@ -146,6 +151,8 @@ class ProgressionRoutineBlockRow(SQLModel, table=True):
     dose: int
     rest_seconds: int
     notes: str
+    min_step: int | None = None
+    max_step: int | None = None
 
 
 class RoutineRow(SQLModel, table=True):
@@ -170,6 +177,28 @@ class RoutineBlockRow(SQLModel, table=True):
     notes: str
 
 
+class SafetyRow(SQLModel, table=True):
+    """One row: the disclaimer shown with the safety list."""
+
+    __tablename__ = "safety"
+
+    id: int = Field(default=1, primary_key=True)
+    disclaimer: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class RedFlagRow(SQLModel, table=True):
+    """Symptoms a session may report; each needs a clinician rather than a lighter exercise."""
+
+    __tablename__ = "red_flag"
+    __table_args__ = (CheckConstraint("urgency IN ('emergency', 'see_clinician')", name="urgency_known"),)
+
+    code: str = Field(primary_key=True, max_length=64)
+    position: int
+    name: str = Field(max_length=200)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    urgency: str = Field(max_length=16)
+
+
 class CatalogueStateRow(SQLModel, table=True):
     """One row: the version (content hash) of the catalogue last synced."""
 
@@ -182,6 +211,8 @@ class CatalogueStateRow(SQLModel, table=True):
 
 # Parents before children: the sync writes in this order and deletes in reverse.
 SYNC_ORDER: tuple[type[SQLModel], ...] = (
+    SafetyRow,
+    RedFlagRow,
     MuscleRow,
     EquipmentRow,
     SourceRow,

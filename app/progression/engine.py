@@ -1,15 +1,34 @@
-"""Pure functions of the progression rules (`progression.md`): no I/O, no web, no database.
+"""Pure functions of the progression rules, v2 (docs/rules.md): no I/O, no web, no database.
 
 Inputs are plain data: a ladder (steps and rule thresholds, as the catalogue serves them) and
 sessions as logged. The session-log service and the recommendation endpoints both call these.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, get_args
+
+from app.progression import messages
+
+# Part of every answer's `rules_version`: bump it whenever a rule below changes meaning.
+RULES_REVISION = "2"
 
 PainZone = Literal["low", "acceptable", "high", "stop"]
+Action = Literal["start", "increase_dose", "advance_step", "repeat", "decrease_dose", "regress_step", "pause"]
+ReasonCode = Literal[
+    "red_flag", "no_history", "pain_stop", "pain_above_limit", "flare", "incomplete_streak", "break",
+    "ready_to_progress", "ladder_complete", "keep_practising",
+]
+# What stood in the way of moving up, in the order answers list them (rule 8).
+UnmetCode = Literal[
+    "too_few_sessions", "not_completed", "rpe_missing", "rpe_above_easy", "pain_above_ok", "faults", "support_used",
+    "flare", "red_flag", "too_soon", "next_morning_missing",
+]
+UNMET_ORDER: tuple[str, ...] = get_args(UnmetCode)
+Unit = Literal["seconds", "reps"]
+Support = Literal["none", "optional", "required"]
+Urgency = Literal["emergency", "see_clinician"]
 
 
 class Rules(Protocol):
@@ -21,6 +40,7 @@ class Rules(Protocol):
     flare_margin: int
     incomplete_streak: int
     break_days: int
+    min_rest_hours: int
 
 
 class Step(Protocol):
@@ -58,6 +78,7 @@ class Performance(NamedTuple):
     pain: Pain
     support_used: bool
     fault_count: int
+    red_flags: tuple[str, ...] = ()
 
 
 class Assessment(NamedTuple):
@@ -66,6 +87,7 @@ class Assessment(NamedTuple):
     qualifying: bool
     pain_zone: PainZone
     flare: bool
+    red_flag: bool
 
 
 def position_dose(step: Step, target_dose: int) -> int:
@@ -78,7 +100,10 @@ def position_dose(step: Step, target_dose: int) -> int:
 
 
 def is_flare(pain: Pain, rules: Rules) -> bool:
-    return pain.next_morning is not None and pain.next_morning > (pain.before or 0) + rules.flare_margin
+    """Next-morning pain that did not settle: above the pain before (missing counts as 0) by
+    more than the margin, and above the level that is fine anyway."""
+    morning = pain.next_morning
+    return morning is not None and morning > (pain.before or 0) + rules.flare_margin and morning > rules.pain_ok
 
 
 def pain_zone(pain: Pain, rules: Rules) -> PainZone:
@@ -93,50 +118,51 @@ def pain_zone(pain: Pain, rules: Rules) -> PainZone:
 
 
 def is_completed(performance: Performance, step: Step) -> bool:
-    target = performance.target_dose
-    return len([dose for dose in performance.set_doses if dose >= target]) >= step.sets
+    """At least the step's number of sets at the session's target, or the step's start when that
+    is higher: a session planned below the step's range cannot complete its first position."""
+    needed = max(performance.target_dose, step.start)
+    return sum(1 for dose in performance.set_doses if dose >= needed) >= step.sets
 
 
-def is_qualifying(performance: Performance, step: Step, rules: Rules, *, completed: bool | None = None) -> bool:
+def shortfalls(performance: Performance, step: Step, rules: Rules) -> list[str]:
+    """The `unmet` codes one session earns on its own, in answer order; empty when it qualifies."""
     pain = performance.pain
-    return (
-        (is_completed(performance, step) if completed is None else completed)
-        and performance.rpe is not None
-        and performance.rpe <= rules.easy_rpe
-        and pain.during <= rules.pain_ok
-        and (pain.after is None or pain.after <= rules.pain_ok)
-        and performance.fault_count == 0
-        and not is_flare(pain, rules)
-        and not (step.support == "none" and performance.support_used)
-    )
+    found = []
+    if not is_completed(performance, step):
+        found.append("not_completed")
+    if performance.rpe is None:
+        found.append("rpe_missing")
+    elif performance.rpe > rules.easy_rpe:
+        found.append("rpe_above_easy")
+    if pain.during > rules.pain_ok or (pain.after is not None and pain.after > rules.pain_ok):
+        found.append("pain_above_ok")
+    if performance.fault_count:
+        found.append("faults")
+    if step.support == "none" and performance.support_used:
+        found.append("support_used")
+    if is_flare(pain, rules):
+        found.append("flare")
+    if performance.red_flags:
+        found.append("red_flag")
+    return found
+
+
+def is_qualifying(performance: Performance, step: Step, rules: Rules) -> bool:
+    return not shortfalls(performance, step, rules)
 
 
 def assess(performance: Performance, *, progression: str, step: Step, rules: Rules) -> Assessment:
-    completed = is_completed(performance, step)
     return Assessment(
         progression=progression,
-        completed=completed,
-        qualifying=is_qualifying(performance, step, rules, completed=completed),
+        completed=is_completed(performance, step),
+        qualifying=is_qualifying(performance, step, rules),
         pain_zone=pain_zone(performance.pain, rules),
         flare=is_flare(performance.pain, rules),
+        red_flag=bool(performance.red_flags),
     )
 
 
 # -- recommending the next step ---------------------------------------------------------------
-
-Action = Literal["start", "increase_dose", "advance_step", "repeat", "decrease_dose", "regress_step", "pause"]
-
-MESSAGES = {
-    "no_history": "No sessions on this ladder yet: start at the first step.",
-    "pain_stop": "Pain reached the stop level: pause the ladder and seek clinical advice.",
-    "pain_above_limit": "Pain during or after the last session was above the limit: step back one position.",
-    "flare": "Pain the next morning had not settled back: step back one position.",
-    "incomplete_streak": "The last sessions at this position were not completed: step back one position.",
-    "break": "The last session was a while ago: step back one position to ease back in.",
-    "ready_to_progress": "The last sessions at this position were complete, easy and comfortable: move up one position.",
-    "ladder_complete": "The top of the ladder is reached: keep practising it.",
-    "keep_practising": "Keep practising at this position until it is complete, easy and comfortable.",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +191,7 @@ class Reason:
     code: str
     message: str
     session_ids: tuple[str, ...]
+    unmet: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +200,7 @@ class Recommendation:
     current: Prescription | None
     next: Prescription | None
     reasons: tuple[Reason, ...]
+    resume: Prescription | None = None
 
 
 def positions(ladder: Ladder) -> list[tuple[int, int]]:
@@ -184,83 +212,122 @@ def positions(ladder: Ladder) -> list[tuple[int, int]]:
     ]
 
 
-def _prescription(ladder: Ladder, position: tuple[int, int]) -> Prescription:
-    step = ladder.steps[position[0]]
-    return Prescription(step.step, step.exercise, step.sets, position[1], step.unit, step.support)
-
-
-def _reason(code: str, *sessions: LoggedSession) -> Reason:
-    return Reason(code, MESSAGES[code], tuple(s.id for s in sessions))
-
-
 def window(ladder: Ladder) -> int:
     """How many of the latest ladder sessions the rules can look at."""
     return max(ladder.rules.streak, ladder.rules.incomplete_streak, 1)
 
 
-def recommend(ladder: Ladder, sessions: Sequence[LoggedSession], as_of: datetime) -> Recommendation:
-    """The next step on `ladder` after `sessions`, by the first matching rule of progression.md."""
+def _prescription(ladder: Ladder, position: tuple[int, int]) -> Prescription:
+    step = ladder.steps[position[0]]
+    return Prescription(step.step, step.exercise, step.sets, position[1], step.unit, step.support)
+
+
+def _ids(sessions: Sequence[LoggedSession]) -> tuple[str, ...]:
+    return tuple(s.id for s in sessions)  # oldest first, as the history is ordered
+
+
+def _in_order(sessions: Sequence[LoggedSession]) -> list[LoggedSession]:
+    return sorted(sessions, key=lambda s: (s.performed_at, s.received_order))
+
+
+def recommend(
+    ladder: Ladder, sessions: Sequence[LoggedSession], as_of: datetime, *, emergency_flags: Collection[str] = ()
+) -> Recommendation:
+    """The next step on `ladder` after `sessions`, by the first matching rule (docs/rules.md).
+
+    `sessions` may include sessions of other exercises: only the latest of them matters (rule 1).
+    `emergency_flags` are the red-flag codes whose urgency is `emergency`.
+    """
     rules = ladder.rules
     step_index = {step.exercise: index for index, step in enumerate(ladder.steps)}
-    history = sorted(
-        (s for s in sessions if s.exercise in step_index and s.performed_at <= as_of),
-        key=lambda s: (s.performed_at, s.received_order),
-    )
+    everything = _in_order([s for s in sessions if s.performed_at <= as_of])
+    history = [s for s in everything if s.exercise in step_index]
     ladder_positions = positions(ladder)
-    if not history:
-        return Recommendation("start", None, _prescription(ladder, ladder_positions[0]), (_reason("no_history"),))
 
     def position_of(session: LoggedSession) -> tuple[int, int]:
         index = step_index[session.exercise]
         return index, position_dose(ladder.steps[index], session.performance.target_dose)
 
+    current = position_of(history[-1]) if history else None
+
+    # Rule 1: red flags on the single most recent session, of any exercise.
+    if everything and everything[-1].performance.red_flags:
+        flagged = everything[-1]
+        urgent = any(code in emergency_flags for code in flagged.performance.red_flags)
+        reason = Reason("red_flag", messages.red_flag(urgent=urgent), (flagged.id,))
+        return Recommendation("pause", current and _prescription(ladder, current), None, (reason,))
+    # Rule 2: nothing on this ladder yet.
+    if current is None:
+        reason = Reason("no_history", messages.NO_HISTORY, ())
+        return Recommendation("start", None, _prescription(ladder, ladder_positions[0]), (reason,))
+
     latest = history[-1]
-    current = position_of(latest)
     here = ladder_positions.index(current)
     at_bottom, at_top = here == 0, here == len(ladder_positions) - 1
+    step = ladder.steps[current[0]]
 
-    def move(offset: int, reasons: tuple[Reason, ...]) -> Recommendation:
+    def move(offset: int, codes: Sequence[str], chosen: Sequence[LoggedSession]) -> Recommendation:
         target = ladder_positions[here + offset]
         same_step = target[0] == current[0]
-        action: Action = (
-            ("increase_dose" if same_step else "advance_step") if offset > 0 else ("decrease_dose" if same_step else "regress_step")
-        )
+        if offset > 0:
+            action: Action = "increase_dose" if same_step else "advance_step"
+        else:
+            action = "decrease_dose" if same_step else "regress_step"
+        reasons = tuple(Reason(code, messages.for_action(code, action, rules), _ids(chosen)) for code in codes)
         return Recommendation(action, _prescription(ladder, current), _prescription(ladder, target), reasons)
 
-    def stay(action: Action, reasons: tuple[Reason, ...]) -> Recommendation:
+    def stay(action: Action, codes: Sequence[str], chosen: Sequence[LoggedSession], unmet: tuple[str, ...] = ()) -> Recommendation:
         prescription = _prescription(ladder, current)
-        return Recommendation(action, prescription, None if action == "pause" else prescription, reasons)
+        reasons = tuple(
+            Reason(code, messages.for_action(code, action, rules, unmet), _ids(chosen), unmet) for code in codes
+        )
+        if action == "pause":  # where to restart once a clinician has cleared it
+            resume = _prescription(ladder, (current[0], step.start))
+            return Recommendation("pause", prescription, None, reasons, resume)
+        return Recommendation(action, prescription, prescription, reasons)
 
-    pain, step = latest.performance.pain, ladder.steps[current[0]]
-    # Rule 2: pain at the stop level, during, after or the next morning.
+    pain = latest.performance.pain
+    # Rule 3: pain at the stop level, during, after or the next morning.
     if any(p is not None and p >= rules.pain_stop for p in (pain.during, pain.after, pain.next_morning)):
-        return stay("pause", (_reason("pain_stop", latest),))
-    # Rule 3: pain above the limit, or a flare: one position down (pause at the bottom).
-    reasons = []
+        return stay("pause", ["pain_stop"], [latest])
+    # Rule 4: pain above the limit, or a flare: one position down. At the bottom, pause for pain
+    # above the limit; a flare alone repeats the easiest position.
+    codes = []
     if pain.during > rules.pain_limit or (pain.after is not None and pain.after > rules.pain_limit):
-        reasons.append(_reason("pain_above_limit", latest))
+        codes.append("pain_above_limit")
     if is_flare(pain, rules):
-        reasons.append(_reason("flare", latest))
-    if reasons:
-        return stay("pause", tuple(reasons)) if at_bottom else move(-1, tuple(reasons))
-    # Rule 4: the last `incomplete_streak` sessions all here and all incomplete.
+        codes.append("flare")
+    if codes:
+        if at_bottom:
+            return stay("pause" if "pain_above_limit" in codes else "repeat", codes, [latest])
+        return move(-1, codes, [latest])
+    # Rule 5: the last `incomplete_streak` sessions all here and all incomplete.
     recent = history[-rules.incomplete_streak :]
     if len(recent) == rules.incomplete_streak and all(
-        position_of(s) == current and not is_completed(s.performance, ladder.steps[current[0]]) for s in recent
+        position_of(s) == current and not is_completed(s.performance, step) for s in recent
     ):
-        reason = (_reason("incomplete_streak", *recent),)
-        return stay("repeat", reason) if at_bottom else move(-1, reason)
-    # Rule 5: a break longer than `break_days`.
+        return stay("repeat", ["incomplete_streak"], recent) if at_bottom else move(-1, ["incomplete_streak"], recent)
+    # Rule 6: a break longer than `break_days`.
     if as_of - latest.performed_at > timedelta(days=rules.break_days):
-        reason = (_reason("break", latest),)
-        return stay("repeat", reason) if at_bottom else move(-1, reason)
-    # Rule 6: the last `streak` sessions all here and all qualifying.
-    recent = history[-rules.streak :]
-    if len(recent) == rules.streak and all(
-        position_of(s) == current and is_qualifying(s.performance, step, rules) for s in recent
-    ):
-        if at_top:
-            return stay("repeat", (_reason("ladder_complete", *recent),))
-        return move(+1, (_reason("ready_to_progress", *recent),))
-    # Rule 7.
-    return stay("repeat", (_reason("keep_practising", latest),))
+        return stay("repeat", ["break"], [latest]) if at_bottom else move(-1, ["break"], [latest])
+    # Rules 7 and 8: the window is the last `streak` sessions of the ladder.
+    window_sessions = history[-rules.streak :]
+    unmet = _unmet([s for s in window_sessions if position_of(s) == current], latest, step, rules)
+    if not unmet:
+        return stay("repeat", ["ladder_complete"], window_sessions) if at_top else move(+1, ["ready_to_progress"], window_sessions)
+    return stay("repeat", ["keep_practising"], window_sessions, unmet)
+
+
+def _unmet(here: Sequence[LoggedSession], latest: LoggedSession, step: Step, rules: Rules) -> tuple[str, ...]:
+    """What stands in the way of moving up (rule 8), in answer order; empty when rule 7 holds."""
+    found = set()
+    if len(here) < rules.streak:  # a short history, or a window reaching another position
+        found.add("too_few_sessions")
+    for session in here:
+        found.update(shortfalls(session.performance, step, rules))
+    rest = timedelta(hours=rules.min_rest_hours)
+    if any(later.performed_at - earlier.performed_at < rest for earlier, later in zip(here, here[1:])):
+        found.add("too_soon")
+    if any(s.performance.pain.next_morning is None for s in here if s is not latest):
+        found.add("next_morning_missing")
+    return tuple(code for code in UNMET_ORDER if code in found)

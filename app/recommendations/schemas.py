@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from app.progression.engine import Action, ReasonCode, Support, Unit, UnmetCode
 from app.sessions.schemas import Body, Rfc3339, SessionIn, UtcTimestamp
 
 
@@ -12,26 +13,29 @@ class Prescription(BaseModel):
     exercise: str
     sets: int
     dose: int
-    unit: Literal["seconds", "reps"]
-    support: Literal["none", "optional", "required"]
+    unit: Unit
+    support: Support
 
 
 class Reason(BaseModel):
-    code: Literal[
-        "no_history", "pain_stop", "pain_above_limit", "flare", "incomplete_streak", "break",
-        "ready_to_progress", "ladder_complete", "keep_practising",
-    ]
-    message: str
-    session_ids: list[str]
+    code: ReasonCode
+    message: str = Field(description="A sentence for the person, matching the action taken; key on `code`, not on this text.")
+    session_ids: list[str] = Field(description="The sessions that made the rule fire, oldest first.")
+    unmet: list[UnmetCode] = Field(
+        description="On `keep_practising`: what stands in the way of moving up, in a fixed order. Empty otherwise."
+    )
 
 
 class RecommendationOut(BaseModel):
     progression: str
     as_of: UtcTimestamp
-    rules_version: str
-    action: Literal["start", "increase_dose", "advance_step", "repeat", "decrease_dose", "regress_step", "pause"]
+    rules_version: str = Field(description="Changes whenever the rules or the ladder's data change; compare for equality.")
+    action: Action
     current: Prescription | None
-    next: Prescription | None
+    next: Prescription | None = Field(description="Null on `pause`.")
+    resume: Prescription | None = Field(
+        description="Only on a pause for pain: where to restart once a clinician has cleared it. Null otherwise."
+    )
     reasons: list[Reason]
 
 

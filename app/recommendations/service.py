@@ -9,15 +9,12 @@ from sqlmodel import Session
 from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import Exercise, Progression, RoutineBlock
 from app.errors import InvalidRequest, ProblemError
+from app.progression import messages
 from app.progression.engine import LoggedSession, Recommendation, recommend, window
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
+from app.sessions.service import check_against_catalogue, latest_for_ladder_query, performance_of_body, performance_of_row
 
 SECONDS_PER_REP = 3
-PAUSE_ADVICE = (
-    "Stop: pain reached the level at which the ladder pauses. Do no exercise from it today, and "
-    "seek clinical advice before you carry on."
-)
-from app.sessions.service import check_against_catalogue, latest_of_exercises_query, performance_of_body, performance_of_row
 
 
 def _answer(catalogue: LiveCatalogue, ladder: Progression, result: Recommendation, as_of: datetime) -> RecommendationOut:
@@ -29,6 +26,7 @@ def _answer(catalogue: LiveCatalogue, ladder: Progression, result: Recommendatio
             "action": result.action,
             "current": result.current,
             "next": result.next,
+            "resume": result.resume,
             "reasons": result.reasons,
         },
         from_attributes=True,
@@ -41,7 +39,7 @@ def recommend_from_history(
     """From stored sessions: only the latest few the rules can look at are loaded (indexed)."""
     ladder = catalogue.progression(progression)
     as_of = as_of or datetime.now(UTC)
-    query = latest_of_exercises_query(
+    query = latest_for_ladder_query(
         partner_id=partner_id,
         user_id=user_id,
         exercises=sorted({step.exercise for step in ladder.steps}),
@@ -58,7 +56,7 @@ def recommend_from_history(
         )
         for row in session.execute(query).scalars()
     ]
-    return _answer(catalogue, ladder, recommend(ladder, logged, as_of), as_of)
+    return _answer(catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of)
 
 
 def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut:
@@ -82,7 +80,7 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
         )
         for index, item in enumerate(body.sessions)
     ]
-    return _answer(catalogue, ladder, recommend(ladder, logged, as_of), as_of)
+    return _answer(catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of)
 
 
 def _block_seconds(block: RoutineBlock, exercise: Exercise) -> int:
@@ -91,11 +89,21 @@ def _block_seconds(block: RoutineBlock, exercise: Exercise) -> int:
     return block.sets * (work * (2 if exercise.per_side else 1) + block.rest_seconds)
 
 
+def _dose_text(sets: int, dose: int, unit: str, exercise: Exercise) -> str:
+    """"3 x 8 reps each side": the dose of a per-side exercise counts each side."""
+    return f"{sets} x {dose} {unit}{' each side' if exercise.per_side else ''}"
+
+
+def _pause_advice(recommendation: RecommendationOut) -> str:
+    reason = recommendation.reasons[0]
+    return reason.message if reason.code == "red_flag" else messages.PAUSE_ADVICE
+
+
 def todays_routine(
     *, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, progression: str
 ) -> TodaysRoutine:
-    """Warm-up, the recommended step, then the daily habit; on `pause`, no exercise at all but
-    the advice to stop and seek clinical advice."""
+    """Warm-up, the recommended step, then the daily habit (as scaled for that step); on
+    `pause`, no exercise at all but advice: calm for pain, urgent where a red flag calls for it."""
     recommendation = recommend_from_history(
         session=session, catalogue=catalogue, partner_id=partner_id, user_id=user_id, progression=progression, as_of=None
     )
@@ -104,24 +112,31 @@ def todays_routine(
     if recommendation.action == "pause" or ladder.routine is None:
         return TodaysRoutine(
             slug=f"{ladder.slug}-today", name=name, duration_minutes=0, blocks=[], recommendation=recommendation,
-            summary=PAUSE_ADVICE if recommendation.action == "pause" else "This ladder has no daily routine.",
+            summary=_pause_advice(recommendation) if recommendation.action == "pause" else "This ladder has no daily routine.",
         )
     step = recommendation.next
+    exercise = catalogue.exercise(step.exercise)
+    support = messages.SUPPORT_NOTES[step.support]
     blocks = [
-        *ladder.routine.warm_up,
+        *(b for b in ladder.routine.warm_up if b.applies_to(step.step)),
         RoutineBlock(
             exercise=step.exercise, sets=step.sets, dose=step.dose, unit=step.unit,
-            rest_seconds=ladder.routine.step_rest_seconds, notes=ladder.routine.step_notes,
+            rest_seconds=ladder.routine.step_rest_seconds, notes=" ".join(filter(None, [ladder.routine.step_notes, support])),
         ),
-        *ladder.routine.daily_habit,
+        *(b for b in ladder.routine.daily_habit if b.applies_to(step.step)),
     ]
-    seconds = sum(_block_seconds(b, catalogue.exercise(b.exercise)) for b in blocks)
+    exercises = [catalogue.exercise(b.exercise) for b in blocks]
+    seconds = sum(_block_seconds(b, e) for b, e in zip(blocks, exercises, strict=True))
     return TodaysRoutine(
         slug=f"{ladder.slug}-today",
         name=name,
-        summary=f"Warm up, then {step.sets} x {step.dose} {step.unit} of {catalogue.exercise(step.exercise).name.lower()}"
+        summary=f"Warm up, then {_dose_text(step.sets, step.dose, step.unit, exercise)} of {exercise.name.lower()}"
         f" ({recommendation.reasons[0].message})",
         duration_minutes=max(1, math.ceil(seconds / 60)),
-        blocks=[b.model_dump() for b in blocks],
+        blocks=[
+            b.model_dump(include=set(RoutineBlock.model_fields))
+            | {"notes": f"{_dose_text(b.sets, b.dose, b.unit, e)}. {b.notes}".strip()}
+            for b, e in zip(blocks, exercises, strict=True)
+        ],
         recommendation=recommendation,
     )

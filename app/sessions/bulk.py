@@ -18,7 +18,7 @@ from app.sessions.tables import SessionRow
 
 COLUMNS = (
     "id", "partner_id", "user_id", "client_session_id", "exercise", "performed_at", "target_dose", "set_doses",
-    "rpe", "pain_before", "pain_during", "pain_after", "pain_next_morning", "support_used", "faults",
+    "rpe", "pain_before", "pain_during", "pain_after", "pain_next_morning", "support_used", "faults", "red_flags",
     "duration_seconds", "notes", "received_at",
 )
 COPY_FROM_ROWS = 20
@@ -30,7 +30,7 @@ create temporary table if not exists incoming_session (
     ord integer, id varchar(36), partner_id integer, user_id varchar(128), client_session_id varchar(64),
     exercise varchar(64), performed_at timestamptz, target_dose integer, set_doses json, rpe integer,
     pain_before integer, pain_during integer, pain_after integer, pain_next_morning integer,
-    support_used boolean, faults json, duration_seconds integer, notes text, received_at timestamptz
+    support_used boolean, faults json, red_flags json, duration_seconds integer, notes text, received_at timestamptz
 ) on commit delete rows
 """
 _MOVE = f"""
@@ -98,6 +98,7 @@ def _line(r: dict[str, Any]) -> str:
         f"{r['performed_at'].isoformat()}\t{r['target_dose']}\t[{','.join(map(str, r['set_doses']))}]\t"
         f"{_number(r['rpe'])}\t{_number(r['pain_before'])}\t{r['pain_during']}\t{_number(r['pain_after'])}\t"
         f"{_number(r['pain_next_morning'])}\t{'t' if r['support_used'] else 'f'}\t{orjson.dumps(r['faults']).decode()}\t"
+        f"{orjson.dumps(r['red_flags']).decode()}\t"
         f"{_number(r['duration_seconds'])}\t{_text(r['notes'])}\t{r['received_at'].isoformat()}"
     )
 

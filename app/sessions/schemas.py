@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from app.errors import Problem
+from app.progression.engine import PainZone
 
 USER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -88,6 +89,9 @@ class SessionIn(Body):
     pain: PainIn
     support_used: Annotated[bool, Strict()] = False
     faults: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(default=[], max_length=20)
+    red_flags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default=[], max_length=20, description="Codes from `GET /v1/safety` for symptoms the person reported."
+    )
     duration_seconds: Annotated[int, Strict(), Field(ge=0, le=86_400)] | None = None
     notes: Annotated[Text, StringConstraints(max_length=1000)] | None = None
 
@@ -127,8 +131,9 @@ class AssessmentOut(BaseModel):
     progression: str
     completed: bool
     qualifying: bool
-    pain_zone: Literal["low", "acceptable", "high", "stop"]
+    pain_zone: PainZone
     flare: bool
+    red_flag: bool
 
 
 class SessionOut(BaseModel):
@@ -143,6 +148,7 @@ class SessionOut(BaseModel):
     pain: PainOut
     support_used: bool
     faults: list[str]
+    red_flags: list[str]
     duration_seconds: int | None
     notes: str | None
     received_at: UtcTimestamp

@@ -46,6 +46,7 @@ def performance_of_row(row: dict[str, Any]) -> Performance:
         ),
         support_used=row["support_used"],
         fault_count=len(row["faults"]),
+        red_flags=tuple(row["red_flags"]),
     )
 
 
@@ -66,6 +67,7 @@ def to_document(row: SessionRow | dict[str, Any], catalogue: LiveCatalogue) -> d
             "qualifying": result.qualifying,
             "pain_zone": result.pain_zone,
             "flare": result.flare,
+            "red_flag": result.red_flag,
         }
     return {
         "id": row["id"],
@@ -84,6 +86,7 @@ def to_document(row: SessionRow | dict[str, Any], catalogue: LiveCatalogue) -> d
         },
         "support_used": row["support_used"],
         "faults": row["faults"],
+        "red_flags": row["red_flags"],
         "duration_seconds": row["duration_seconds"],
         "notes": row["notes"],
         "received_at": utc_text(row["received_at"]),
@@ -106,19 +109,26 @@ def performance_of_body(body: SessionIn) -> Performance:
         pain=Pain(during=body.pain.during, before=body.pain.before, after=body.pain.after, next_morning=body.pain.next_morning),
         support_used=body.support_used,
         fault_count=len(body.faults),
+        red_flags=tuple(body.red_flags),
     )
 
 
 def check_against_catalogue(body: SessionIn, catalogue: LiveCatalogue) -> list[ProblemError]:
-    """The exercise must exist and list every fault code given; `loc` is relative to the body."""
+    """The exercise must exist and list every fault code given, and every red flag must be in the
+    safety list; `loc` is relative to the body."""
+    problems = [
+        ProblemError(loc=["red_flags", i], msg=f"unknown red flag {code!r}; the codes are listed at /v1/safety")
+        for i, code in enumerate(body.red_flags)
+        if code not in catalogue.red_flag_codes
+    ]
     codes = catalogue.fault_codes(body.exercise)
     if codes is None:
-        return [ProblemError(loc=["exercise"], msg=f"unknown exercise {body.exercise!r}")]
+        return [ProblemError(loc=["exercise"], msg=f"unknown exercise {body.exercise!r}"), *problems]
     return [
         ProblemError(loc=["faults", i], msg=f"{body.exercise} has no fault code {code!r}")
         for i, code in enumerate(body.faults)
         if code not in codes
-    ]
+    ] + problems
 
 
 def new_session_id() -> str:
@@ -144,6 +154,7 @@ def _row_values(partner_id: int, user_id: str, body: SessionIn, received_at: dat
         "pain_next_morning": pain.next_morning,
         "support_used": body.support_used,
         "faults": body.faults,
+        "red_flags": body.red_flags,
         "duration_seconds": body.duration_seconds,
         "notes": body.notes,
         "received_at": received_at,
@@ -151,7 +162,7 @@ def _row_values(partner_id: int, user_id: str, body: SessionIn, received_at: dat
 
 
 _CONTENT = ("exercise", "target_dose", "set_doses", "rpe", "pain_before", "pain_during", "pain_after",
-            "pain_next_morning", "support_used", "faults", "duration_seconds", "notes")
+            "pain_next_morning", "support_used", "faults", "red_flags", "duration_seconds", "notes")
 
 
 def _same_content(row: SessionRow, values: dict[str, Any]) -> bool:
@@ -359,42 +370,34 @@ def list_sessions(
     return [to_document(r, catalogue) for r in rows], last
 
 
-def latest_of_exercises_query(
+def latest_for_ladder_query(
     *, partner_id: int, user_id: str, exercises: list[str], as_of: datetime, limit: int
 ) -> Select:
-    """The user's latest `limit` sessions of any of `exercises` up to `as_of`, newest first.
+    """What the rules read, newest first: the user's latest `limit` sessions of any of
+    `exercises` up to `as_of`, and their latest session of any exercise (red flags on it pause
+    every ladder).
 
-    One small index range scan per exercise (ix_session_log_user_exercise_time), merged: the
-    cost depends on `limit` and the number of exercises, not on the length of the history.
+    One small index range scan per exercise (ix_session_log_user_exercise_time) and one over
+    the user's history (ix_session_log_user_time), merged: the cost depends on `limit` and the
+    number of exercises, not on the length of the history.
     """
-    return _latest_of_exercises(tuple(exercises), limit).params(partner_id=partner_id, user_id=user_id, as_of=as_of)
+    return _latest_for_ladder(tuple(exercises), limit).params(partner_id=partner_id, user_id=user_id, as_of=as_of)
 
 
 @functools.lru_cache(maxsize=64)
-def _latest_of_exercises(exercises: tuple[str, ...], limit: int) -> Select:
-    # Built once per ladder shape (building a six-way UNION costs more than running it).
+def _latest_for_ladder(exercises: tuple[str, ...], limit: int) -> Select:
+    # Built once per ladder shape (building a seven-way UNION costs more than running it).
     partner_id, user_id, as_of = bindparam("partner_id"), bindparam("user_id"), bindparam("as_of", type_=UTCDateTime)
-    per_exercise = [
-        select(SessionRow.seq)
-        .where(
-            SessionRow.partner_id == partner_id,
-            SessionRow.user_id == user_id,
-            SessionRow.exercise == exercise,
-            SessionRow.performed_at <= as_of,
-        )
-        .order_by(SessionRow.performed_at.desc(), SessionRow.seq.desc())
-        .limit(limit)
-        .subquery()
-        .select()
+    mine = (SessionRow.partner_id == partner_id, SessionRow.user_id == user_id, SessionRow.performed_at <= as_of)
+    newest_first = (SessionRow.performed_at.desc(), SessionRow.seq.desc())
+    branches = [
+        select(SessionRow.seq).where(*mine, SessionRow.exercise == exercise).order_by(*newest_first).limit(limit)
         for exercise in exercises
     ]
-    seqs = union_all(*per_exercise).subquery()
-    return (
-        select(SessionRow)
-        .where(SessionRow.seq.in_(select(seqs.c.seq)))
-        .order_by(SessionRow.performed_at.desc(), SessionRow.seq.desc())
-        .limit(limit)
-    )
+    branches.append(select(SessionRow.seq).where(*mine).order_by(*newest_first).limit(1))
+    seqs = union_all(*(branch.subquery().select() for branch in branches)).subquery()
+    # The latest of all comes first; if it is not a ladder session, `limit` ladder ones follow.
+    return select(SessionRow).where(SessionRow.seq.in_(select(seqs.c.seq))).order_by(*newest_first).limit(limit + 1)
 
 
 def patch_session(

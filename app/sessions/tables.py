@@ -38,6 +38,7 @@ class SessionRow(SQLModel, table=True):
     pain_next_morning: int | None = None
     support_used: bool
     faults: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    red_flags: list[str] = Field(sa_column=Column(JSON, nullable=False))
     duration_seconds: int | None = None
     notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
