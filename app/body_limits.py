@@ -31,9 +31,9 @@ class BodyLimits:
         allowed = MEDIA_TYPES[scope["method"]]
         if media_type not in allowed:
             names = " or ".join(sorted(t.decode() for t in allowed))
-            await problem_response(
-                415, f"Send the body as {names}.", type_=UnsupportedMediaType.type
-            )(scope, receive, send)
+            await problem_response(415, f"Send the body as {names}.", type_=UnsupportedMediaType.type)(
+                scope, receive, send
+            )
             return
         limit = body_limit(scope["path"])
         too_large = f"The body is larger than {limit // MiB} MiB."

@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
-
 from fastapi import Depends, Request
 from sqlalchemy import Connection, DateTime, Engine, Insert, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
 # Predictable constraint names, so migrations can drop and alter them on both databases.

@@ -28,7 +28,9 @@ class Problem(BaseModel):
     errors: list[ProblemError] | None = None
 
 
-def problem(status: int, detail: str, *, type_: str = "about:blank", errors: list[ProblemError] | None = None) -> Problem:
+def problem(
+    status: int, detail: str, *, type_: str = "about:blank", errors: list[ProblemError] | None = None
+) -> Problem:
     return Problem(type=type_, title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
 
 
@@ -65,7 +67,9 @@ class InvalidRequest(DomainError):
     status = 422
     type = "https://stepwise.dev/problems/validation"
 
-    def __init__(self, detail: str, *, loc: list[str | int] | None = None, errors: list[ProblemError] | None = None) -> None:
+    def __init__(
+        self, detail: str, *, loc: list[str | int] | None = None, errors: list[ProblemError] | None = None
+    ) -> None:
         super().__init__(detail)
         self.errors = errors if errors is not None else [ProblemError(loc=loc or [], msg=detail)]
 

@@ -40,7 +40,11 @@ def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> S
     """Claim `key` for this request; or, when a committed request holds it, its answer to replay."""
     now = datetime.now(UTC)
     statement = insert_skipping_conflicts(session.get_bind(), IdempotencyRecord, ["partner_id", "key"]).values(
-        partner_id=partner_id, key=key, request_hash=fingerprint, status_code=_IN_FLIGHT, response_body="",
+        partner_id=partner_id,
+        key=key,
+        request_hash=fingerprint,
+        status_code=_IN_FLIGHT,
+        response_body="",
         expires_at=now + RETENTION,
     )
     if session.execute(statement.returning(IdempotencyRecord.key)).first() is not None:
@@ -49,7 +53,9 @@ def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> S
         select(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
     ).scalar_one_or_none()
     if existing is None or existing.expires_at <= now:  # gone meanwhile, or kept past its 24 hours
-        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key))
+        session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
+        )
         return claim(session=session, partner_id=partner_id, key=key, fingerprint=fingerprint)
     if existing.request_hash != fingerprint:
         raise InvalidRequest(
@@ -72,9 +78,15 @@ def remember(*, session: Session, partner_id: int, key: str, answer: StoredAnswe
 
 def forget_user(*, session: Session, partner_id: int, user_id: str) -> None:
     """Delete every stored answer that holds any of this user's data."""
-    keys = session.execute(
-        select(IdempotencyUser.key).where(IdempotencyUser.partner_id == partner_id, IdempotencyUser.user_id == user_id)
-    ).scalars().all()
+    keys = (
+        session.execute(
+            select(IdempotencyUser.key).where(
+                IdempotencyUser.partner_id == partner_id, IdempotencyUser.user_id == user_id
+            )
+        )
+        .scalars()
+        .all()
+    )
     for table in (IdempotencyUser, IdempotencyRecord):
         session.execute(delete(table).where(table.partner_id == partner_id, table.key.in_(keys)))
 

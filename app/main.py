@@ -15,18 +15,18 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
 from app import health, metrics
-from app.metrics import RequestCounts, registry_for
 from app.auth import KeyStore
+from app.body_limits import BodyLimits
 from app.catalogue import router as catalogue_router
 from app.catalogue.fastpath import answer_from_cache
-from app.body_limits import BodyLimits
 from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue, load_live, stored_version
 from app.db import Transaction, make_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.idempotency import purge_expired
+from app.metrics import RequestCounts, registry_for
 from app.migrate import head_revision
-from app.request_id import with_request_id
 from app.recommendations import router as recommendations_router
+from app.request_id import with_request_id
 from app.sessions import router as sessions_router
 from app.settings import Settings, get_settings
 

@@ -30,8 +30,12 @@ class _Collector(Collector):
         for (route, method, status), count in list(self.state.request_counts.counts.items()):
             requests.add_metric([route, method, str(status)], count)
         yield requests
-        yield InfoMetricFamily("stepwise_catalogue", "The catalogue version served", value={"version": self.state.catalogue.version or ""})
-        yield GaugeMetricFamily("stepwise_api_keys_cached", "API keys checked recently and held in memory", value=self.state.keys.size())
+        yield InfoMetricFamily(
+            "stepwise_catalogue", "The catalogue version served", value={"version": self.state.catalogue.version or ""}
+        )
+        yield GaugeMetricFamily(
+            "stepwise_api_keys_cached", "API keys checked recently and held in memory", value=self.state.keys.size()
+        )
 
 
 def registry_for(state) -> CollectorRegistry:
@@ -44,7 +48,12 @@ def registry_for(state) -> CollectorRegistry:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}, "description": "Prometheus text format"}},
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format",
+        }
+    },
 )
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

@@ -51,7 +51,9 @@ def main() -> None:
         responses_file.write_text(json.dumps(recorded))
         bare, bare_port = start_bare(responses_file, env)
         wait_ready(bare_port, URLS[0])
-        print(f"wrk -t1 -c32 -d{args.seconds}s, best of {args.rounds} alternating rounds; server on CPU 0, wrk on CPU 1")
+        print(
+            f"wrk -t1 -c32 -d{args.seconds}s, best of {args.rounds} alternating rounds; server on CPU 0, wrk on CPU 1"
+        )
         print(f"{'url':34} {'bare req/s':>11} {'stepwise req/s':>15} {'ratio':>6}  body bytes")
         for url in URLS:
             best = {"bare": 0.0, "stepwise": 0.0}

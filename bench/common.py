@@ -56,7 +56,11 @@ def start_stepwise(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen
     port = free_port()
     server = subprocess.Popen(
         pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port)]),
-        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     key = None
     for line in server.stdout:
@@ -75,9 +79,24 @@ def start_bare(responses_file: Path, env: dict[str, str]) -> tuple[subprocess.Po
     """The bare ASGI ceiling (uvicorn + uvloop + httptools) answering recorded bytes, on CPU 0."""
     port = free_port()
     bare = subprocess.Popen(
-        pinned(0, [str(BIN / "uvicorn"), "bare_asgi:app", "--port", str(port), "--loop", "uvloop",
-                   "--http", "httptools", "--no-access-log", "--log-level", "warning"]),
-        cwd=HERE, env=env | {"BENCH_RESPONSES": str(responses_file)},
+        pinned(
+            0,
+            [
+                str(BIN / "uvicorn"),
+                "bare_asgi:app",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        ),
+        cwd=HERE,
+        env=env | {"BENCH_RESPONSES": str(responses_file)},
     )
     return bare, port
 
@@ -87,7 +106,9 @@ def wrk(port: int, path: str, key: str, seconds: int, script: Path | None = None
     argv = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}"]
     if script is not None:
         argv += ["-s", str(script)]
-    out = subprocess.run(pinned(1, [*argv, f"http://127.0.0.1:{port}{path}"]), capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        pinned(1, [*argv, f"http://127.0.0.1:{port}{path}"]), capture_output=True, text=True, check=True
+    ).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"non-2xx answers from {path}:\n{out}")
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

@@ -30,7 +30,9 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).parent))
 from common import clean_env, rss_mb, start_bare, start_stepwise, stop, wait_ready, wrk  # noqa: E402
 
-ADMIN_URL = os.environ.get("STEPWISE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "STEPWISE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
+)
 BATCH = 500
 
 
@@ -64,9 +66,27 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
-COLUMNS = ("id", "partner_id", "user_id", "client_session_id", "exercise", "performed_at", "target_dose", "set_doses",
-           "rpe", "pain_before", "pain_during", "pain_after", "pain_next_morning", "support_used", "faults",
-           "red_flags", "duration_seconds", "notes", "received_at")
+COLUMNS = (
+    "id",
+    "partner_id",
+    "user_id",
+    "client_session_id",
+    "exercise",
+    "performed_at",
+    "target_dose",
+    "set_doses",
+    "rpe",
+    "pain_before",
+    "pain_during",
+    "pain_after",
+    "pain_next_morning",
+    "support_used",
+    "faults",
+    "red_flags",
+    "duration_seconds",
+    "notes",
+    "received_at",
+)
 
 
 def _in_parallel(work, chunks: list, concurrency: int) -> float:
@@ -88,13 +108,32 @@ def raw_executemany(url: str, partner_id: int, batches: list[list[dict]], concur
     now = datetime.now(UTC)
     prepared = [
         [
-            (str(uuid.uuid4()), partner_id, "raw-" + s["user_id"], None, s["exercise"], s["performed_at"], s["target_dose"],
-             json.dumps([x["dose"] for x in s["sets"]]), s["rpe"], s["pain"]["before"], s["pain"]["during"],
-             s["pain"]["after"], None, False, "[]", "[]", s["duration_seconds"], None, now)
+            (
+                str(uuid.uuid4()),
+                partner_id,
+                "raw-" + s["user_id"],
+                None,
+                s["exercise"],
+                s["performed_at"],
+                s["target_dose"],
+                json.dumps([x["dose"] for x in s["sets"]]),
+                s["rpe"],
+                s["pain"]["before"],
+                s["pain"]["during"],
+                s["pain"]["after"],
+                None,
+                False,
+                "[]",
+                "[]",
+                s["duration_seconds"],
+                None,
+                now,
+            )
             for s in batch
         ]
         for batch in batches
     ]
+
     def work(share: list) -> None:
         with psycopg.connect(conninfo) as connection:
             for rows in share:
@@ -126,9 +165,7 @@ def through_api(port: int, key: str, batches: list[list[dict]], concurrency: int
 def post_script(workdir: Path, body: str) -> Path:
     script = workdir / "post.lua"
     script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(body)}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
     )
     return script
 
@@ -160,24 +197,41 @@ def main() -> None:
                 raw_rates.append(raw_executemany(url, partner_id, batches(f"raw{concurrency}{round_}"), concurrency))
                 api_rates.append(through_api(port, key, batches(f"api{concurrency}{round_}"), concurrency))
             api, raw = max(api_rates), max(raw_rates)
-            print(f"  {concurrency} connection(s): psycopg executemany {raw:7.0f} sessions/s, "
-                  f"POST /v1/sessions/batch {api:7.0f} sessions/s, ratio {api / raw:.2f}")
+            print(
+                f"  {concurrency} connection(s): psycopg executemany {raw:7.0f} sessions/s, "
+                f"POST /v1/sessions/batch {api:7.0f} sessions/s, ratio {api / raw:.2f}"
+            )
 
         single = {k: v for k, v in session_item("wrk-user", 0).items() if k != "user_id"}
-        answer = httpx.post(f"http://127.0.0.1:{port}/v1/users/wrk-user/sessions", json=single,
-                            headers={"Authorization": f"Bearer {key}"})
-        recorded = {"/v1/users/wrk-user/sessions": {
-            "headers": [["content-type", "application/json"], ["content-length", str(len(answer.content))],
-                        ["location", answer.headers["location"]], ["x-request-id", answer.headers["x-request-id"]]],
-            "body": answer.text, "status": 201}}
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/users/wrk-user/sessions",
+            json=single,
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        recorded = {
+            "/v1/users/wrk-user/sessions": {
+                "headers": [
+                    ["content-type", "application/json"],
+                    ["content-length", str(len(answer.content))],
+                    ["location", answer.headers["location"]],
+                    ["x-request-id", answer.headers["x-request-id"]],
+                ],
+                "body": answer.text,
+                "status": 201,
+            }
+        }
         (work / "responses.json").write_text(json.dumps(recorded))
         bare, bare_port = start_bare(work / "responses.json", env)
         wait_ready(bare_port, "/v1/users/wrk-user/sessions")
         script = post_script(work, json.dumps(single))
         best = {"bare": 0.0, "stepwise": 0.0}
         for _ in range(2):
-            best["bare"] = max(best["bare"], wrk(bare_port, "/v1/users/wrk-user/sessions", key, args.seconds, script)[0])
-            best["stepwise"] = max(best["stepwise"], wrk(port, "/v1/users/wrk-user/sessions", key, args.seconds, script)[0])
+            best["bare"] = max(
+                best["bare"], wrk(bare_port, "/v1/users/wrk-user/sessions", key, args.seconds, script)[0]
+            )
+            best["stepwise"] = max(
+                best["stepwise"], wrk(port, "/v1/users/wrk-user/sessions", key, args.seconds, script)[0]
+            )
         print(f"one-session POST, wrk -t1 -c32 -d{args.seconds}s, best of 2 alternating rounds")
         print(f"  bare ASGI: {best['bare']:9.0f} req/s")
         print(f"  stepwise:  {best['stepwise']:9.0f} req/s   ratio {best['stepwise'] / best['bare']:.3f}")

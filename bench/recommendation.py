@@ -23,8 +23,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import clean_env, rss_mb, start_stepwise, stop, wrk  # noqa: E402
 from ingest import drop_database, fresh_database  # noqa: E402
 
-EXERCISES = ["half-squat-hold", "supported-reverse-lunge", "reverse-lunge", "glute-bridge",
-             "kneeling-reverse-lunge", "long-step-reverse-lunge", "lateral-reverse-lunge"]
+EXERCISES = [
+    "half-squat-hold",
+    "supported-reverse-lunge",
+    "reverse-lunge",
+    "glute-bridge",
+    "kneeling-reverse-lunge",
+    "long-step-reverse-lunge",
+    "lateral-reverse-lunge",
+]
 
 
 def history(user: str, count: int, start: datetime) -> list[dict]:
@@ -56,13 +63,18 @@ def main() -> None:
         sessions = history("short-history", 10, start) + history("long-history", args.sessions, start)
         with httpx.Client(timeout=120) as client:
             for i in range(0, len(sessions), 500):
-                response = client.post(f"http://127.0.0.1:{port}/v1/sessions/batch", json={"sessions": sessions[i : i + 500]},
-                                       headers={"Authorization": f"Bearer {key}"})
+                response = client.post(
+                    f"http://127.0.0.1:{port}/v1/sessions/batch",
+                    json={"sessions": sessions[i : i + 500]},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
                 assert response.status_code == 200
         subprocess.run(["psql", url.replace("+psycopg", ""), "-qc", "analyze session_log"], check=True)
         as_of = (start + timedelta(minutes=30 * (args.sessions + 10))).isoformat().replace("+00:00", "Z")
-        paths = {name: f"/v1/users/{name}/recommendation?progression=lunge-ladder&as_of={as_of}"
-                 for name in ("short-history", "long-history")}
+        paths = {
+            name: f"/v1/users/{name}/recommendation?progression=lunge-ladder&as_of={as_of}"
+            for name in ("short-history", "long-history")
+        }
         for name, path in paths.items():
             answer = httpx.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {key}"}).json()
             print(f"{name}: {answer['action']} -> {json.dumps(answer['next'])}")

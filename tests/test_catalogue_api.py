@@ -15,8 +15,17 @@ LADDER = [
     ("long-step-reverse-lunge", "reps", 3, 6, 12, 2, "none"),
     ("lateral-reverse-lunge", "reps", 3, 6, 12, 2, "none"),
 ]
-RULES = dict(streak=2, easy_rpe=4, pain_ok=3, pain_limit=5, pain_stop=8, flare_margin=1, incomplete_streak=2, break_days=14,
-             min_rest_hours=20)
+RULES = dict(
+    streak=2,
+    easy_rpe=4,
+    pain_ok=3,
+    pain_limit=5,
+    pain_stop=8,
+    flare_margin=1,
+    incomplete_streak=2,
+    break_days=14,
+    min_rest_hours=20,
+)
 
 
 def test_lunge_ladder_has_the_steps_and_thresholds_of_the_spec(client, auth):
@@ -24,7 +33,10 @@ def test_lunge_ladder_has_the_steps_and_thresholds_of_the_spec(client, auth):
     assert response.status_code == 200
     ladder = response.json()
     assert ladder["rules"] == RULES
-    steps = [(s["exercise"], s["unit"], s["sets"], s["start"], s["target"], s["increment"], s["support"]) for s in ladder["steps"]]
+    steps = [
+        (s["exercise"], s["unit"], s["sets"], s["start"], s["target"], s["increment"], s["support"])
+        for s in ladder["steps"]
+    ]
     assert steps == LADDER
     assert [s["step"] for s in ladder["steps"]] == [1, 2, 3, 4, 5, 6]
 
@@ -36,7 +48,11 @@ def test_whole_catalogue_document_holds_every_list_and_its_version(client, auth)
     assert body["progressions"][0]["slug"] == "lunge-ladder"
     assert len(body["routines"]) >= 2
     assert {m["slug"] for m in body["muscles"]} >= {
-        "rectus-femoris", "vastus-lateralis", "vastus-medialis", "vastus-intermedius", "gluteus-maximus"
+        "rectus-femoris",
+        "vastus-lateralis",
+        "vastus-medialis",
+        "vastus-intermedius",
+        "gluteus-maximus",
     }
     assert {e["slug"] for e in body["equipment"]} == {"none", "sturdy-support"}
     assert list(body)[:2] == ["version", "safety"]
@@ -55,7 +71,11 @@ def test_safety_lists_the_disclaimer_and_red_flags_by_urgency(client, auth):
         by_urgency.setdefault(flag["urgency"], set()).add(flag["code"])
     assert by_urgency["emergency"] == {"bladder_bowel_change", "saddle_numbness", "worsening_leg_weakness"}
     assert by_urgency["see_clinician"] >= {
-        "fever_or_unwell", "unexplained_weight_loss", "cancer_history", "recent_fall_or_injury", "constant_night_pain",
+        "fever_or_unwell",
+        "unexplained_weight_loss",
+        "cancer_history",
+        "recent_fall_or_injury",
+        "constant_night_pain",
         "pain_below_knee_with_numbness",
     }
     assert client.get("/v1/safety").status_code == 401
@@ -79,7 +99,11 @@ def test_first_session_starts_with_the_first_ladder_position_only(client, auth):
     routine = client.get("/v1/routines/first-session", headers=auth()).json()
     ladder_blocks = [b for b in routine["blocks"] if b["exercise"] in {step[0] for step in LADDER}]
     assert [(b["exercise"], b["sets"], b["dose"]) for b in ladder_blocks] == [("half-squat-hold", 3, 5)]
-    assert {b["exercise"] for b in routine["blocks"]} == {"half-squat-hold", "glute-bridge", "kneeling-hip-flexor-stretch"}
+    assert {b["exercise"] for b in routine["blocks"]} == {
+        "half-squat-hold",
+        "glute-bridge",
+        "kneeling-hip-flexor-stretch",
+    }
 
 
 def test_catalogue_document_lists_equal_the_item_endpoints(client, auth):
@@ -102,10 +126,18 @@ def test_every_ladder_exercise_is_complete_and_glute_driven(client, auth):
         assert len(exercise["instructions"]) >= 3 and exercise["cues"] and exercise["safety"]
         assert "gluteus-maximus" in exercise["muscles"]["primary"] + exercise["muscles"]["secondary"]
         article, *cited = exercise["sources"]
-        assert (article["kind"], article["authors"], article["journal"]) == ("article", ["Sherwin Nicholson"], "SN Health Resources")
+        assert (article["kind"], article["authors"], article["journal"]) == (
+            "article",
+            ["Sherwin Nicholson"],
+            "SN Health Resources",
+        )
         assert len(cited) == 3 and {c["kind"] for c in cited} == {"cited_reference"}
         assert {f["code"] for f in exercise["faults"]} <= {
-            "thigh_dominant", "hips_uneven", "leaning_sideways", "short_depth", "spine_bending"
+            "thigh_dominant",
+            "hips_uneven",
+            "leaning_sideways",
+            "short_depth",
+            "spine_bending",
         }
         assert all(f["correction"] for f in exercise["faults"])
         assert 1 <= exercise["level"] <= 6
@@ -132,7 +164,10 @@ def test_progression_list_summarises_each_ladder(client, auth):
         ("tag=daily-habit", lambda e: "daily-habit" in e.tags),
         ("max_level=2", lambda e: e.level <= 2),
         ("q=BRIDGE", lambda e: "bridge" in (e.name + " " + e.summary).lower()),
-        ("muscle=gluteus-maximus&max_level=3", lambda e: "gluteus-maximus" in e.muscles.primary + e.muscles.secondary and e.level <= 3),
+        (
+            "muscle=gluteus-maximus&max_level=3",
+            lambda e: "gluteus-maximus" in e.muscles.primary + e.muscles.secondary and e.level <= 3,
+        ),
         ("muscle=no-such-muscle", lambda e: False),
     ],
 )
@@ -251,8 +286,15 @@ def test_bad_query_is_a_422_problem_naming_the_parameter(client, auth, query, lo
 
 
 CATALOGUE_PATHS = [
-    "/v1/catalogue", "/v1/muscles", "/v1/equipment", "/v1/exercises", "/v1/exercises/reverse-lunge",
-    "/v1/progressions", "/v1/progressions/lunge-ladder", "/v1/routines", "/v1/routines/first-session",
+    "/v1/catalogue",
+    "/v1/muscles",
+    "/v1/equipment",
+    "/v1/exercises",
+    "/v1/exercises/reverse-lunge",
+    "/v1/progressions",
+    "/v1/progressions/lunge-ladder",
+    "/v1/routines",
+    "/v1/routines/first-session",
 ]
 
 

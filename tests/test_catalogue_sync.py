@@ -88,7 +88,8 @@ def test_sync_inserts_updates_and_removes_to_match_changed_files(engine, tmp_pat
 
 def test_content_referring_to_a_missing_exercise_is_refused(tmp_path):
     directory = _edited_content(
-        tmp_path, lambda exercises: exercises.__setitem__(slice(None), [e for e in exercises if e["slug"] != "reverse-lunge"])
+        tmp_path,
+        lambda exercises: exercises.__setitem__(slice(None), [e for e in exercises if e["slug"] != "reverse-lunge"]),
     )
     with pytest.raises(ContentError, match="reverse-lunge"):
         load_content(directory)

@@ -28,7 +28,9 @@ def _start(database_url: str, port: int) -> subprocess.Popen:
     env = os.environ | {"DATABASE_URL": database_url, "STEPWISE_LOG_LEVEL": "warning"}
     server = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -53,7 +55,9 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged_and_stores_nothing_twice(b
     if backend != "postgres":
         pytest.skip("the crash test runs on PostgreSQL")
     assert cli(empty_database_url, "db", "upgrade").returncode == 0
-    key = cli(empty_database_url, "partners", "create", "crash-test", "--scopes", "sessions:write").stdout.splitlines()[-1]
+    key = cli(empty_database_url, "partners", "create", "crash-test", "--scopes", "sessions:write").stdout.splitlines()[
+        -1
+    ]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -79,7 +83,8 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged_and_stores_nothing_twice(b
                 try:
                     response = client.post(
                         f"http://127.0.0.1:{port}/v1/sessions/batch",
-                        json={"sessions": batches[name]}, headers=headers | {"Idempotency-Key": name},
+                        json={"sessions": batches[name]},
+                        headers=headers | {"Idempotency-Key": name},
                     )
                 except httpx.TransportError:
                     continue  # no answer: retried after the restart
@@ -113,7 +118,8 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged_and_stores_nothing_twice(b
             for name, items in batches.items():
                 response = client.post(
                     f"http://127.0.0.1:{port}/v1/sessions/batch",
-                    json={"sessions": items}, headers=headers | {"Idempotency-Key": name},
+                    json={"sessions": items},
+                    headers=headers | {"Idempotency-Key": name},
                 )
                 assert response.status_code == 200
                 results = response.json()["results"]

@@ -20,14 +20,33 @@ DAY = 24 * 60
 _counter = iter(range(10**6))
 
 
-def s(exercise="reverse-lunge", target=8, *, minute=0, sets=None, rpe=4, during=1, after=None, before=None,
-      next_morning=0, faults=0, support=False, flags=(), id=None) -> LoggedSession:
+def s(
+    exercise="reverse-lunge",
+    target=8,
+    *,
+    minute=0,
+    sets=None,
+    rpe=4,
+    during=1,
+    after=None,
+    before=None,
+    next_morning=0,
+    faults=0,
+    support=False,
+    flags=(),
+    id=None,
+) -> LoggedSession:
     """A session `minute`s after T0; by default complete, easy, pain-free, with next-morning pain 0."""
     order = next(_counter)
     doses = tuple(sets if sets is not None else [target] * 3)
     return LoggedSession(
-        id=id or f"s{order}", exercise=exercise, performed_at=T0 + timedelta(minutes=minute), received_order=order,
-        performance=Performance(target, doses, rpe, Pain(during, before, after, next_morning), support, faults, tuple(flags)),
+        id=id or f"s{order}",
+        exercise=exercise,
+        performed_at=T0 + timedelta(minutes=minute),
+        received_order=order,
+        performance=Performance(
+            target, doses, rpe, Pain(during, before, after, next_morning), support, faults, tuple(flags)
+        ),
     )
 
 
@@ -53,7 +72,12 @@ def test_ladder_has_25_positions():
 
 def test_no_history_starts_at_the_bottom():
     result = rec()
-    assert (result.action, result.current, where(result.next), codes(result)) == ("start", None, ("half-squat-hold", 5), ["no_history"])
+    assert (result.action, result.current, where(result.next), codes(result)) == (
+        "start",
+        None,
+        ("half-squat-hold", 5),
+        ["no_history"],
+    )
     assert result.next.sets == 3 and result.next.unit == "seconds" and result.resume is None
     assert result.reasons[0].session_ids == () and result.reasons[0].unmet == ()
 
@@ -73,7 +97,10 @@ def worked(second_minute=TUESDAY_1830, first_morning=1, second_during=1, target=
 def test_worked_example_progresses():
     result = worked()
     assert (result.action, where(result.current), where(result.next), result.next.sets) == (
-        "increase_dose", ("reverse-lunge", 8), ("reverse-lunge", 10), 3
+        "increase_dose",
+        ("reverse-lunge", 8),
+        ("reverse-lunge", 10),
+        3,
     )
     assert codes(result) == ["ready_to_progress"] and result.reasons[0].session_ids == ("mon", "tue")
     assert result.reasons[0].unmet == () and result.resume is None
@@ -91,7 +118,11 @@ def test_worked_example_without_the_first_mornings_pain():
 
 def test_worked_example_with_pain_six_decreases():
     result = worked(second_during=6)
-    assert (result.action, where(result.next), codes(result)) == ("decrease_dose", ("reverse-lunge", 6), ["pain_above_limit"])
+    assert (result.action, where(result.next), codes(result)) == (
+        "decrease_dose",
+        ("reverse-lunge", 6),
+        ["pain_above_limit"],
+    )
     assert result.reasons[0].session_ids == ("tue",)
 
 
@@ -105,7 +136,12 @@ def test_worked_example_morning_pain_two_without_before_is_no_flare_but_five_aft
     calm = rec(s("half-squat-hold", 5, sets=[5, 5, 5], next_morning=2))
     assert codes(calm) == ["keep_practising"]
     flare = rec(s("half-squat-hold", 5, sets=[5, 5, 5], before=1, next_morning=5))
-    assert (flare.action, codes(flare), where(flare.next), flare.resume) == ("repeat", ["flare"], ("half-squat-hold", 5), None)
+    assert (flare.action, codes(flare), where(flare.next), flare.resume) == (
+        "repeat",
+        ["flare"],
+        ("half-squat-hold", 5),
+        None,
+    )
 
 
 # -- rule 1: red flags ---------------------------------------------------------------------------
@@ -155,8 +191,11 @@ def test_red_flag_after_as_of_is_ignored():
 @pytest.mark.parametrize(
     ("pain", "action"),
     [
-        (dict(during=8), "pause"), (dict(during=7), "decrease_dose"), (dict(during=1, after=8), "pause"),
-        (dict(during=1, next_morning=8, before=8), "pause"), (dict(during=1, next_morning=7, before=7), "repeat"),
+        (dict(during=8), "pause"),
+        (dict(during=7), "decrease_dose"),
+        (dict(during=1, after=8), "pause"),
+        (dict(during=1, next_morning=8, before=8), "pause"),
+        (dict(during=1, next_morning=7, before=7), "repeat"),
         (dict(during=10, after=10, next_morning=10), "pause"),
     ],
 )
@@ -174,20 +213,30 @@ def test_pain_stop_pauses_at_or_above_the_threshold(pain, action):
 @pytest.mark.parametrize(
     ("pain", "expected"),
     [
-        (dict(during=5), []), (dict(during=6), ["pain_above_limit"]), (dict(during=1, after=5), []),
+        (dict(during=5), []),
+        (dict(during=6), ["pain_above_limit"]),
+        (dict(during=1, after=5), []),
         (dict(during=1, after=6), ["pain_above_limit"]),
         # a flare needs next-morning pain above pain_ok (3) too; a missing `before` counts as 0
-        (dict(during=1, next_morning=3), []), (dict(during=1, next_morning=4), ["flare"]),
-        (dict(during=1, before=0, next_morning=3), []), (dict(during=1, before=0, next_morning=4), ["flare"]),
-        (dict(during=1, before=3, next_morning=4), []), (dict(during=1, before=3, next_morning=5), ["flare"]),
-        (dict(during=1, before=2, next_morning=4), ["flare"]), (dict(during=1, before=4, next_morning=5), []),
+        (dict(during=1, next_morning=3), []),
+        (dict(during=1, next_morning=4), ["flare"]),
+        (dict(during=1, before=0, next_morning=3), []),
+        (dict(during=1, before=0, next_morning=4), ["flare"]),
+        (dict(during=1, before=3, next_morning=4), []),
+        (dict(during=1, before=3, next_morning=5), ["flare"]),
+        (dict(during=1, before=2, next_morning=4), ["flare"]),
+        (dict(during=1, before=4, next_morning=5), []),
         (dict(during=6, before=0, next_morning=4), ["pain_above_limit", "flare"]),
     ],
 )
 def test_pain_limit_and_flare_boundaries(pain, expected):
     result = rec(s(**pain))
     if expected:
-        assert result.action == "decrease_dose" and codes(result) == expected and where(result.next) == ("reverse-lunge", 6)
+        assert (
+            result.action == "decrease_dose"
+            and codes(result) == expected
+            and where(result.next) == ("reverse-lunge", 6)
+        )
         assert result.resume is None and all(r.session_ids == result.reasons[0].session_ids for r in result.reasons)
     else:
         assert result.action == "repeat" and codes(result) == ["keep_practising"]
@@ -208,12 +257,21 @@ def test_pain_above_limit_at_the_bottom_pauses_with_resume():
 
 def test_pain_above_limit_and_flare_at_the_bottom_pause():
     result = rec(s("half-squat-hold", 5, during=6, before=0, next_morning=5, sets=[5, 5, 5]))
-    assert (result.action, codes(result), where(result.resume)) == ("pause", ["pain_above_limit", "flare"], ("half-squat-hold", 5))
+    assert (result.action, codes(result), where(result.resume)) == (
+        "pause",
+        ["pain_above_limit", "flare"],
+        ("half-squat-hold", 5),
+    )
 
 
 def test_flare_alone_at_the_bottom_repeats():
     result = rec(s("half-squat-hold", 5, next_morning=4, sets=[5, 5, 5]))
-    assert (result.action, codes(result), where(result.next), result.resume) == ("repeat", ["flare"], ("half-squat-hold", 5), None)
+    assert (result.action, codes(result), where(result.next), result.resume) == (
+        "repeat",
+        ["flare"],
+        ("half-squat-hold", 5),
+        None,
+    )
     assert "step back" not in result.reasons[0].message
 
 
@@ -227,7 +285,11 @@ def test_resume_is_the_start_of_the_current_step_on_a_pain_pause_higher_up():
 
 def test_incomplete_streak_moves_down():
     result = rec(s(sets=[8, 8, 7], minute=0, id="a"), s(sets=[8, 6], minute=1, id="b"))
-    assert (result.action, where(result.next), codes(result)) == ("decrease_dose", ("reverse-lunge", 6), ["incomplete_streak"])
+    assert (result.action, where(result.next), codes(result)) == (
+        "decrease_dose",
+        ("reverse-lunge", 6),
+        ["incomplete_streak"],
+    )
     assert result.reasons[0].session_ids == ("a", "b")
 
 
@@ -243,7 +305,11 @@ def test_incomplete_sessions_at_different_positions_are_not_a_streak():
 
 def test_incomplete_streak_at_the_bottom_repeats():
     result = rec(s("half-squat-hold", 5, sets=[5], minute=0), s("half-squat-hold", 5, sets=[5, 4], minute=1))
-    assert (result.action, codes(result), where(result.next)) == ("repeat", ["incomplete_streak"], ("half-squat-hold", 5))
+    assert (result.action, codes(result), where(result.next)) == (
+        "repeat",
+        ["incomplete_streak"],
+        ("half-squat-hold", 5),
+    )
     assert "step back" not in result.reasons[0].message
 
 
@@ -316,10 +382,19 @@ def test_next_morning_pain_missing_on_the_earlier_session_blocks():
 @pytest.mark.parametrize(
     ("change", "progresses"),
     [
-        (dict(), True), (dict(rpe=5), False), (dict(rpe=None), False), (dict(during=4), False), (dict(after=4), False),
-        (dict(after=3), True), (dict(faults=1), False), (dict(support=True), False), (dict(sets=[8, 8]), False),
-        (dict(next_morning=2, before=1), True), (dict(during=3, before=0, next_morning=1), True),
-        (dict(next_morning=3, before=0), True), (dict(next_morning=4, before=2), False),
+        (dict(), True),
+        (dict(rpe=5), False),
+        (dict(rpe=None), False),
+        (dict(during=4), False),
+        (dict(after=4), False),
+        (dict(after=3), True),
+        (dict(faults=1), False),
+        (dict(support=True), False),
+        (dict(sets=[8, 8]), False),
+        (dict(next_morning=2, before=1), True),
+        (dict(during=3, before=0, next_morning=1), True),
+        (dict(next_morning=3, before=0), True),
+        (dict(next_morning=4, before=2), False),
     ],
 )
 def test_qualifying_boundaries(change, progresses):
@@ -339,7 +414,11 @@ def test_top_of_a_step_advances_to_the_next_step():
 
 def test_top_of_the_ladder_repeats_as_complete():
     result = rec(*(s("lateral-reverse-lunge", 12, minute=m * DAY, id=f"t{m}") for m in range(2)))
-    assert (result.action, codes(result), where(result.next)) == ("repeat", ["ladder_complete"], ("lateral-reverse-lunge", 12))
+    assert (result.action, codes(result), where(result.next)) == (
+        "repeat",
+        ["ladder_complete"],
+        ("lateral-reverse-lunge", 12),
+    )
     assert result.reasons[0].session_ids == ("t0", "t1") and result.reasons[0].unmet == ()
 
 
@@ -350,8 +429,12 @@ def test_bottom_of_a_step_regresses_to_the_previous_step_target():
 
 @pytest.mark.parametrize(
     ("target", "current", "up", "down"),
-    [(7, 6, 8, ("supported-reverse-lunge", 10)), (4, 6, 8, ("supported-reverse-lunge", 10)),
-     (14, 12, None, ("reverse-lunge", 10)), (11, 10, 12, ("reverse-lunge", 8))],
+    [
+        (7, 6, 8, ("supported-reverse-lunge", 10)),
+        (4, 6, 8, ("supported-reverse-lunge", 10)),
+        (14, 12, None, ("reverse-lunge", 10)),
+        (11, 10, 12, ("reverse-lunge", 8)),
+    ],
 )
 def test_off_grid_targets_snap_to_the_step_grid(target, current, up, down):
     assert where(rec(s(target=target)).current) == ("reverse-lunge", current)
@@ -389,8 +472,16 @@ def test_off_grid_targets_snap_to_the_step_grid(target, current, up, down):
         (
             dict(rpe=None, next_morning=None, faults=1),
             dict(minute=60, rpe=6, during=4, support=True, sets=[8, 8, 6]),
-            ["not_completed", "rpe_missing", "rpe_above_easy", "pain_above_ok", "faults", "support_used", "too_soon",
-             "next_morning_missing"],
+            [
+                "not_completed",
+                "rpe_missing",
+                "rpe_above_easy",
+                "pain_above_ok",
+                "faults",
+                "support_used",
+                "too_soon",
+                "next_morning_missing",
+            ],
         ),
         (dict(target=10, rpe=None), dict(rpe=None, minute=60), ["too_few_sessions", "rpe_missing"]),
     ],
@@ -451,14 +542,18 @@ def test_a_ladder_with_other_thresholds_is_followed_without_code_changes():
     assert codes(rec(s(rpe=9), ladder=other, as_of=T0 + timedelta(days=2, seconds=1))) == ["break"]
     assert rec(s(target=6, during=3), ladder=other, as_of=soon).action == "pause"  # bottom of this two-step ladder
     assert rec(ladder=other).next.exercise == "reverse-lunge"
-    rested = SimpleNamespace(slug="rested", rules=LADDER.rules.model_copy(update=dict(min_rest_hours=48)), steps=LADDER.steps)
+    rested = SimpleNamespace(
+        slug="rested", rules=LADDER.rules.model_copy(update=dict(min_rest_hours=48)), steps=LADDER.steps
+    )
     assert unmet(rec(s(minute=0), s(minute=DAY), ladder=rested)) == ["too_soon"]
 
 
 def test_no_message_says_step_back_unless_the_action_steps_back():
     bottom = dict(exercise="half-squat-hold", target=5, sets=[5, 5, 5])
     histories = [
-        [s(**bottom, during=6)], [s(**bottom, next_morning=5)], [s(**bottom, during=9)],
+        [s(**bottom, during=6)],
+        [s(**bottom, next_morning=5)],
+        [s(**bottom, during=9)],
         [s(**bottom | {"sets": [4]}, minute=0), s(**bottom | {"sets": [4]}, minute=1)],
     ]
     for history in histories:
@@ -518,8 +613,13 @@ def test_no_move_up_when_window_sessions_are_closer_than_min_rest_hours(items, g
     if len(ladder_sessions) >= 2:
         # move the latest ladder session to within `gap` minutes of the one before it
         previous, latest = ladder_sessions[-2], ladder_sessions[-1]
-        moved = LoggedSession(latest.id, latest.exercise, previous.performed_at + timedelta(minutes=gap),
-                              latest.received_order, latest.performance)
+        moved = LoggedSession(
+            latest.id,
+            latest.exercise,
+            previous.performed_at + timedelta(minutes=gap),
+            latest.received_order,
+            latest.performance,
+        )
         sessions = [moved if x is latest else x for x in sessions]
     # every session counts (as_of after all of them, within break_days)
     assert rec(*sessions, as_of=T0 + timedelta(days=7)).action not in ("increase_dose", "advance_step")

@@ -68,16 +68,23 @@ def test_rules_v2_gives_existing_sessions_no_red_flags_and_ladders_the_default_r
     migrate.upgrade(url, "0003")
     engine = make_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("insert into partner (id, name, created_at) values (1, 'old', '2026-11-01T00:00:00+00:00')"))
-        connection.execute(text(
-            "insert into session_log (seq, id, partner_id, user_id, exercise, performed_at, target_dose, set_doses,"
-            " pain_during, support_used, faults, received_at) values (1, 'old-1', 1, 'u', 'reverse-lunge',"
-            " '2026-11-01T08:00:00+00:00', 8, '[8, 8, 8]', 2, false, '[]', '2026-11-01T08:00:00+00:00')"
-        ))
-        connection.execute(text(
-            "insert into progression (slug, position, name, goal, streak, easy_rpe, pain_ok, pain_limit, pain_stop,"
-            " flare_margin, incomplete_streak, break_days) values ('old-ladder', 0, 'Old', 'g', 2, 4, 3, 5, 8, 1, 2, 14)"
-        ))
+        connection.execute(
+            text("insert into partner (id, name, created_at) values (1, 'old', '2026-11-01T00:00:00+00:00')")
+        )
+        connection.execute(
+            text(
+                "insert into session_log (seq, id, partner_id, user_id, exercise, performed_at, target_dose, set_doses,"
+                " pain_during, support_used, faults, received_at) values (1, 'old-1', 1, 'u', 'reverse-lunge',"
+                " '2026-11-01T08:00:00+00:00', 8, '[8, 8, 8]', 2, false, '[]', '2026-11-01T08:00:00+00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "insert into progression (slug, position, name, goal, streak, easy_rpe, pain_ok, pain_limit, pain_stop,"
+                " flare_margin, incomplete_streak, break_days)"
+                " values ('old-ladder', 0, 'Old', 'g', 2, 4, 3, 5, 8, 1, 2, 14)"
+            )
+        )
     migrate.upgrade(url)
     with engine.connect() as connection:
         flags = connection.execute(text("select red_flags from session_log where id = 'old-1'")).scalar_one()

@@ -38,7 +38,15 @@ def test_every_operation_has_summary_tags_and_problem_errors():
 def test_contract_paths_are_all_declared():
     paths = set(json.loads(SPEC_PATH.read_text(encoding="utf-8"))["paths"])
     assert {
-        "/v1/catalogue", "/v1/muscles", "/v1/equipment", "/v1/exercises", "/v1/exercises/{slug}",
-        "/v1/progressions", "/v1/progressions/{slug}", "/v1/routines", "/v1/routines/{slug}",
-        "/healthz", "/readyz",
+        "/v1/catalogue",
+        "/v1/muscles",
+        "/v1/equipment",
+        "/v1/exercises",
+        "/v1/exercises/{slug}",
+        "/v1/progressions",
+        "/v1/progressions/{slug}",
+        "/v1/routines",
+        "/v1/routines/{slug}",
+        "/healthz",
+        "/readyz",
     } <= paths

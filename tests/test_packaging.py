@@ -34,7 +34,11 @@ def test_installed_package_serves_from_an_empty_directory(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))}
     server = subprocess.Popen(
         [str(venv / "bin" / "stepwise"), "serve", "--port", str(port)],
-        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         key = None
@@ -63,5 +67,7 @@ def test_installed_package_serves_from_an_empty_directory(tmp_path):
 
 def test_dockerfile_lints_without_warnings():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    result = subprocess.run([hadolint, "--failure-threshold", "style", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "style", str(ROOT / "Dockerfile")], capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr

@@ -29,9 +29,7 @@ def test_cli_refuses_unknown_scopes_and_duplicate_names(client, database_url, cl
 def test_keys_are_stored_only_as_hashes(client, make_key, app):
     key = make_key("catalogue:read", name="hash-check")
     with Session(app.state.engine) as session:
-        record = session.exec(
-            select(ApiKey).join(Partner).where(Partner.name == "hash-check")
-        ).one()
+        record = session.exec(select(ApiKey).join(Partner).where(Partner.name == "hash-check")).one()
     assert key not in {record.key_hash, record.prefix, record.scopes}
     assert record.prefix == key[: len(record.prefix)] and len(record.key_hash) == 64
 

@@ -23,9 +23,18 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
 
 def test_the_project_explains_itself_without_pointing_outside_the_repository():
     """Partners get the rules from docs/rules.md; nothing refers them to files they do not have."""
-    texts = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "app").rglob("*.py"),
-             *(ROOT / "app").rglob("*.yaml"), *(ROOT / "migrations").rglob("*.py")]
-    assert not [p.name for p in texts if re.search(r"\.\./shared|shared/spec|progression\.md|contract\.md", p.read_text(encoding="utf-8"))]
+    texts = [
+        ROOT / "README.md",
+        *(ROOT / "docs").rglob("*.md"),
+        *(ROOT / "app").rglob("*.py"),
+        *(ROOT / "app").rglob("*.yaml"),
+        *(ROOT / "migrations").rglob("*.py"),
+    ]
+    assert not [
+        p.name
+        for p in texts
+        if re.search(r"\.\./shared|shared/spec|progression\.md|contract\.md", p.read_text(encoding="utf-8"))
+    ]
     rules = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     for term in ("min_rest_hours", "unmet", "resume", "red_flag", "too_soon", "next_morning_missing", "GET /v1/safety"):
         assert term in rules

@@ -15,8 +15,14 @@ from tests.factories import session_body
 
 WRITE = "sessions:read,sessions:write"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-LADDER = ["half-squat-hold", "supported-reverse-lunge", "reverse-lunge", "kneeling-reverse-lunge",
-          "long-step-reverse-lunge", "lateral-reverse-lunge"]
+LADDER = [
+    "half-squat-hold",
+    "supported-reverse-lunge",
+    "reverse-lunge",
+    "kneeling-reverse-lunge",
+    "long-step-reverse-lunge",
+    "lateral-reverse-lunge",
+]
 
 
 @pytest.fixture
@@ -32,14 +38,23 @@ def body(minute, **changes):
 
 def evaluate(client, headers, sessions, **extra):
     return client.post(
-        "/v1/recommendations/evaluate", json={"progression": "lunge-ladder", "sessions": sessions, **extra}, headers=headers
+        "/v1/recommendations/evaluate",
+        json={"progression": "lunge-ladder", "sessions": sessions, **extra},
+        headers=headers,
     )
 
 
 def test_user_without_sessions_starts(client, h):
     answer = client.get("/v1/users/new-user/recommendation?progression=lunge-ladder", headers=h).json()
     assert answer["action"] == "start" and answer["current"] is None
-    assert answer["next"] == {"step": 1, "exercise": "half-squat-hold", "sets": 3, "dose": 5, "unit": "seconds", "support": "optional"}
+    assert answer["next"] == {
+        "step": 1,
+        "exercise": "half-squat-hold",
+        "sets": 3,
+        "dose": 5,
+        "unit": "seconds",
+        "support": "optional",
+    }
     assert answer["reasons"][0]["code"] == "no_history" and answer["progression"] == "lunge-ladder"
     assert answer["reasons"][0]["unmet"] == [] and answer["resume"] is None
     assert re.fullmatch(r"2\.[0-9a-f]{16}", answer["rules_version"]) and answer["as_of"].endswith("Z")
@@ -51,10 +66,16 @@ MONDAY = datetime(2026, 11, 16, 18, 0, tzinfo=UTC)
 
 def worked(second_at=MONDAY + timedelta(hours=24, minutes=30), first_morning=1, second_during=1):
     return [
-        session_body(performed_at=MONDAY.isoformat(), sets=[{"dose": 8}] * 3, faults=[], rpe=4,
-                     pain={"before": 1, "during": 2, "next_morning": first_morning}),
-        session_body(performed_at=second_at.isoformat(), sets=[{"dose": 8}] * 3, faults=[], rpe=3,
-                     pain={"during": second_during}),
+        session_body(
+            performed_at=MONDAY.isoformat(),
+            sets=[{"dose": 8}] * 3,
+            faults=[],
+            rpe=4,
+            pain={"before": 1, "during": 2, "next_morning": first_morning},
+        ),
+        session_body(
+            performed_at=second_at.isoformat(), sets=[{"dose": 8}] * 3, faults=[], rpe=3, pain={"during": second_during}
+        ),
     ]
 
 
@@ -71,7 +92,9 @@ def test_worked_example_from_stored_history_and_from_evaluate(client, h, history
     user = f"w-{uuid.uuid4().hex[:8]}"
     ids = [client.post(f"/v1/users/{user}/sessions", json=b, headers=h).json()["id"] for b in history]
     as_of = (MONDAY + timedelta(days=2)).isoformat()
-    stored = client.get(f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=h).json()
+    stored = client.get(
+        f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=h
+    ).json()
     assert (stored["action"], stored["next"]["dose"], stored["next"]["sets"]) == (action, next_dose, 3)
     reason = stored["reasons"][0]
     assert (reason["code"], reason["unmet"]) == (code, unmet)
@@ -83,7 +106,9 @@ def test_worked_example_from_stored_history_and_from_evaluate(client, h, history
 
 def test_evaluate_names_sessions_by_id_or_index(client, h):
     first, second = worked()
-    answer = evaluate(client, h, [first | {"id": "mine-1"}, second], as_of=(MONDAY + timedelta(days=2)).isoformat()).json()
+    answer = evaluate(
+        client, h, [first | {"id": "mine-1"}, second], as_of=(MONDAY + timedelta(days=2)).isoformat()
+    ).json()
     assert answer["action"] == "increase_dose" and answer["reasons"][0]["session_ids"] == ["mine-1", "#1"]
 
 
@@ -91,19 +116,34 @@ def test_red_flag_on_another_exercise_pauses_the_stored_ladder_until_a_later_cle
     for b in worked():
         client.post("/v1/users/rf/sessions", json=b, headers=h)
     later = MONDAY + timedelta(days=1, hours=2)
-    flagged = client.post("/v1/users/rf/sessions", headers=h, json=session_body(
-        exercise="glute-bridge", target_dose=10, sets=[{"dose": 10}], faults=[], performed_at=later.isoformat(),
-        red_flags=["fever_or_unwell"],
-    )).json()
+    flagged = client.post(
+        "/v1/users/rf/sessions",
+        headers=h,
+        json=session_body(
+            exercise="glute-bridge",
+            target_dose=10,
+            sets=[{"dose": 10}],
+            faults=[],
+            performed_at=later.isoformat(),
+            red_flags=["fever_or_unwell"],
+        ),
+    ).json()
     params = {"progression": "lunge-ladder", "as_of": (MONDAY + timedelta(days=2)).isoformat()}
     answer = client.get("/v1/users/rf/recommendation", params=params, headers=h).json()
     assert (answer["action"], answer["next"], answer["resume"]) == ("pause", None, None)
     assert answer["reasons"][0]["code"] == "red_flag" and answer["reasons"][0]["session_ids"] == [flagged["id"]]
     assert answer["current"]["exercise"] == "reverse-lunge" and "urgent" not in answer["reasons"][0]["message"].lower()
-    client.post("/v1/users/rf/sessions", headers=h, json=session_body(
-        exercise="glute-bridge", target_dose=10, sets=[{"dose": 10}], faults=[],
-        performed_at=(later + timedelta(minutes=30)).isoformat(),
-    ))
+    client.post(
+        "/v1/users/rf/sessions",
+        headers=h,
+        json=session_body(
+            exercise="glute-bridge",
+            target_dose=10,
+            sets=[{"dose": 10}],
+            faults=[],
+            performed_at=(later + timedelta(minutes=30)).isoformat(),
+        ),
+    )
     assert client.get("/v1/users/rf/recommendation", params=params, headers=h).json()["action"] == "increase_dose"
 
 
@@ -132,7 +172,10 @@ def test_evaluate_validates_sessions_as_posts_do(client, h):
 
 def test_unknown_progression_is_404(client, h):
     assert client.get("/v1/users/u/recommendation?progression=nope", headers=h).status_code == 404
-    assert client.post("/v1/recommendations/evaluate", json={"progression": "nope", "sessions": []}, headers=h).status_code == 404
+    assert (
+        client.post("/v1/recommendations/evaluate", json={"progression": "nope", "sessions": []}, headers=h).status_code
+        == 404
+    )
 
 
 def test_recommendation_scopes_and_tenancy(client, auth, h):
@@ -140,8 +183,16 @@ def test_recommendation_scopes_and_tenancy(client, auth, h):
     assert client.get("/v1/users/t/recommendation?progression=lunge-ladder", headers=h).json()["action"] == "pause"
     other = auth(WRITE)
     assert client.get("/v1/users/t/recommendation?progression=lunge-ladder", headers=other).json()["action"] == "start"
-    assert client.get("/v1/users/t/recommendation?progression=lunge-ladder", headers=auth("catalogue:read")).status_code == 403
-    assert client.post("/v1/recommendations/evaluate", json={"progression": "lunge-ladder"}, headers=auth("sessions:read")).status_code == 403
+    assert (
+        client.get("/v1/users/t/recommendation?progression=lunge-ladder", headers=auth("catalogue:read")).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/v1/recommendations/evaluate", json={"progression": "lunge-ladder"}, headers=auth("sessions:read")
+        ).status_code
+        == 403
+    )
 
 
 def test_naive_as_of_is_422(client, h):
@@ -172,9 +223,19 @@ def _to_body(item):
     exercise = (LADDER + ["glute-bridge"])[item["step"]]
     sets = [item["target"]] * 3 if not item["short"] else [max(item["target"] - 1, 0)]
     return session_body(
-        exercise=exercise, target_dose=item["target"], sets=[{"dose": d} for d in sets], faults=[],
-        performed_at=(T0 + timedelta(minutes=item["minute"])).isoformat(), rpe=item["rpe"], support_used=False,
-        pain={"during": item["during"], "after": item["after"], "before": item["before"], "next_morning": item["next_morning"]},
+        exercise=exercise,
+        target_dose=item["target"],
+        sets=[{"dose": d} for d in sets],
+        faults=[],
+        performed_at=(T0 + timedelta(minutes=item["minute"])).isoformat(),
+        rpe=item["rpe"],
+        support_used=False,
+        pain={
+            "during": item["during"],
+            "after": item["after"],
+            "before": item["before"],
+            "next_morning": item["next_morning"],
+        },
         red_flags=item["red_flags"],
     )
 
@@ -197,7 +258,9 @@ def test_random_histories_move_at_most_one_position_and_both_paths_agree(client,
         assert response.status_code == 201
         ids.append(response.json()["id"])
     as_of = (T0 + timedelta(days=days)).isoformat()
-    stored = client.get(f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=h).json()
+    stored = client.get(
+        f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=h
+    ).json()
     stateless = evaluate(client, h, [b | {"id": i} for b, i in zip(bodies, ids, strict=True)], as_of=as_of).json()
     assert stored == stateless
 
@@ -223,7 +286,11 @@ def test_random_histories_move_at_most_one_position_and_both_paths_agree(client,
     move = grid.index((stored["next"]["exercise"], stored["next"]["dose"])) - here
     assert move in (-1, 0, 1)
     same_step = stored["next"]["exercise"] == stored["current"]["exercise"]
-    expected = {0: "repeat", 1: "increase_dose" if same_step else "advance_step", -1: "decrease_dose" if same_step else "regress_step"}
+    expected = {
+        0: "repeat",
+        1: "increase_dose" if same_step else "advance_step",
+        -1: "decrease_dose" if same_step else "regress_step",
+    }
     assert stored["action"] == expected[move]
 
 
@@ -251,10 +318,17 @@ def test_routine_wraps_the_recommended_step_in_warm_up_and_habit(client, h):
 def _log_two_easy_days(client, h, user, **changes):
     now = datetime.now(UTC)
     for hours, morning in ((30, 1), (1, None)):
-        client.post(f"/v1/users/{user}/sessions", headers=h, json=body(
-            0, rpe=3, performed_at=(now - timedelta(hours=hours)).isoformat(),
-            pain={"during": 1, "next_morning": morning}, **changes,
-        ))
+        client.post(
+            f"/v1/users/{user}/sessions",
+            headers=h,
+            json=body(
+                0,
+                rpe=3,
+                performed_at=(now - timedelta(hours=hours)).isoformat(),
+                pain={"during": 1, "next_morning": morning},
+                **changes,
+            ),
+        )
 
 
 def test_routine_follows_the_recommendation(client, h):
@@ -268,14 +342,18 @@ def test_routine_follows_the_recommendation(client, h):
 
 
 def test_routine_on_step_two_says_to_hold_a_support(client, h):
-    _log_two_easy_days(client, h, "s2", exercise="supported-reverse-lunge", target_dose=4, sets=[{"dose": 4}] * 2, support_used=True)
+    _log_two_easy_days(
+        client, h, "s2", exercise="supported-reverse-lunge", target_dose=4, sets=[{"dose": 4}] * 2, support_used=True
+    )
     step = client.get("/v1/users/s2/routine?progression=lunge-ladder", headers=h).json()["blocks"][2]
     assert (step["exercise"], step["dose"]) == ("supported-reverse-lunge", 6)
     assert "support" in step["notes"] and "each side" in step["notes"]
 
 
 def test_routine_on_a_pain_pause_prescribes_nothing_and_advises_calmly(client, h):
-    client.post("/v1/users/p/sessions", json=body(0, performed_at=datetime.now(UTC).isoformat(), pain={"during": 9}), headers=h)
+    client.post(
+        "/v1/users/p/sessions", json=body(0, performed_at=datetime.now(UTC).isoformat(), pain={"during": 9}), headers=h
+    )
     routine = client.get("/v1/users/p/routine?progression=lunge-ladder", headers=h).json()
     assert routine["blocks"] == [] and routine["recommendation"]["action"] == "pause"
     assert "physiotherapist or doctor" in routine["summary"] and "usually settle" in routine["summary"]
@@ -285,7 +363,11 @@ def test_routine_on_a_pain_pause_prescribes_nothing_and_advises_calmly(client, h
 @pytest.mark.parametrize(("flag", "urgent"), [("saddle_numbness", True), ("constant_night_pain", False)])
 def test_routine_on_a_red_flag_gives_the_advice_its_urgency_needs(client, h, flag, urgent):
     user = f"flag-{flag}"
-    client.post(f"/v1/users/{user}/sessions", json=body(0, performed_at=datetime.now(UTC).isoformat(), red_flags=[flag]), headers=h)
+    client.post(
+        f"/v1/users/{user}/sessions",
+        json=body(0, performed_at=datetime.now(UTC).isoformat(), red_flags=[flag]),
+        headers=h,
+    )
     routine = client.get(f"/v1/users/{user}/routine?progression=lunge-ladder", headers=h).json()
     assert routine["blocks"] == [] and routine["recommendation"]["reasons"][0]["code"] == "red_flag"
     assert ("urgent medical care today" in routine["summary"]) == urgent

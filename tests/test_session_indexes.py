@@ -14,8 +14,14 @@ from app.partners.tables import Partner
 from app.sessions.service import latest_for_ladder_query, listing_query
 from app.sessions.tables import SessionRow
 
-LADDER = ["half-squat-hold", "supported-reverse-lunge", "reverse-lunge", "kneeling-reverse-lunge",
-          "long-step-reverse-lunge", "lateral-reverse-lunge"]
+LADDER = [
+    "half-squat-hold",
+    "supported-reverse-lunge",
+    "reverse-lunge",
+    "kneeling-reverse-lunge",
+    "long-step-reverse-lunge",
+    "lateral-reverse-lunge",
+]
 
 
 @pytest.fixture
@@ -26,12 +32,26 @@ def big_history(backend, empty_database_url):
     engine = make_engine(empty_database_url)
     start = datetime(2020, 1, 1, tzinfo=UTC)
     with engine.begin() as connection:
-        partner_id = connection.execute(insert(Partner).values(name="p", created_at=start).returning(Partner.id)).scalar_one()
+        partner_id = connection.execute(
+            insert(Partner).values(name="p", created_at=start).returning(Partner.id)
+        ).scalar_one()
         rows = [
-            dict(id=f"s{u}-{i}", partner_id=partner_id, user_id=f"user-{u}", exercise=(LADDER + ["glute-bridge"])[i % 7],
-                 performed_at=start + timedelta(hours=i), target_dose=8, set_doses=[8], pain_during=1,
-                 support_used=False, faults=[], red_flags=[], received_at=start)
-            for u in range(40) for i in range(500)
+            dict(
+                id=f"s{u}-{i}",
+                partner_id=partner_id,
+                user_id=f"user-{u}",
+                exercise=(LADDER + ["glute-bridge"])[i % 7],
+                performed_at=start + timedelta(hours=i),
+                target_dose=8,
+                set_doses=[8],
+                pain_during=1,
+                support_used=False,
+                faults=[],
+                red_flags=[],
+                received_at=start,
+            )
+            for u in range(40)
+            for i in range(500)
         ]
         connection.execute(insert(SessionRow), rows)
         connection.execute(text("analyze session_log"))

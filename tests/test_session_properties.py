@@ -11,9 +11,23 @@ from sqlmodel import Session
 from app.sessions.tables import SessionRow
 from tests.factories import session_body
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
-not_int = st.none() | st.booleans() | st.text(max_size=5) | st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: f != int(f) if f == f and abs(f) < 1e15 else True) | st.lists(st.integers(), max_size=2)
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+not_int = (
+    st.none()
+    | st.booleans()
+    | st.text(max_size=5)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(
+        lambda f: f != int(f) if f == f and abs(f) < 1e15 else True
+    )
+    | st.lists(st.integers(), max_size=2)
+)
 off_range = lambda lo, hi: st.integers().filter(lambda n: n < lo or n > hi)  # noqa: E731
 off_score = off_range(0, 10) | not_int.filter(lambda v: v is not None)
 
@@ -22,15 +36,41 @@ INVALID_CHANGES = st.one_of(
     st.fixed_dictionaries({"rpe": off_score}),
     st.fixed_dictionaries({"pain": st.fixed_dictionaries({"during": off_score | st.none()})}),
     st.fixed_dictionaries({"pain": st.fixed_dictionaries({"during": st.integers(0, 10), "after": off_score})}),
-    st.fixed_dictionaries({"pain": st.fixed_dictionaries({"during": st.integers(0, 10)}, optional={"extra": json_values})}).filter(lambda d: "extra" in d["pain"]),
-    st.fixed_dictionaries({"sets": st.lists(st.fixed_dictionaries({"dose": st.integers(0, 600)}), min_size=21, max_size=30) | st.just([])}),
-    st.fixed_dictionaries({"sets": st.lists(st.fixed_dictionaries({"dose": off_range(0, 600) | not_int}), min_size=1, max_size=3)}),
+    st.fixed_dictionaries(
+        {"pain": st.fixed_dictionaries({"during": st.integers(0, 10)}, optional={"extra": json_values})}
+    ).filter(lambda d: "extra" in d["pain"]),
+    st.fixed_dictionaries(
+        {"sets": st.lists(st.fixed_dictionaries({"dose": st.integers(0, 600)}), min_size=21, max_size=30) | st.just([])}
+    ),
+    st.fixed_dictionaries(
+        {"sets": st.lists(st.fixed_dictionaries({"dose": off_range(0, 600) | not_int}), min_size=1, max_size=3)}
+    ),
     st.fixed_dictionaries({"performed_at": st.text(max_size=30) | st.integers() | st.none()}),
-    st.fixed_dictionaries({"exercise": st.text(alphabet=string.ascii_lowercase + "-", min_size=1, max_size=30).filter(lambda s: s not in {"reverse-lunge"})}),
-    st.fixed_dictionaries({"faults": st.lists(st.text(min_size=1, max_size=10).filter(lambda s: s not in {"hips_uneven", "short_depth", "spine_bending", "thigh_dominant", "leaning_sideways"}), min_size=1, max_size=3)}),
+    st.fixed_dictionaries(
+        {
+            "exercise": st.text(alphabet=string.ascii_lowercase + "-", min_size=1, max_size=30).filter(
+                lambda s: s not in {"reverse-lunge"}
+            )
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "faults": st.lists(
+                st.text(min_size=1, max_size=10).filter(
+                    lambda s: (
+                        s not in {"hips_uneven", "short_depth", "spine_bending", "thigh_dominant", "leaning_sideways"}
+                    )
+                ),
+                min_size=1,
+                max_size=3,
+            )
+        }
+    ),
     st.fixed_dictionaries({"notes": st.text(min_size=1001, max_size=1100) | st.integers()}),
     st.fixed_dictionaries({"support_used": st.integers() | st.text(max_size=3) | st.none()}),
-    st.dictionaries(st.text(min_size=1, max_size=12).filter(lambda k: k not in session_body()), json_values, min_size=1, max_size=2),
+    st.dictionaries(
+        st.text(min_size=1, max_size=12).filter(lambda k: k not in session_body()), json_values, min_size=1, max_size=2
+    ),
 )
 DROPPABLE = st.sampled_from(["exercise", "performed_at", "target_dose", "sets", "pain"])
 
@@ -57,6 +97,8 @@ def test_invalid_session_bodies_get_4xx_and_store_nothing(client, auth, app, cha
 def test_non_object_bodies_get_4xx_and_store_nothing(client, auth, app, document):
     content = document if isinstance(document, bytes) else json.dumps(document).encode()
     for path in ("/v1/users/prop-user/sessions", "/v1/sessions/batch"):
-        response = client.post(path, content=content, headers=auth("sessions:write") | {"Content-Type": "application/json"})
+        response = client.post(
+            path, content=content, headers=auth("sessions:write") | {"Content-Type": "application/json"}
+        )
         assert response.status_code in (400, 422), response.text
     assert _count(app) == 0

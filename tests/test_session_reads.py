@@ -64,7 +64,11 @@ def test_filters_since_until_and_exercise(client, h):
     post(client, h, "u", performed_at=at(3), exercise="glute-bridge", faults=[])
     since, until = at(2).replace("+00:00", "Z"), at(4).replace("+00:00", "Z")
     window = client.get("/v1/users/u/sessions", params={"since": since, "until": until}, headers=h).json()["items"]
-    assert sorted(s["performed_at"] for s in window) == [since, at(3).replace("+00:00", "Z"), at(3).replace("+00:00", "Z")]
+    assert sorted(s["performed_at"] for s in window) == [
+        since,
+        at(3).replace("+00:00", "Z"),
+        at(3).replace("+00:00", "Z"),
+    ]
     bridges = client.get("/v1/users/u/sessions?exercise=glute-bridge", headers=h).json()["items"]
     assert [s["exercise"] for s in bridges] == ["glute-bridge"]
     paged, _ = walk(client, h, "/v1/users/u/sessions?exercise=reverse-lunge&limit=2")
@@ -73,8 +77,13 @@ def test_filters_since_until_and_exercise(client, h):
 
 @pytest.mark.parametrize(
     ("query", "loc"),
-    [("since=yesterday", ["query", "since"]), ("until=2026-11-20T07:30:00", ["query", "until"]),
-     ("limit=0", ["query", "limit"]), ("cursor=xyz", ["query", "cursor"]), ("cursor=WyJ4IiwxXQ", ["query", "cursor"])],
+    [
+        ("since=yesterday", ["query", "since"]),
+        ("until=2026-11-20T07:30:00", ["query", "until"]),
+        ("limit=0", ["query", "limit"]),
+        ("cursor=xyz", ["query", "cursor"]),
+        ("cursor=WyJ4IiwxXQ", ["query", "cursor"]),
+    ],
 )
 def test_bad_list_query_is_422(client, h, query, loc):
     response = client.get(f"/v1/users/u/sessions?{query}", headers=h)
@@ -90,17 +99,30 @@ def test_another_partner_cannot_read_change_or_erase_the_data(client, auth):
     stored = post(client, mine, "shared-id", client_session_id="c1")
     url = f"/v1/users/shared-id/sessions/{stored['id']}"
     assert client.get(url, headers=theirs).status_code == 404
-    patch = client.patch(url, content='{"notes": "x"}', headers=theirs | {"Content-Type": "application/merge-patch+json"})
+    patch = client.patch(
+        url, content='{"notes": "x"}', headers=theirs | {"Content-Type": "application/merge-patch+json"}
+    )
     assert patch.status_code == 404
     assert client.get("/v1/users/shared-id/sessions", headers=theirs).json()["items"] == []
     assert client.delete("/v1/users/shared-id", headers=theirs).status_code == 204
     # the same client_session_id and Idempotency-Key are theirs to use independently
-    again = client.post("/v1/users/shared-id/sessions", json=session_body(client_session_id="c1", rpe=0), headers=theirs)
+    again = client.post(
+        "/v1/users/shared-id/sessions", json=session_body(client_session_id="c1", rpe=0), headers=theirs
+    )
     assert again.status_code == 201
-    batch = client.post("/v1/sessions/batch", json={"sessions": [{"user_id": "shared-id", **session_body(client_session_id="c1")}]}, headers=theirs)
+    batch = client.post(
+        "/v1/sessions/batch",
+        json={"sessions": [{"user_id": "shared-id", **session_body(client_session_id="c1")}]},
+        headers=theirs,
+    )
     assert batch.json()["results"][0]["status"] == 409  # against their own c1, not mine
     for key_user in (mine, theirs):
-        assert client.post("/v1/users/k/sessions", json=session_body(), headers=key_user | {"Idempotency-Key": "same"}).status_code == 201
+        assert (
+            client.post(
+                "/v1/users/k/sessions", json=session_body(), headers=key_user | {"Idempotency-Key": "same"}
+            ).status_code
+            == 201
+        )
     # mine is untouched
     assert client.get(url, headers=mine).json() == stored
     assert len(client.get("/v1/users/shared-id/sessions", headers=mine).json()["items"]) == 1
@@ -126,7 +148,11 @@ def test_erasure_removes_every_trace_of_the_user_and_nothing_else(client, h, app
     gone, kept = "erase-me-7f3a", "keep-me-2b9c"
     post(client, h, gone, client_session_id="g1")
     client.post(f"/v1/users/{gone}/sessions", json=session_body(), headers=h | {"Idempotency-Key": "single-key"})
-    batch = {"sessions": [{"user_id": u, **session_body(client_session_id=f"{u}-b", performed_at=at(1))} for u in (gone, kept)]}
+    batch = {
+        "sessions": [
+            {"user_id": u, **session_body(client_session_id=f"{u}-b", performed_at=at(1))} for u in (gone, kept)
+        ]
+    }
     client.post("/v1/sessions/batch", json=batch, headers=h | {"Idempotency-Key": "batch-key"})
     client.post(f"/v1/users/{kept}/sessions", json=session_body(), headers=h | {"Idempotency-Key": "kept-key"})
     assert _rows_mentioning(app.state.engine, gone)

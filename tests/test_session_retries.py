@@ -56,7 +56,9 @@ def test_a_refused_request_is_the_first_answer_for_its_key(client, h, app):
     first = client.post("/v1/users/u1/sessions", json=session_body(exercise="nope"), headers=h | key)
     assert first.status_code == 422 and first.headers["content-type"] == "application/problem+json"
     again = client.post("/v1/users/u1/sessions", json=session_body(exercise="nope"), headers=h | key)
-    assert again.status_code == 422 and again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    assert (
+        again.status_code == 422 and again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    )
     other = client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key)
     assert other.status_code == 422 and other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert count_sessions(app) == 0
@@ -113,8 +115,16 @@ def test_client_session_id_with_other_content_is_409(client, h, app):
 
 
 def test_same_performed_at_in_another_offset_is_the_same_content(client, h):
-    client.post("/v1/users/u1/sessions", json=session_body(client_session_id="tz", performed_at="2026-11-20T07:30:00+01:00"), headers=h)
-    again = client.post("/v1/users/u1/sessions", json=session_body(client_session_id="tz", performed_at="2026-11-20T06:30:00Z"), headers=h)
+    client.post(
+        "/v1/users/u1/sessions",
+        json=session_body(client_session_id="tz", performed_at="2026-11-20T07:30:00+01:00"),
+        headers=h,
+    )
+    again = client.post(
+        "/v1/users/u1/sessions",
+        json=session_body(client_session_id="tz", performed_at="2026-11-20T06:30:00Z"),
+        headers=h,
+    )
     assert again.status_code == 200
 
 
@@ -196,7 +206,10 @@ def test_batch_between_one_and_eight_mib_is_read(client, h):
 
 def test_a_large_batch_keeps_every_character_of_its_text(client, h):
     awkward = ["tab\there", "line\nbreak", "back\\slash \\N", "quote \" and 'single'", "ünïcødé ✓ 🦵", "\\.", "cr\r"]
-    items = [batch_item("text-user", client_session_id=f"t{i}\t{i}", notes=awkward[i % len(awkward)], performed_at=at(i)) for i in range(40)]
+    items = [
+        batch_item("text-user", client_session_id=f"t{i}\t{i}", notes=awkward[i % len(awkward)], performed_at=at(i))
+        for i in range(40)
+    ]
     results = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h).json()["results"]
     assert {r["status"] for r in results} == {201}
     stored, _ = {}, None
@@ -212,12 +225,23 @@ def test_a_large_batch_keeps_every_character_of_its_text(client, h):
 def test_a_large_batch_keeps_red_flags_and_a_bad_code_fails_only_its_item(client, h, client_ids):
     flags = [[], ["fever_or_unwell"], ["saddle_numbness", "cancer_history"]]
     items = [
-        batch_item("flag-user", red_flags=flags[i % 3], performed_at=at(i), **({"client_session_id": f"f{i}"} if client_ids else {}))
+        batch_item(
+            "flag-user",
+            red_flags=flags[i % 3],
+            performed_at=at(i),
+            **({"client_session_id": f"f{i}"} if client_ids else {}),
+        )
         for i in range(30)
     ]
     items[7]["red_flags"] = ["sore_toe"]
     results = client.post("/v1/sessions/batch", json={"sessions": items}, headers=h).json()["results"]
-    assert results[7]["status"] == 422 and results[7]["problem"]["errors"][0]["loc"] == ["body", "sessions", 7, "red_flags", 0]
+    assert results[7]["status"] == 422 and results[7]["problem"]["errors"][0]["loc"] == [
+        "body",
+        "sessions",
+        7,
+        "red_flags",
+        0,
+    ]
     assert {r["status"] for i, r in enumerate(results) if i != 7} == {201}
     stored = client.get("/v1/users/flag-user/sessions?limit=100", headers=h).json()["items"]
     assert sorted((s["performed_at"], s["red_flags"], s["assessment"]["red_flag"]) for s in stored) == sorted(

@@ -3,7 +3,6 @@
 import pytest
 
 from app.sessions.schemas import SessionOut
-
 from tests.factories import VALID_SESSION, at, session_body
 
 WRITE = "sessions:read,sessions:write"
@@ -23,12 +22,27 @@ def test_post_stores_and_answers_the_session_with_location(client, h):
     assert response.status_code == 201
     stored = response.json()
     assert response.headers["location"] == f"/v1/users/user-1/sessions/{stored['id']}"
-    for field in ("exercise", "target_dose", "sets", "rpe", "pain", "support_used", "faults", "red_flags", "duration_seconds", "notes"):
+    for field in (
+        "exercise",
+        "target_dose",
+        "sets",
+        "rpe",
+        "pain",
+        "support_used",
+        "faults",
+        "red_flags",
+        "duration_seconds",
+        "notes",
+    ):
         assert stored[field] == VALID_SESSION[field]
     assert stored["performed_at"] == "2026-11-20T06:30:00Z" and stored["received_at"].endswith("Z")
     assert stored["user_id"] == "user-1" and stored["client_session_id"] is None
     assert stored["assessment"] == {
-        "progression": "lunge-ladder", "completed": False, "qualifying": False, "pain_zone": "low", "flare": False,
+        "progression": "lunge-ladder",
+        "completed": False,
+        "qualifying": False,
+        "pain_zone": "low",
+        "flare": False,
         "red_flag": False,
     }
     assert client.get(response.headers["location"], headers=h).json() == stored
@@ -36,7 +50,13 @@ def test_post_stores_and_answers_the_session_with_location(client, h):
 
 
 def test_defaults_apply_to_optional_fields(client, h):
-    body = {"exercise": "glute-bridge", "performed_at": at(0), "target_dose": 10, "sets": [{"dose": 10}], "pain": {"during": 0}}
+    body = {
+        "exercise": "glute-bridge",
+        "performed_at": at(0),
+        "target_dose": 10,
+        "sets": [{"dose": 10}],
+        "pain": {"during": 0},
+    }
     stored = post(client, h, body=body).json()
     assert stored["support_used"] is False and stored["faults"] == [] and stored["rpe"] is None
     assert stored["red_flags"] == []
@@ -93,24 +113,38 @@ def test_red_flags_are_stored_and_flag_the_assessment(client, h):
     stored = post(client, h, body=session_body(red_flags=["saddle_numbness", "fever_or_unwell"])).json()
     assert stored["red_flags"] == ["saddle_numbness", "fever_or_unwell"] and stored["assessment"]["red_flag"] is True
     assert client.get(f"/v1/users/user-1/sessions/{stored['id']}", headers=h).json() == stored
-    other = post(client, h, body=session_body(exercise="glute-bridge", target_dose=10, faults=[], red_flags=["cancer_history"]))
-    assert other.status_code == 201 and other.json()["red_flags"] == ["cancer_history"] and other.json()["assessment"] is None
+    other = post(
+        client, h, body=session_body(exercise="glute-bridge", target_dose=10, faults=[], red_flags=["cancer_history"])
+    )
+    assert (
+        other.status_code == 201
+        and other.json()["red_flags"] == ["cancer_history"]
+        and other.json()["assessment"] is None
+    )
 
 
 def test_support_used_is_fine_where_the_step_allows_support(client, h):
-    body = session_body(exercise="supported-reverse-lunge", target_dose=4, sets=[{"dose": 4}] * 2, rpe=3, faults=[], support_used=True)
+    body = session_body(
+        exercise="supported-reverse-lunge", target_dose=4, sets=[{"dose": 4}] * 2, rpe=3, faults=[], support_used=True
+    )
     assert post(client, h, body=body).json()["assessment"]["qualifying"] is True
 
 
 def test_patch_next_morning_recomputes_the_assessment(client, h):
     stored = post(client, h).json()
     url = f"/v1/users/user-1/sessions/{stored['id']}"
-    patched = client.patch(url, content='{"pain": {"next_morning": 5}}', headers=h | {"Content-Type": "application/merge-patch+json"})
+    patched = client.patch(
+        url, content='{"pain": {"next_morning": 5}}', headers=h | {"Content-Type": "application/merge-patch+json"}
+    )
     assert patched.status_code == 200
     body = patched.json()
     assert body["pain"] == {"before": 2, "during": 3, "after": 2, "next_morning": 5}
     assert body["assessment"]["flare"] is True and body["notes"] == "felt fine"
-    cleared = client.patch(url, content='{"notes": null, "pain": {"next_morning": null}}', headers=h | {"Content-Type": "application/merge-patch+json"})
+    cleared = client.patch(
+        url,
+        content='{"notes": null, "pain": {"next_morning": null}}',
+        headers=h | {"Content-Type": "application/merge-patch+json"},
+    )
     assert cleared.json()["notes"] is None and cleared.json()["assessment"]["flare"] is False
     assert client.get(url, headers=h).json() == cleared.json()
 
@@ -135,13 +169,19 @@ def test_patch_of_anything_else_is_a_422_and_changes_nothing(client, h, patch, l
 
 def test_patch_needs_a_json_media_type(client, h):
     stored = post(client, h).json()
-    response = client.patch(f"/v1/users/user-1/sessions/{stored['id']}", content='{"notes": "x"}', headers=h | {"Content-Type": "text/plain"})
+    response = client.patch(
+        f"/v1/users/user-1/sessions/{stored['id']}",
+        content='{"notes": "x"}',
+        headers=h | {"Content-Type": "text/plain"},
+    )
     assert response.status_code == 415 and response.headers["content-type"] == "application/problem+json"
 
 
 def test_unknown_session_is_404(client, h):
     assert client.get("/v1/users/user-1/sessions/nope", headers=h).status_code == 404
-    response = client.patch("/v1/users/user-1/sessions/nope", content="{}", headers=h | {"Content-Type": "application/merge-patch+json"})
+    response = client.patch(
+        "/v1/users/user-1/sessions/nope", content="{}", headers=h | {"Content-Type": "application/merge-patch+json"}
+    )
     assert response.status_code == 404 and response.json()["status"] == 404
 
 
@@ -209,7 +249,9 @@ def test_user_id_accepts_its_whole_charset(client, h):
 
 
 def test_malformed_json_is_400(client, h):
-    response = client.post("/v1/users/u/sessions", content=b'{"exercise": ', headers=h | {"Content-Type": "application/json"})
+    response = client.post(
+        "/v1/users/u/sessions", content=b'{"exercise": ', headers=h | {"Content-Type": "application/json"}
+    )
     assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
 
 
@@ -275,7 +317,14 @@ def test_patch_with_plain_json_is_415(client, h):
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1700000000"])
 def test_timestamps_out_of_utc_range_or_not_rfc3339_are_422(client, h, moment):
     assert post(client, h, body=session_body(performed_at=moment)).status_code == 422
-    batch = client.post("/v1/sessions/batch", json={"sessions": [{"user_id": "u", **session_body(performed_at=moment)}]}, headers=h)
+    batch = client.post(
+        "/v1/sessions/batch", json={"sessions": [{"user_id": "u", **session_body(performed_at=moment)}]}, headers=h
+    )
     assert batch.status_code == 200 and batch.json()["results"][0]["status"] == 422
     assert client.get("/v1/users/u/sessions", params={"since": moment}, headers=h).status_code == 422
-    assert client.get("/v1/users/u/recommendation", params={"progression": "lunge-ladder", "as_of": moment}, headers=h).status_code == 422
+    assert (
+        client.get(
+            "/v1/users/u/recommendation", params={"progression": "lunge-ladder", "as_of": moment}, headers=h
+        ).status_code
+        == 422
+    )

@@ -94,7 +94,9 @@ def _check_rules(progression: ProgressionContent) -> None:
     blocks = progression.routine.warm_up + progression.routine.daily_habit if progression.routine else []
     for block in blocks:
         if any(n is not None and n > len(numbers) for n in (block.min_step, block.max_step)):
-            raise ContentError(f"progression {progression.slug} routine: {block.exercise} names a step it does not have")
+            raise ContentError(
+                f"progression {progression.slug} routine: {block.exercise} names a step it does not have"
+            )
 
 
 def load_content(directory: Path = CONTENT_DIR) -> Catalogue:

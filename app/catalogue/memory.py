@@ -77,7 +77,11 @@ class CachedResponse:
         use_gzip = self.gzip_body is not None and accepts_gzip(accept_encoding)
         headers = self.gzip_headers if use_gzip else self.identity_headers
         if if_none_match is not None and self.matches(if_none_match):
-            return 304, [h for h in headers if h[0] not in (b"content-length", b"content-type", b"content-encoding")], b""
+            return (
+                304,
+                [h for h in headers if h[0] not in (b"content-length", b"content-type", b"content-encoding")],
+                b"",
+            )
         return 200, headers, (self.gzip_body if use_gzip else self.body)
 
     def matches(self, if_none_match: bytes) -> bool:
@@ -115,7 +119,12 @@ def stored_version(engine: Engine) -> str | None:
 
 
 EMPTY = Catalogue(
-    version="", safety=Safety(disclaimer="", red_flags=[]), muscles=[], equipment=[], exercises=[], progressions=[],
+    version="",
+    safety=Safety(disclaimer="", red_flags=[]),
+    muscles=[],
+    equipment=[],
+    exercises=[],
+    progressions=[],
     routines=[],
 )
 

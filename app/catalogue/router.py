@@ -105,9 +105,7 @@ async def list_progressions(request: Request, catalogue: LiveCatalogueDep, _: Ca
     return _respond(request, catalogue, lambda: ProgressionList(items=catalogue.progression_summaries()))
 
 
-@router.get(
-    "/progressions/{slug}", response_model=Progression, summary="Get one progression ladder", responses=_ONE
-)
+@router.get("/progressions/{slug}", response_model=Progression, summary="Get one progression ladder", responses=_ONE)
 async def get_progression(slug: str, request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
     return _respond(request, catalogue, lambda: catalogue.progression(slug))
 

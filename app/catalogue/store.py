@@ -70,7 +70,20 @@ def _rows(catalogue: Catalogue) -> dict[type[SQLModel], list[Row]]:
     rows[t.SourceRow] = [s.model_dump() for s in sources.values()]
     for position, e in enumerate(catalogue.exercises):
         rows[t.ExerciseRow].append(
-            e.model_dump(include={"slug", "name", "summary", "level", "unit", "per_side", "instructions", "cues", "safety", "tags"})
+            e.model_dump(
+                include={
+                    "slug",
+                    "name",
+                    "summary",
+                    "level",
+                    "unit",
+                    "per_side",
+                    "instructions",
+                    "cues",
+                    "safety",
+                    "tags",
+                }
+            )
             | {"position": position}
         )
         for i, fault in enumerate(e.faults):
@@ -185,7 +198,9 @@ def read(*, session: Session) -> Catalogue | None:
         exercises.append(
             Exercise(
                 **row.model_dump(exclude={"position"}),
-                faults=[Fault(code=f.code, description=f.description, correction=f.correction) for f in faults[row.slug]],
+                faults=[
+                    Fault(code=f.code, description=f.description, correction=f.correction) for f in faults[row.slug]
+                ],
                 muscles=ExerciseMuscles(
                     primary=[m.muscle_slug for m in muscles[row.slug] if m.role == "primary"],
                     secondary=[m.muscle_slug for m in muscles[row.slug] if m.role == "secondary"],
@@ -195,15 +210,23 @@ def read(*, session: Session) -> Catalogue | None:
             )
         )
     steps = defaultdict(list)
-    for s in session.exec(select(t.ProgressionStepRow).order_by(t.ProgressionStepRow.progression_slug, t.ProgressionStepRow.step)):
+    for s in session.exec(
+        select(t.ProgressionStepRow).order_by(t.ProgressionStepRow.progression_slug, t.ProgressionStepRow.step)
+    ):
         steps[s.progression_slug].append(
-            Step(**s.model_dump(exclude={"progression_slug", "exercise_slug"}), exercise=s.exercise_slug, unit=exercise_units[s.exercise_slug])
+            Step(
+                **s.model_dump(exclude={"progression_slug", "exercise_slug"}),
+                exercise=s.exercise_slug,
+                unit=exercise_units[s.exercise_slug],
+            )
         )
     rule_names = set(Rules.model_fields)
     ladder_blocks = defaultdict(list)
     for b in session.exec(
         select(t.ProgressionRoutineBlockRow).order_by(
-            t.ProgressionRoutineBlockRow.progression_slug, t.ProgressionRoutineBlockRow.part, t.ProgressionRoutineBlockRow.position
+            t.ProgressionRoutineBlockRow.progression_slug,
+            t.ProgressionRoutineBlockRow.part,
+            t.ProgressionRoutineBlockRow.position,
         )
     ):
         ladder_blocks[(b.progression_slug, b.part)].append(

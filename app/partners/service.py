@@ -38,9 +38,7 @@ def parse_scopes(text: str) -> frozenset[str]:
     scopes = frozenset(s.strip() for s in text.split(",") if s.strip())
     unknown = scopes - set(SCOPES)
     if unknown or not scopes:
-        raise InvalidRequest(
-            f"scopes must be a comma-separated subset of {', '.join(SCOPES)}", loc=["scopes"]
-        )
+        raise InvalidRequest(f"scopes must be a comma-separated subset of {', '.join(SCOPES)}", loc=["scopes"])
     return scopes
 
 
@@ -102,9 +100,7 @@ def revoke_key(*, session: Session, key_prefix_or_id: str) -> ApiKey:
 
 
 def find_caller(*, session: Session, key_hash: str) -> Caller | None:
-    record = session.exec(
-        select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-    ).first()
+    record = session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))).first()
     if record is None:
         return None
     return Caller(partner_id=record.partner_id, key_id=record.id, scopes=frozenset(record.scopes.split(",")))

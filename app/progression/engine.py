@@ -7,6 +7,7 @@ sessions as logged. The session-log service and the recommendation endpoints bot
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Literal, NamedTuple, Protocol, get_args
 
 from app.progression import messages
@@ -17,13 +18,30 @@ RULES_REVISION = "2"
 PainZone = Literal["low", "acceptable", "high", "stop"]
 Action = Literal["start", "increase_dose", "advance_step", "repeat", "decrease_dose", "regress_step", "pause"]
 ReasonCode = Literal[
-    "red_flag", "no_history", "pain_stop", "pain_above_limit", "flare", "incomplete_streak", "break",
-    "ready_to_progress", "ladder_complete", "keep_practising",
+    "red_flag",
+    "no_history",
+    "pain_stop",
+    "pain_above_limit",
+    "flare",
+    "incomplete_streak",
+    "break",
+    "ready_to_progress",
+    "ladder_complete",
+    "keep_practising",
 ]
 # What stood in the way of moving up, in the order answers list them (rule 8).
 UnmetCode = Literal[
-    "too_few_sessions", "not_completed", "rpe_missing", "rpe_above_easy", "pain_above_ok", "faults", "support_used",
-    "flare", "red_flag", "too_soon", "next_morning_missing",
+    "too_few_sessions",
+    "not_completed",
+    "rpe_missing",
+    "rpe_above_easy",
+    "pain_above_ok",
+    "faults",
+    "support_used",
+    "flare",
+    "red_flag",
+    "too_soon",
+    "next_morning_missing",
 ]
 UNMET_ORDER: tuple[str, ...] = get_args(UnmetCode)
 Unit = Literal["seconds", "reps"]
@@ -276,7 +294,9 @@ def recommend(
         reasons = tuple(Reason(code, messages.for_action(code, action, rules), _ids(chosen)) for code in codes)
         return Recommendation(action, _prescription(ladder, current), _prescription(ladder, target), reasons)
 
-    def stay(action: Action, codes: Sequence[str], chosen: Sequence[LoggedSession], unmet: tuple[str, ...] = ()) -> Recommendation:
+    def stay(
+        action: Action, codes: Sequence[str], chosen: Sequence[LoggedSession], unmet: tuple[str, ...] = ()
+    ) -> Recommendation:
         prescription = _prescription(ladder, current)
         reasons = tuple(
             Reason(code, messages.for_action(code, action, rules, unmet), _ids(chosen), unmet) for code in codes
@@ -314,7 +334,11 @@ def recommend(
     window_sessions = history[-rules.streak :]
     unmet = _unmet([s for s in window_sessions if position_of(s) == current], latest, step, rules)
     if not unmet:
-        return stay("repeat", ["ladder_complete"], window_sessions) if at_top else move(+1, ["ready_to_progress"], window_sessions)
+        return (
+            stay("repeat", ["ladder_complete"], window_sessions)
+            if at_top
+            else move(+1, ["ready_to_progress"], window_sessions)
+        )
     return stay("repeat", ["keep_practising"], window_sessions, unmet)
 
 
@@ -326,7 +350,7 @@ def _unmet(here: Sequence[LoggedSession], latest: LoggedSession, step: Step, rul
     for session in here:
         found.update(shortfalls(session.performance, step, rules))
     rest = timedelta(hours=rules.min_rest_hours)
-    if any(later.performed_at - earlier.performed_at < rest for earlier, later in zip(here, here[1:])):
+    if any(later.performed_at - earlier.performed_at < rest for earlier, later in pairwise(here)):
         found.add("too_soon")
     if any(s.performance.pain.next_morning is None for s in here if s is not latest):
         found.add("next_morning_missing")

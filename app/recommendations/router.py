@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query
 from app.auth import CatalogueReader
 from app.catalogue.router import LiveCatalogueDep
 from app.db import TransactionDep
-from app.json_route import OrjsonRoute
 from app.errors import problem_responses
+from app.json_route import OrjsonRoute
 from app.recommendations import service
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
 from app.sessions.router import Reader, UserIdPath
@@ -16,7 +16,9 @@ from app.sessions.schemas import Rfc3339
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=OrjsonRoute)
 
-ProgressionQuery = Annotated[str, Query(min_length=1, max_length=64, description="The ladder's slug, e.g. lunge-ladder.")]
+ProgressionQuery = Annotated[
+    str, Query(min_length=1, max_length=64, description="The ladder's slug, e.g. lunge-ladder.")
+]
 AsOfQuery = Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset; default now.")]
 
 
@@ -27,11 +29,20 @@ AsOfQuery = Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_recommendation(
-    user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, tx: TransactionDep, catalogue: LiveCatalogueDep,
+    user_id: UserIdPath,
+    progression: ProgressionQuery,
+    caller: Reader,
+    tx: TransactionDep,
+    catalogue: LiveCatalogueDep,
     as_of: AsOfQuery = None,
 ) -> RecommendationOut:
     return await tx(
-        service.recommend_from_history, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression, as_of=as_of
+        service.recommend_from_history,
+        catalogue=catalogue,
+        partner_id=caller.partner_id,
+        user_id=user_id,
+        progression=progression,
+        as_of=as_of,
     )
 
 
@@ -55,5 +66,9 @@ async def get_routine(
     user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, tx: TransactionDep, catalogue: LiveCatalogueDep
 ) -> TodaysRoutine:
     return await tx(
-        service.todays_routine, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, progression=progression
+        service.todays_routine,
+        catalogue=catalogue,
+        partner_id=caller.partner_id,
+        user_id=user_id,
+        progression=progression,
     )

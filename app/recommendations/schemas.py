@@ -19,7 +19,9 @@ class Prescription(BaseModel):
 
 class Reason(BaseModel):
     code: ReasonCode
-    message: str = Field(description="A sentence for the person, matching the action taken; key on `code`, not on this text.")
+    message: str = Field(
+        description="A sentence for the person, matching the action taken; key on `code`, not on this text."
+    )
     session_ids: list[str] = Field(description="The sessions that made the rule fire, oldest first.")
     unmet: list[UnmetCode] = Field(
         description="On `keep_practising`: what stands in the way of moving up, in a fixed order. Empty otherwise."
@@ -29,7 +31,9 @@ class Reason(BaseModel):
 class RecommendationOut(BaseModel):
     progression: str
     as_of: UtcTimestamp
-    rules_version: str = Field(description="Changes whenever the rules or the ladder's data change; compare for equality.")
+    rules_version: str = Field(
+        description="Changes whenever the rules or the ladder's data change; compare for equality."
+    )
     action: Action
     current: Prescription | None
     next: Prescription | None = Field(description="Null on `pause`.")

@@ -12,12 +12,19 @@ from app.errors import InvalidRequest, ProblemError
 from app.progression import messages
 from app.progression.engine import LoggedSession, Recommendation, recommend, window
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
-from app.sessions.service import check_against_catalogue, latest_for_ladder_query, performance_of_body, performance_of_row
+from app.sessions.service import (
+    check_against_catalogue,
+    latest_for_ladder_query,
+    performance_of_body,
+    performance_of_row,
+)
 
 SECONDS_PER_REP = 3
 
 
-def _answer(catalogue: LiveCatalogue, ladder: Progression, result: Recommendation, as_of: datetime) -> RecommendationOut:
+def _answer(
+    catalogue: LiveCatalogue, ladder: Progression, result: Recommendation, as_of: datetime
+) -> RecommendationOut:
     return RecommendationOut.model_validate(
         {
             "progression": ladder.slug,
@@ -34,7 +41,13 @@ def _answer(catalogue: LiveCatalogue, ladder: Progression, result: Recommendatio
 
 
 def recommend_from_history(
-    *, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, progression: str, as_of: datetime | None
+    *,
+    session: Session,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    user_id: str,
+    progression: str,
+    as_of: datetime | None,
 ) -> RecommendationOut:
     """From stored sessions: only the latest few the rules can look at are loaded (indexed)."""
     ladder = catalogue.progression(progression)
@@ -56,7 +69,9 @@ def recommend_from_history(
         )
         for row in session.execute(query).scalars()
     ]
-    return _answer(catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of)
+    return _answer(
+        catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of
+    )
 
 
 def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut:
@@ -68,7 +83,9 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
         for problem in check_against_catalogue(item, catalogue)
     ]
     if errors:
-        raise InvalidRequest(errors[0].msg if len(errors) == 1 else f"{len(errors)} problems; see errors.", errors=errors)
+        raise InvalidRequest(
+            errors[0].msg if len(errors) == 1 else f"{len(errors)} problems; see errors.", errors=errors
+        )
     as_of = body.as_of or datetime.now(UTC)
     logged = [
         LoggedSession(
@@ -80,7 +97,9 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
         )
         for index, item in enumerate(body.sessions)
     ]
-    return _answer(catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of)
+    return _answer(
+        catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of
+    )
 
 
 def _block_seconds(block: RoutineBlock, exercise: Exercise) -> int:
@@ -90,7 +109,7 @@ def _block_seconds(block: RoutineBlock, exercise: Exercise) -> int:
 
 
 def _dose_text(sets: int, dose: int, unit: str, exercise: Exercise) -> str:
-    """"3 x 8 reps each side": the dose of a per-side exercise counts each side."""
+    """ "3 x 8 reps each side": the dose of a per-side exercise counts each side."""
     return f"{sets} x {dose} {unit}{' each side' if exercise.per_side else ''}"
 
 
@@ -105,14 +124,25 @@ def todays_routine(
     """Warm-up, the recommended step, then the daily habit (as scaled for that step); on
     `pause`, no exercise at all but advice: calm for pain, urgent where a red flag calls for it."""
     recommendation = recommend_from_history(
-        session=session, catalogue=catalogue, partner_id=partner_id, user_id=user_id, progression=progression, as_of=None
+        session=session,
+        catalogue=catalogue,
+        partner_id=partner_id,
+        user_id=user_id,
+        progression=progression,
+        as_of=None,
     )
     ladder = catalogue.progression(progression)
     name = f"Today on the {ladder.name.lower()}"
     if recommendation.action == "pause" or ladder.routine is None:
         return TodaysRoutine(
-            slug=f"{ladder.slug}-today", name=name, duration_minutes=0, blocks=[], recommendation=recommendation,
-            summary=_pause_advice(recommendation) if recommendation.action == "pause" else "This ladder has no daily routine.",
+            slug=f"{ladder.slug}-today",
+            name=name,
+            duration_minutes=0,
+            blocks=[],
+            recommendation=recommendation,
+            summary=_pause_advice(recommendation)
+            if recommendation.action == "pause"
+            else "This ladder has no daily routine.",
         )
     step = recommendation.next
     exercise = catalogue.exercise(step.exercise)
@@ -120,8 +150,12 @@ def todays_routine(
     blocks = [
         *(b for b in ladder.routine.warm_up if b.applies_to(step.step)),
         RoutineBlock(
-            exercise=step.exercise, sets=step.sets, dose=step.dose, unit=step.unit,
-            rest_seconds=ladder.routine.step_rest_seconds, notes=" ".join(filter(None, [ladder.routine.step_notes, support])),
+            exercise=step.exercise,
+            sets=step.sets,
+            dose=step.dose,
+            unit=step.unit,
+            rest_seconds=ladder.routine.step_rest_seconds,
+            notes=" ".join(filter(None, [ladder.routine.step_notes, support])),
         ),
         *(b for b in ladder.routine.daily_habit if b.applies_to(step.step)),
     ]

@@ -17,9 +17,25 @@ from app.db import insert_skipping_conflicts
 from app.sessions.tables import SessionRow
 
 COLUMNS = (
-    "id", "partner_id", "user_id", "client_session_id", "exercise", "performed_at", "target_dose", "set_doses",
-    "rpe", "pain_before", "pain_during", "pain_after", "pain_next_morning", "support_used", "faults", "red_flags",
-    "duration_seconds", "notes", "received_at",
+    "id",
+    "partner_id",
+    "user_id",
+    "client_session_id",
+    "exercise",
+    "performed_at",
+    "target_dose",
+    "set_doses",
+    "rpe",
+    "pain_before",
+    "pain_during",
+    "pain_after",
+    "pain_next_morning",
+    "support_used",
+    "faults",
+    "red_flags",
+    "duration_seconds",
+    "notes",
+    "received_at",
 )
 COPY_FROM_ROWS = 20
 _CHUNK = 50
@@ -73,7 +89,11 @@ def insert_sessions(
 
 
 def _copy(
-    cursor, table: str, rows: Iterable[dict[str, Any]], *, numbered: bool,
+    cursor,
+    table: str,
+    rows: Iterable[dict[str, Any]],
+    *,
+    numbered: bool,
     meanwhile: Callable[[list[dict[str, Any]]], T],
 ) -> tuple[list[dict[str, Any]], T]:
     """COPY in PostgreSQL's text format, formatted here (several times cheaper than adapting
@@ -97,7 +117,8 @@ def _line(r: dict[str, Any]) -> str:
         f"{r['id']}\t{r['partner_id']}\t{r['user_id']}\t{_text(r['client_session_id'])}\t{r['exercise']}\t"
         f"{r['performed_at'].isoformat()}\t{r['target_dose']}\t[{','.join(map(str, r['set_doses']))}]\t"
         f"{_number(r['rpe'])}\t{_number(r['pain_before'])}\t{r['pain_during']}\t{_number(r['pain_after'])}\t"
-        f"{_number(r['pain_next_morning'])}\t{'t' if r['support_used'] else 'f'}\t{orjson.dumps(r['faults']).decode()}\t"
+        f"{_number(r['pain_next_morning'])}\t{'t' if r['support_used'] else 'f'}\t"
+        f"{orjson.dumps(r['faults']).decode()}\t"
         f"{orjson.dumps(r['red_flags']).decode()}\t"
         f"{_number(r['duration_seconds'])}\t{_text(r['notes'])}\t{r['received_at'].isoformat()}"
     )

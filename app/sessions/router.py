@@ -9,24 +9,48 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from app.auth import require_scope
 from app.catalogue.router import LiveCatalogueDep
 from app.db import TransactionDep
-from app.json_route import OrjsonRoute
 from app.errors import PROBLEM_MEDIA_TYPE, problem_responses
 from app.idempotency import StoredAnswer, request_fingerprint
+from app.json_route import OrjsonRoute
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.partners.service import Caller
 from app.sessions import service
-from app.sessions.schemas import USER_ID_PATTERN, Rfc3339, BatchIn, BatchOut, SessionIn, SessionOut, SessionPage, SessionPatch
+from app.sessions.schemas import (
+    USER_ID_PATTERN,
+    BatchIn,
+    BatchOut,
+    Rfc3339,
+    SessionIn,
+    SessionOut,
+    SessionPage,
+    SessionPatch,
+)
 
 router = APIRouter(prefix="/v1", tags=["sessions"], route_class=OrjsonRoute)
 
 Writer = Annotated[Caller, Depends(require_scope("sessions:write"))]
 Reader = Annotated[Caller, Depends(require_scope("sessions:read"))]
-UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The partner's own opaque id for the person.")]
+UserIdPath = Annotated[
+    str,
+    Path(
+        pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The partner's own opaque id for the person."
+    ),
+]
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=255, description="Makes retries of this write safe for 24 hours."),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes retries of this write safe for 24 hours.",
+    ),
 ]
-REPLAYED = {"Idempotent-Replayed": {"description": "`true` when this is the stored answer to an earlier request with the same key", "schema": {"type": "string"}}}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the same key",
+        "schema": {"type": "string"},
+    }
+}
 
 
 def _answer(answer: StoredAnswer, replayed: bool, location: str | None = None) -> Response:
@@ -49,13 +73,24 @@ def _answer(answer: StoredAnswer, replayed: bool, location: str | None = None) -
     | problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 async def post_session(
-    user_id: UserIdPath, body: SessionIn, request: Request, caller: Writer, tx: TransactionDep,
-    catalogue: LiveCatalogueDep, idempotency_key: IdempotencyKey = None,
+    user_id: UserIdPath,
+    body: SessionIn,
+    request: Request,
+    caller: Writer,
+    tx: TransactionDep,
+    catalogue: LiveCatalogueDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     answer, replayed = await tx(
-        service.post_session, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, body=body,
+        service.post_session,
+        catalogue=catalogue,
+        partner_id=caller.partner_id,
+        user_id=user_id,
+        body=body,
         idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")) if idempotency_key else "",
+        fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+        if idempotency_key
+        else "",
     )
     return _answer(answer, replayed, location=_location(request, answer))
 
@@ -74,11 +109,18 @@ def _location(request: Request, answer: StoredAnswer) -> str | None:
     | problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 async def post_batch(
-    body: BatchIn, request: Request, caller: Writer, tx: TransactionDep, catalogue: LiveCatalogueDep,
+    body: BatchIn,
+    request: Request,
+    caller: Writer,
+    tx: TransactionDep,
+    catalogue: LiveCatalogueDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     answer, replayed = await tx(
-        service.post_batch, catalogue=catalogue, partner_id=caller.partner_id, raw_items=body.sessions,
+        service.post_batch,
+        catalogue=catalogue,
+        partner_id=caller.partner_id,
+        raw_items=body.sessions,
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint("POST", request.url.path, body.sessions) if idempotency_key else "",
     )
@@ -92,9 +134,15 @@ async def post_batch(
     responses=problem_responses(401, 403, 422),
 )
 async def list_sessions(
-    user_id: UserIdPath, request: Request, response: Response, caller: Reader, tx: TransactionDep,
+    user_id: UserIdPath,
+    request: Request,
+    response: Response,
+    caller: Reader,
+    tx: TransactionDep,
     catalogue: LiveCatalogueDep,
-    since: Annotated[Rfc3339 | None, Query(description="Only sessions performed at or after this time (RFC 3339).")] = None,
+    since: Annotated[
+        Rfc3339 | None, Query(description="Only sessions performed at or after this time (RFC 3339).")
+    ] = None,
     until: Annotated[Rfc3339 | None, Query(description="Only sessions performed before this time (RFC 3339).")] = None,
     exercise: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 20,
@@ -102,11 +150,23 @@ async def list_sessions(
 ) -> SessionPage:
     after = decode_cursor(cursor, parts=(datetime.fromisoformat, int))
     items, last = await tx(
-        service.list_sessions, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id,
-        since=since, until=until, exercise=exercise, after=after, limit=limit,
+        service.list_sessions,
+        catalogue=catalogue,
+        partner_id=caller.partner_id,
+        user_id=user_id,
+        since=since,
+        until=until,
+        exercise=exercise,
+        after=after,
+        limit=limit,
     )
     next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
-    filters = {"since": since and since.isoformat(), "until": until and until.isoformat(), "exercise": exercise, "limit": limit}
+    filters = {
+        "since": since and since.isoformat(),
+        "until": until and until.isoformat(),
+        "exercise": exercise,
+        "limit": limit,
+    }
     response.headers.update(next_link(request.url.path, filters, next_cursor))
     return SessionPage(items=items, next_cursor=next_cursor)
 
@@ -117,23 +177,44 @@ async def list_sessions(
     summary="Get one session",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_session(user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], caller: Reader, tx: TransactionDep, catalogue: LiveCatalogueDep) -> dict:
-    return await tx(service.get_session, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id)
+async def get_session(
+    user_id: UserIdPath,
+    session_id: Annotated[str, Path(max_length=64)],
+    caller: Reader,
+    tx: TransactionDep,
+    catalogue: LiveCatalogueDep,
+) -> dict:
+    return await tx(
+        service.get_session, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id
+    )
 
 
 @router.patch(
     "/users/{user_id}/sessions/{session_id}",
     response_model=SessionOut,
     summary="Amend next-morning pain or notes (JSON merge patch)",
-    openapi_extra={"requestBody": {"content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/SessionPatch"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/SessionPatch"}}}
+        }
+    },
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
 )
 async def patch_session(
-    user_id: UserIdPath, session_id: Annotated[str, Path(max_length=64)], patch: SessionPatch, caller: Writer,
-    tx: TransactionDep, catalogue: LiveCatalogueDep,
+    user_id: UserIdPath,
+    session_id: Annotated[str, Path(max_length=64)],
+    patch: SessionPatch,
+    caller: Writer,
+    tx: TransactionDep,
+    catalogue: LiveCatalogueDep,
 ) -> dict:
     return await tx(
-        service.patch_session, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id, patch=patch
+        service.patch_session,
+        catalogue=catalogue,
+        partner_id=caller.partner_id,
+        user_id=user_id,
+        session_id=session_id,
+        patch=patch,
     )
 
 

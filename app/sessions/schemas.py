@@ -2,7 +2,7 @@
 
 import functools
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -51,6 +51,8 @@ PerformedAt = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment_not_in_the_fu
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
 Score = Annotated[int, Strict(), Field(ge=0, le=10)]
 Dose = Annotated[int, Strict(), Field(ge=0, le=600)]
+
+
 @functools.lru_cache(maxsize=4096)  # a batch's items share their received_at
 def utc_text(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, as every timestamp the service answers."""

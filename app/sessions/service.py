@@ -3,9 +3,9 @@ scoped to the partner of the calling key; another partner's users simply do not 
 
 import functools
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -16,10 +16,19 @@ from sqlmodel import Session
 from app import idempotency
 from app.catalogue.memory import LiveCatalogue
 from app.db import UTCDateTime
-from app.errors import Conflict, DomainError, InvalidRequest, NotFound, Problem, ProblemError, problem, validation_problems
+from app.errors import (
+    Conflict,
+    DomainError,
+    InvalidRequest,
+    NotFound,
+    Problem,
+    ProblemError,
+    problem,
+    validation_problems,
+)
 from app.idempotency import StoredAnswer
-from app.sessions.bulk import insert_sessions
 from app.progression.engine import Pain, Performance, assess
+from app.sessions.bulk import insert_sessions
 from app.sessions.schemas import BatchItemIn, SessionIn, SessionPatch, utc_text
 from app.sessions.tables import SessionRow
 
@@ -106,7 +115,9 @@ def performance_of_body(body: SessionIn) -> Performance:
         target_dose=body.target_dose,
         set_doses=tuple(s.dose for s in body.sets),
         rpe=body.rpe,
-        pain=Pain(during=body.pain.during, before=body.pain.before, after=body.pain.after, next_morning=body.pain.next_morning),
+        pain=Pain(
+            during=body.pain.during, before=body.pain.before, after=body.pain.after, next_morning=body.pain.next_morning
+        ),
         support_used=body.support_used,
         fault_count=len(body.faults),
         red_flags=tuple(body.red_flags),
@@ -161,8 +172,21 @@ def _row_values(partner_id: int, user_id: str, body: SessionIn, received_at: dat
     }
 
 
-_CONTENT = ("exercise", "target_dose", "set_doses", "rpe", "pain_before", "pain_during", "pain_after",
-            "pain_next_morning", "support_used", "faults", "red_flags", "duration_seconds", "notes")
+_CONTENT = (
+    "exercise",
+    "target_dose",
+    "set_doses",
+    "rpe",
+    "pain_before",
+    "pain_during",
+    "pain_after",
+    "pain_next_morning",
+    "support_used",
+    "faults",
+    "red_flags",
+    "duration_seconds",
+    "notes",
+)
 
 
 def _same_content(row: SessionRow, values: dict[str, Any]) -> bool:
@@ -170,7 +194,12 @@ def _same_content(row: SessionRow, values: dict[str, Any]) -> bool:
 
 
 def ingest(
-    *, session: Session, catalogue: LiveCatalogue, partner_id: int, rows: Iterable[dict[str, Any]], size: int,
+    *,
+    session: Session,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    rows: Iterable[dict[str, Any]],
+    size: int,
     may_clash: bool,
 ) -> list[Ingested | Conflict]:
     """Store checked sessions (row values, in order) in one statement, answering each in
@@ -180,7 +209,10 @@ def ingest(
     exactly one row; `may_clash` False promises there are no client ids in `rows`."""
     # Documents are built while the database is still inserting (most rows are new).
     values, inserted, documents = insert_sessions(
-        session=session, rows=rows, size=size, may_clash=may_clash,
+        session=session,
+        rows=rows,
+        size=size,
+        may_clash=may_clash,
         meanwhile=lambda written: [to_document(v, catalogue) for v in written],
     )
     clashes = {(v["user_id"], v["client_session_id"]) for v in values if v["id"] not in inserted}
@@ -203,7 +235,9 @@ def ingest(
             results.append(Ingested(200, to_document(stored, catalogue)))
         else:
             results.append(
-                Conflict(f"client_session_id {v['client_session_id']!r} is already stored for this user with other content.")
+                Conflict(
+                    f"client_session_id {v['client_session_id']!r} is already stored for this user with other content."
+                )
             )
     return results
 
@@ -241,10 +275,16 @@ def post_session(
     def work() -> StoredAnswer:
         problems = check_against_catalogue(body, catalogue)
         if problems:
-            raise InvalidRequest(problems[0].msg, errors=[ProblemError(loc=["body", *p.loc], msg=p.msg) for p in problems])
+            raise InvalidRequest(
+                problems[0].msg, errors=[ProblemError(loc=["body", *p.loc], msg=p.msg) for p in problems]
+            )
         row = _row_values(partner_id, user_id, body, datetime.now(UTC))
         (result,) = ingest(
-            session=session, catalogue=catalogue, partner_id=partner_id, rows=[row], size=1,
+            session=session,
+            catalogue=catalogue,
+            partner_id=partner_id,
+            rows=[row],
+            size=1,
             may_clash=body.client_session_id is not None,
         )
         if isinstance(result, Conflict):
@@ -264,6 +304,7 @@ def post_batch(
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
     """Judge each item as a single POST would; one bad item fails only itself."""
+
     def user_ids() -> set[str]:  # whose data the stored answer holds
         return {raw["user_id"] for raw in raw_items if isinstance(raw, dict) and isinstance(raw.get("user_id"), str)}
 
@@ -292,12 +333,20 @@ def post_batch(
                 yield _row_values(partner_id, item.user_id, item, received_at)
 
         stored = ingest(
-            session=session, catalogue=catalogue, partner_id=partner_id, rows=checked_rows(), size=len(raw_items),
+            session=session,
+            catalogue=catalogue,
+            partner_id=partner_id,
+            rows=checked_rows(),
+            size=len(raw_items),
             may_clash=may_clash,
         )
         for index, outcome in zip(accepted, stored, strict=True):
             if isinstance(outcome, Conflict):
-                results[index] = {"index": index, "status": 409, "problem": _dump(problem(409, outcome.detail, type_=outcome.type))}
+                results[index] = {
+                    "index": index,
+                    "status": 409,
+                    "problem": _dump(problem(409, outcome.detail, type_=outcome.type)),
+                }
             else:
                 results[index] = {"index": index, "status": outcome.status, "session": outcome.session}
         return StoredAnswer(200, render({"results": results}))
@@ -307,7 +356,11 @@ def post_batch(
 
 def _item_problem(index: int, errors: list[ProblemError]) -> dict[str, Any]:
     detail = errors[0].msg if len(errors) == 1 else f"{len(errors)} problems; see errors."
-    return {"index": index, "status": 422, "problem": _dump(problem(422, detail, type_=InvalidRequest.type, errors=errors))}
+    return {
+        "index": index,
+        "status": 422,
+        "problem": _dump(problem(422, detail, type_=InvalidRequest.type, errors=errors)),
+    }
 
 
 def _problem_of(error: DomainError) -> Problem:
@@ -332,7 +385,9 @@ def _find(session: Session, partner_id: int, user_id: str, session_id: str) -> S
     return row
 
 
-def get_session(*, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str) -> dict[str, Any]:
+def get_session(
+    *, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str
+) -> dict[str, Any]:
     return to_document(_find(session, partner_id, user_id, session_id), catalogue)
 
 

@@ -46,7 +46,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("max_step", sa.Integer(), nullable=True))
     with op.batch_alter_table("source", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False, server_default="cited_reference")
+            sa.Column(
+                "kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False, server_default="cited_reference"
+            )
         )
         batch_op.add_column(sa.Column("doi", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
         batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
