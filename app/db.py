@@ -3,10 +3,9 @@
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
-from fastapi import Depends, Request
 from sqlalchemy import Connection, DateTime, Engine, Insert, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
@@ -112,10 +111,3 @@ class Transaction:
             except Exception:
                 session.rollback()
                 raise
-
-
-async def get_transaction(request: Request) -> Transaction:
-    return request.app.state.transaction
-
-
-TransactionDep = Annotated[Transaction, Depends(get_transaction)]

@@ -1,4 +1,9 @@
-"""The problem+json error model (RFC 9457) and the one mapping from errors to HTTP."""
+"""The problem+json error model (RFC 9457) and the one mapping from errors to HTTP.
+
+Services raise `DomainError` subclasses; each carries its status, problem type and (for
+validation) `errors`. `DomainError.problem()` and `problem_document()` are the one way a problem
+body is made, whether it is answered now, stored for an idempotent replay, or nested in a batch.
+"""
 
 import logging
 from http import HTTPStatus
@@ -9,10 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 logger = logging.getLogger("stepwise")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_TYPES = "https://stepwise.dev/problems/"
 
 
 class ProblemError(BaseModel):
@@ -34,100 +41,119 @@ def problem(
     return Problem(type=type_, title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
 
 
+def problem_document(body: Problem) -> dict[str, Any]:
+    """A problem as JSON-ready data: absent `errors` are left out."""
+    return body.model_dump(mode="json", exclude_none=True)
+
+
 class DomainError(Exception):
-    """Base of the errors services raise; each subclass carries its HTTP status."""
+    """Base of the errors services raise; each subclass carries its HTTP status and type."""
 
     status: int = 400
     type: str = "about:blank"
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, detail: str, *, errors: list[ProblemError] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.errors = errors
         self.headers = headers
+
+    def problem(self) -> Problem:
+        return problem(self.status, self.detail, type_=self.type, errors=self.errors)
+
+
+class BadRequest(DomainError):
+    status = 400
+    type = _TYPES + "malformed-request"
 
 
 class Unauthorized(DomainError):
     status = 401
-    type = "https://stepwise.dev/problems/unauthorized"
+    type = _TYPES + "unauthorized"
 
 
 class Forbidden(DomainError):
     status = 403
-    type = "https://stepwise.dev/problems/forbidden"
+    type = _TYPES + "forbidden"
 
 
 class NotFound(DomainError):
     status = 404
-    type = "https://stepwise.dev/problems/not-found"
+    type = _TYPES + "not-found"
+
+
+class Conflict(DomainError):
+    status = 409
+    type = _TYPES + "conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    type = _TYPES + "payload-too-large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    type = _TYPES + "unsupported-media-type"
 
 
 class InvalidRequest(DomainError):
-    """422 for input that is well-formed but not acceptable; `loc` names the field."""
+    """422 for input that is well-formed but not acceptable; `loc` (or `errors`) names the field."""
 
     status = 422
-    type = "https://stepwise.dev/problems/validation"
+    type = _TYPES + "validation"
 
     def __init__(
         self, detail: str, *, loc: list[str | int] | None = None, errors: list[ProblemError] | None = None
     ) -> None:
-        super().__init__(detail)
-        self.errors = errors if errors is not None else [ProblemError(loc=loc or [], msg=detail)]
+        super().__init__(detail, errors=errors if errors is not None else [ProblemError(loc=loc or [], msg=detail)])
 
-    def as_problem(self) -> Problem:
-        return problem(self.status, self.detail, type_=self.type, errors=self.errors)
+    @classmethod
+    def of(cls, errors: list[ProblemError]) -> "InvalidRequest":
+        """One 422 for several problems; the detail is the single message, or a count."""
+        return cls(errors[0].msg if len(errors) == 1 else f"{len(errors)} problems; see errors.", errors=errors)
 
 
-def problem_response(
-    status: int,
-    detail: str,
-    *,
-    type_: str = "about:blank",
-    errors: list[ProblemError] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = problem(status, detail, type_=type_, errors=errors)
-    return JSONResponse(
-        body.model_dump(exclude_none=True),
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
-    )
+def problem_response(body: Problem, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(problem_document(body), status_code=body.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def error_response(error: DomainError) -> Response:
+    return problem_response(error.problem(), error.headers)
 
 
 def _error_loc(loc: tuple[Any, ...]) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 
-async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
-    return problem_response(
-        exc.status, exc.detail, type_=exc.type, errors=getattr(exc, "errors", None), headers=exc.headers
-    )
-
-
 def validation_problems(errors: list[dict[str, Any]], prefix: tuple[str | int, ...] = ()) -> list[ProblemError]:
     return [ProblemError(loc=_error_loc(prefix + tuple(e["loc"])), msg=e["msg"]) for e in errors]
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
     if any(e["type"] == "json_invalid" for e in exc.errors()):
-        return problem_response(400, "The request body is not valid JSON.", type_=BadRequest.type)
+        return error_response(BadRequest("The request body is not valid JSON."))
     errors = validation_problems(list(exc.errors()))
-    return problem_response(
-        422,
-        "The request does not match the schema; see errors.",
-        type_=InvalidRequest.type,
-        errors=errors,
-    )
+    return error_response(InvalidRequest("The request does not match the schema; see errors.", errors=errors))
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
-    return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+    return problem_response(problem(exc.status_code, detail), getattr(exc, "headers", None))
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(_: Request, exc: Exception) -> Response:
     logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
-    return problem_response(500, "The service failed to answer; the error has been logged.")
+    return problem_response(problem(500, "The service failed to answer; the error has been logged."))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -147,23 +173,3 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
-
-
-class BadRequest(DomainError):
-    status = 400
-    type = "https://stepwise.dev/problems/malformed-request"
-
-
-class Conflict(DomainError):
-    status = 409
-    type = "https://stepwise.dev/problems/conflict"
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    type = "https://stepwise.dev/problems/payload-too-large"
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    type = "https://stepwise.dev/problems/unsupported-media-type"

@@ -2,10 +2,10 @@
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.responses import Response
 
-from app.errors import problem_response, problem_responses
+from app.errors import problem, problem_response, problem_responses
 from app.migrate import current_revision
 
 router = APIRouter(tags=["operations"])
@@ -32,14 +32,14 @@ async def healthz() -> Health:
     summary="The database is reachable and migrated to head",
     responses=problem_responses(503),
 )
-async def readyz(request: Request) -> Readiness | JSONResponse:
+async def readyz(request: Request) -> Readiness | Response:
     state = request.app.state
     try:
         revision = await anyio.to_thread.run_sync(current_revision, state.engine)
     except Exception:  # any driver error means "not reachable"; details stay in the logs
-        return problem_response(503, "The database is not reachable.")
+        return problem_response(problem(503, "The database is not reachable."))
     if revision != state.migration_head:
-        return problem_response(503, f"The database is at migration {revision}, not {state.migration_head}.")
+        return problem_response(problem(503, f"The database is at migration {revision}, not {state.migration_head}."))
     if state.catalogue.version is None:
-        return problem_response(503, "The catalogue has not been synced yet.")
+        return problem_response(problem(503, "The catalogue has not been synced yet."))
     return Readiness(status="ready", migration=revision, catalogue_version=state.catalogue.version)

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from app import migrate
 from app.db import make_engine
 from app.partners.tables import Partner
-from app.sessions.service import latest_for_ladder_query, listing_query
+from app.sessions.queries import latest_for_ladder_query, listing_query
 from app.sessions.tables import SessionRow
 
 LADDER = [

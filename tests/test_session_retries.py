@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from app.idempotency.tables import IdempotencyRecord
 from app.sessions.schemas import BatchOut, SessionOut
-from app.sessions.tables import IdempotencyRecord, SessionRow
+from app.sessions.tables import SessionRow
 from tests.factories import at, session_body
 
 WRITE = "sessions:read,sessions:write"
@@ -80,7 +81,7 @@ def test_a_malformed_request_leaves_its_key_unused(client, h):
 
 
 def test_expired_keys_are_purged_and_reusable(client, h, app):
-    from app.idempotency import purge_expired
+    from app.idempotency.service import purge_expired
 
     key = {"Idempotency-Key": "old"}
     assert client.post("/v1/users/u1/sessions", json=session_body(), headers=h | key).status_code == 201

@@ -5,20 +5,27 @@ seconds, is answered here straight from memory: no routing, no middleware, no de
 injection, no thread hop. Everything else (first request for a URL, an unknown, stale or
 insufficient key, any error) goes on to the FastAPI routes, which render and cache the answer
 and own every error response, so both paths give identical answers.
+
+The rule this rests on: a cached answer may depend only on the path, the query string and the
+catalogue version (the cache's key). Anything that varies by caller, by time or by a header
+other than the conditional and encoding ones must not be rendered into the cache.
 """
 
-from starlette.datastructures import State
 from starlette.types import Scope, Send
 
+from app.catalogue.memory import LiveCatalogue
+from app.partners.auth import KeyStore
 from app.request_id import request_id
 
 _SCOPE = "catalogue:read"
 
 
-async def answer_from_cache(state: State, scope: Scope, send: Send) -> tuple[str, str, int] | None:
+async def answer_from_cache(
+    catalogue: LiveCatalogue, keys: KeyStore, scope: Scope, send: Send
+) -> tuple[str, str, int] | None:
     """Answer the request if it can be served from memory, returning (route, method, status) for
     the metrics; None leaves it to the framework."""
-    entry = state.catalogue.cached_response(scope["path"], scope["query_string"])
+    entry = catalogue.cached_response(scope["path"], scope["query_string"])
     if entry is None:
         return None
     authorization = if_none_match = accept_encoding = client_request_id = None
@@ -33,7 +40,7 @@ async def answer_from_cache(state: State, scope: Scope, send: Send) -> tuple[str
             client_request_id = value
     if authorization is None or authorization[:7].lower() != b"bearer ":
         return None
-    caller = state.keys.cached(authorization[7:].strip().decode("latin-1"))
+    caller = keys.cached(authorization[7:].strip().decode("latin-1"))
     if caller is None or _SCOPE not in caller.scopes:
         return None
     status, headers, body = entry.respond(if_none_match, accept_encoding)

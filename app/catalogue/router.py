@@ -1,12 +1,13 @@
-"""Catalogue endpoints: each reads the in-memory catalogue and answers from its response cache."""
+"""Catalogue endpoints: each reads the in-memory catalogue and answers pre-rendered bytes from its
+response cache (style 1 of `app.responses`): an answer may depend on nothing but the path, the
+query string and the catalogue version, because the fast path replays it to every caller."""
 
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from app.auth import CatalogueReader
 from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import (
     Catalogue,
@@ -20,22 +21,13 @@ from app.catalogue.schemas import (
     RoutineList,
     Safety,
 )
+from app.dependencies import CatalogueReader, LiveCatalogueDep
 from app.errors import problem_responses
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.request_id import header_value
+from app.responses import prerendered
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
-PATH_PREFIXES = tuple(
-    f"/v1/{name}" for name in ("catalogue", "muscles", "equipment", "exercises", "progressions", "routines", "safety")
-)
-
-
-async def live_catalogue(request: Request) -> LiveCatalogue:
-    return request.app.state.catalogue
-
-
-LiveCatalogueDep = Annotated[LiveCatalogue, Depends(live_catalogue)]
-
 _CACHED = {
     304: {"description": "Not Modified: the `If-None-Match` tag matches the current representation."},
 }
@@ -49,9 +41,7 @@ def _respond(request: Request, catalogue: LiveCatalogue, build: Callable[[], Any
     status, headers, body = entry.respond(
         header_value(scope, b"if-none-match"), header_value(scope, b"accept-encoding")
     )
-    response = Response(content=body, status_code=status)
-    response.raw_headers = list(headers)
-    return response
+    return prerendered(status, headers, body)
 
 
 @router.get("/catalogue", response_model=Catalogue, summary="The whole catalogue in one document", responses=_LIST)
@@ -128,3 +118,8 @@ async def get_routine(slug: str, request: Request, catalogue: LiveCatalogueDep, 
 )
 async def get_safety(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
     return _respond(request, catalogue, lambda: catalogue.document.safety)
+
+
+# Every path this router answers starts with one of these: they carry their own pre-compressed
+# variants, so the generic gzip middleware leaves them alone.
+PATH_PREFIXES = tuple(sorted({"/".join(route.path.split("/")[:3]) for route in router.routes}))  # type: ignore[attr-defined]

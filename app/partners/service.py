@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.errors import DomainError, InvalidRequest, NotFound
+from app.errors import Conflict, InvalidRequest, NotFound
 from app.partners.tables import ApiKey, Partner, utcnow
 
 SCOPES = ("catalogue:read", "sessions:read", "sessions:write")
@@ -15,9 +15,8 @@ KEY_PREFIX = "sw_"
 PREFIX_LENGTH = len(KEY_PREFIX) + 8
 
 
-class PartnerExists(DomainError):
-    status = 409
-    type = "https://stepwise.dev/problems/conflict"
+class PartnerExists(Conflict):
+    """A partner of that name is already registered."""
 
 
 @dataclass(frozen=True, slots=True)

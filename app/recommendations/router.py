@@ -4,14 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.auth import CatalogueReader
-from app.catalogue.router import LiveCatalogueDep
-from app.db import TransactionDep
+from app.dependencies import CatalogueReader, LiveCatalogueDep, Reader, TransactionDep, UserIdPath
 from app.errors import problem_responses
 from app.json_route import OrjsonRoute
 from app.recommendations import service
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
-from app.sessions.router import Reader, UserIdPath
 from app.sessions.schemas import Rfc3339
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=OrjsonRoute)
@@ -46,8 +43,13 @@ async def get_recommendation(
     )
 
 
+# Up to 1,000 sessions: the body may be up to 8 MiB (app.body_limits) instead of 1 MiB.
+EVALUATE_PATH = "/recommendations/evaluate"
+LARGE_BODY_PATHS = (router.prefix + EVALUATE_PATH,)
+
+
 @router.post(
-    "/recommendations/evaluate",
+    EVALUATE_PATH,
     response_model=RecommendationOut,
     summary="Recommend a next step from sessions sent in the request (nothing is stored)",
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422),

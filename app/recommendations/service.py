@@ -12,12 +12,9 @@ from app.errors import InvalidRequest, ProblemError
 from app.progression import messages
 from app.progression.engine import LoggedSession, Recommendation, recommend, window
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
-from app.sessions.service import (
-    check_against_catalogue,
-    latest_for_ladder_query,
-    performance_of_body,
-    performance_of_row,
-)
+from app.sessions.documents import content_of, performance
+from app.sessions.ingest import check_against_catalogue
+from app.sessions.queries import latest_for_ladder_query
 
 SECONDS_PER_REP = 3
 
@@ -65,7 +62,7 @@ def recommend_from_history(
             exercise=row.exercise,
             performed_at=row.performed_at,
             received_order=row.seq,
-            performance=performance_of_row(row.model_dump()),
+            performance=performance(row.model_dump()),
         )
         for row in session.execute(query).scalars()
     ]
@@ -83,9 +80,7 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
         for problem in check_against_catalogue(item, catalogue)
     ]
     if errors:
-        raise InvalidRequest(
-            errors[0].msg if len(errors) == 1 else f"{len(errors)} problems; see errors.", errors=errors
-        )
+        raise InvalidRequest.of(errors)
     as_of = body.as_of or datetime.now(UTC)
     logged = [
         LoggedSession(
@@ -93,7 +88,7 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
             exercise=item.exercise,
             performed_at=item.performed_at,
             received_order=index,
-            performance=performance_of_body(item),
+            performance=performance(content_of(item)),
         )
         for index, item in enumerate(body.sessions)
     ]

@@ -4,19 +4,16 @@ import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from app.auth import require_scope
-from app.catalogue.router import LiveCatalogueDep
-from app.db import TransactionDep
-from app.errors import PROBLEM_MEDIA_TYPE, problem_responses
-from app.idempotency import StoredAnswer, request_fingerprint
+from app.dependencies import LiveCatalogueDep, Reader, TransactionDep, UserIdPath, Writer
+from app.errors import problem_responses
+from app.idempotency.service import StoredAnswer, request_fingerprint
 from app.json_route import OrjsonRoute
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
-from app.partners.service import Caller
-from app.sessions import service
+from app.responses import json_text
+from app.sessions import ingest, service
 from app.sessions.schemas import (
-    USER_ID_PATTERN,
     BatchIn,
     BatchOut,
     Rfc3339,
@@ -28,14 +25,6 @@ from app.sessions.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["sessions"], route_class=OrjsonRoute)
 
-Writer = Annotated[Caller, Depends(require_scope("sessions:write"))]
-Reader = Annotated[Caller, Depends(require_scope("sessions:read"))]
-UserIdPath = Annotated[
-    str,
-    Path(
-        pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The partner's own opaque id for the person."
-    ),
-]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -57,8 +46,7 @@ def _answer(answer: StoredAnswer, replayed: bool, location: str | None = None) -
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     if location and answer.status == 201:
         headers["Location"] = location
-    media_type = PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json"
-    return Response(content=answer.body, status_code=answer.status, media_type=media_type, headers=headers)
+    return json_text(answer.status, answer.body, headers)
 
 
 @router.post(
@@ -82,7 +70,7 @@ async def post_session(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     answer, replayed = await tx(
-        service.post_session,
+        ingest.post_session,
         catalogue=catalogue,
         partner_id=caller.partner_id,
         user_id=user_id,
@@ -101,8 +89,13 @@ def _location(request: Request, answer: StoredAnswer) -> str | None:
     return f"{request.url.path}/{json.loads(answer.body)['id']}"
 
 
+# Up to 500 sessions: the body may be up to 8 MiB (app.body_limits) instead of 1 MiB.
+BATCH_PATH = "/sessions/batch"
+LARGE_BODY_PATHS = (router.prefix + BATCH_PATH,)
+
+
 @router.post(
-    "/sessions/batch",
+    BATCH_PATH,
     response_model=BatchOut,
     summary="Log up to 500 sessions, each judged on its own",
     responses={200: {"description": "A result per item, in order", "headers": REPLAYED}}
@@ -117,7 +110,7 @@ async def post_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     answer, replayed = await tx(
-        service.post_batch,
+        ingest.post_batch,
         catalogue=catalogue,
         partner_id=caller.partner_id,
         raw_items=body.sessions,

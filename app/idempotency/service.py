@@ -10,16 +10,18 @@ one that never reached the service (malformed, unauthenticated) leaves the key u
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from app.db import insert_skipping_conflicts
-from app.errors import Conflict, InvalidRequest
-from app.sessions.tables import IdempotencyRecord, IdempotencyUser
+from app.errors import Conflict, DomainError, InvalidRequest, problem_document
+from app.idempotency.tables import IdempotencyRecord, IdempotencyUser
 
 RETENTION = timedelta(hours=24)
 _IN_FLIGHT = 0
@@ -74,6 +76,35 @@ def remember(*, session: Session, partner_id: int, key: str, answer: StoredAnswe
     session.add(record)
     session.add_all(IdempotencyUser(partner_id=partner_id, key=key, user_id=u) for u in sorted(user_ids))
     session.flush()
+
+
+def run_once(
+    *,
+    session: Session,
+    partner_id: int,
+    key: str | None,
+    fingerprint: str,
+    user_ids: Callable[[], set[str]],
+    work: Callable[[], StoredAnswer],
+) -> tuple[StoredAnswer, bool]:
+    """(answer, replayed): run `work` once per Idempotency-Key, replaying its answer on retries.
+
+    `user_ids` names whose data the answer holds, so erasing one of them erases the answer too.
+    """
+    if key is None:
+        return work(), False
+    stored = claim(session=session, partner_id=partner_id, key=key, fingerprint=fingerprint)
+    if stored is not None:
+        return stored, True
+    try:
+        with session.begin_nested():
+            answer = work()
+    except DomainError as refusal:
+        # A refusal is the first answer too (nothing of the work is kept): a retry gets it
+        # again, and the same key with another body is told the key is taken.
+        answer = StoredAnswer(refusal.status, orjson.dumps(problem_document(refusal.problem())).decode())
+    remember(session=session, partner_id=partner_id, key=key, answer=answer, user_ids=user_ids())
+    return answer, False
 
 
 def forget_user(*, session: Session, partner_id: int, user_id: str) -> None:

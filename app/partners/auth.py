@@ -6,8 +6,8 @@ time. A key seen for the first time is always looked up, so a new key works at o
 """
 
 import time
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import Depends, Request
@@ -60,7 +60,7 @@ class KeyStore:
 _bearer = HTTPBearer(auto_error=False, description="A partner API key: `Authorization: Bearer sw_...`")
 
 
-def require_scope(scope: str) -> Callable:
+def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Caller]]:
     async def authorised_caller(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -84,6 +84,3 @@ def require_scope(scope: str) -> Callable:
         return caller
 
     return authorised_caller
-
-
-CatalogueReader = Annotated[Caller, Depends(require_scope("catalogue:read"))]

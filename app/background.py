@@ -1,0 +1,75 @@
+"""What runs beside the requests: loading the catalogue at start-up, following syncs made
+elsewhere, and purging expired idempotency records. `lifespan` starts and stops it all."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import anyio.to_thread
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.catalogue.memory import EMPTY, LiveCatalogue, load_live, stored_version
+from app.idempotency.service import purge_expired
+from app.state import AppState
+
+logger = logging.getLogger("stepwise")
+PURGE_INTERVAL_SECONDS = 600
+
+
+async def _follow_catalogue_syncs(state: AppState, interval: float) -> None:
+    """Swap in a new in-memory catalogue when a sync (on any replica, or the CLI) changed it."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            version = await anyio.to_thread.run_sync(stored_version, state.engine)
+            if version != state.catalogue.version:
+                state.catalogue = await anyio.to_thread.run_sync(load_live, state.engine)
+                logger.info("catalogue reloaded at version %s", version)
+        except Exception:
+            logger.exception("catalogue refresh failed; keeping version %s", state.catalogue.version)
+
+
+def _purge_idempotency_records(engine: Engine) -> int:
+    with Session(engine) as session:
+        purged = purge_expired(session=session)
+        session.commit()
+    return purged
+
+
+async def _purge_expired_answers(state: AppState, interval: float) -> None:
+    """Idempotency records are kept 24 hours; older ones are deleted here, on every replica
+    (the delete is idempotent, so replicas need no coordination)."""
+    while True:
+        try:
+            purged = await anyio.to_thread.run_sync(_purge_idempotency_records, state.engine)
+            if purged:
+                logger.info("purged %d expired idempotency records", purged)
+        except Exception:
+            logger.exception("purging expired idempotency records failed")
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: AppState = app.state
+    settings = state.settings
+    try:
+        state.catalogue = await anyio.to_thread.run_sync(load_live, state.engine)
+    except Exception:  # not migrated or not reachable yet: start unready, load on a later refresh
+        logger.exception("could not load the catalogue; /readyz stays 503 until it loads")
+        state.catalogue = LiveCatalogue(EMPTY)
+    tasks = [
+        asyncio.create_task(_follow_catalogue_syncs(state, settings.catalogue_refresh_seconds)),
+        asyncio.create_task(_purge_expired_answers(state, PURGE_INTERVAL_SECONDS)),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        state.engine.dispose()

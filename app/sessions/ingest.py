@@ -1,0 +1,204 @@
+"""Logging sessions: one, or a batch whose items are judged one by one, both through `store`.
+
+A batch reads top to bottom: every item is checked into its row or its problem, the rows are
+stored in one statement, and the answers are put back in item order. Both kinds of post run
+once per `Idempotency-Key` (`app.idempotency.service.run_once`).
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, tuple_
+from sqlmodel import Session, col
+
+from app.catalogue.memory import LiveCatalogue
+from app.errors import Conflict, DomainError, InvalidRequest, ProblemError, problem_document, validation_problems
+from app.idempotency.service import StoredAnswer, run_once
+from app.sessions.bulk import insert_sessions
+from app.sessions.documents import Row, render, row_values, same_content, to_document
+from app.sessions.schemas import BatchItemIn, SessionIn
+from app.sessions.tables import SessionRow
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    status: int  # 201 stored now, 200 already stored with the same content
+    session: dict[str, Any]
+
+
+def check_against_catalogue(body: SessionIn, catalogue: LiveCatalogue) -> list[ProblemError]:
+    """The exercise must exist and list every fault code given, and every red flag must be in the
+    safety list; `loc` is relative to the body."""
+    problems = [
+        ProblemError(loc=["red_flags", i], msg=f"unknown red flag {code!r}; the codes are listed at /v1/safety")
+        for i, code in enumerate(body.red_flags)
+        if code not in catalogue.red_flag_codes
+    ]
+    codes = catalogue.fault_codes(body.exercise)
+    if codes is None:
+        return [ProblemError(loc=["exercise"], msg=f"unknown exercise {body.exercise!r}"), *problems]
+    faults = [
+        ProblemError(loc=["faults", i], msg=f"{body.exercise} has no fault code {code!r}")
+        for i, code in enumerate(body.faults)
+        if code not in codes
+    ]
+    return faults + problems
+
+
+def checked(body: SessionIn, catalogue: LiveCatalogue, *, at: list[str | int]) -> None:
+    """Raise one 422 naming every field of `body` (found at `at`) the catalogue refuses."""
+    problems = check_against_catalogue(body, catalogue)
+    if problems:
+        raise InvalidRequest.of([ProblemError(loc=[*at, *p.loc], msg=p.msg) for p in problems])
+
+
+def new_session_id() -> str:
+    """A random 128-bit id, as 32 hex digits."""
+    return os.urandom(16).hex()
+
+
+def store(
+    *, session: Session, catalogue: LiveCatalogue, partner_id: int, rows: list[Row], may_clash: bool
+) -> list[Stored | Conflict]:
+    """Store checked rows in one statement and answer each, in order. A `client_session_id`
+    already stored for the user answers 200 (same content) or a Conflict; the unique constraint
+    decides, so concurrent duplicates store exactly one row. `may_clash` False promises that no
+    row has a client id."""
+    inserted = insert_sessions(session=session, rows=rows, may_clash=may_clash)
+    clashes = {(row["user_id"], row["client_session_id"]) for row in rows if row["id"] not in inserted}
+    existing: dict[tuple[str, str | None], SessionRow] = {}
+    if clashes:
+        found = session.execute(
+            select(SessionRow).where(
+                col(SessionRow.partner_id) == partner_id,
+                tuple_(col(SessionRow.user_id), col(SessionRow.client_session_id)).in_(sorted(clashes)),
+            )
+        ).scalars()
+        existing = {(r.user_id, r.client_session_id): r for r in found}
+    answers: list[Stored | Conflict] = []
+    for row in rows:
+        if row["id"] in inserted:
+            answers.append(Stored(201, to_document(row, catalogue)))
+            continue
+        earlier = existing[(row["user_id"], row["client_session_id"])].model_dump()
+        if same_content(earlier, row):
+            answers.append(Stored(200, to_document(earlier, catalogue)))
+        else:
+            clash = (
+                f"client_session_id {row['client_session_id']!r} is already stored for this user with other content."
+            )
+            answers.append(Conflict(clash))
+    return answers
+
+
+def post_session(
+    *,
+    session: Session,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    user_id: str,
+    body: SessionIn,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> tuple[StoredAnswer, bool]:
+    def work() -> StoredAnswer:
+        checked(body, catalogue, at=["body"])
+        row = row_values(
+            session_id=new_session_id(),
+            partner_id=partner_id,
+            user_id=user_id,
+            body=body,
+            received_at=datetime.now(UTC),
+        )
+        (answer,) = store(
+            session=session,
+            catalogue=catalogue,
+            partner_id=partner_id,
+            rows=[row],
+            may_clash=body.client_session_id is not None,
+        )
+        if isinstance(answer, Conflict):
+            raise answer
+        return StoredAnswer(answer.status, render(answer.session))
+
+    return run_once(
+        session=session,
+        partner_id=partner_id,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        user_ids=lambda: {user_id},
+        work=work,
+    )
+
+
+def post_batch(
+    *,
+    session: Session,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    raw_items: list[Any],
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> tuple[StoredAnswer, bool]:
+    """Judge each item as a single POST would; one bad item fails only itself."""
+
+    def work() -> StoredAnswer:
+        received_at = datetime.now(UTC)
+        checked_items = [
+            _checked_item(index, raw, catalogue, partner_id, received_at) for index, raw in enumerate(raw_items)
+        ]
+        rows = [item for item in checked_items if not isinstance(item, DomainError)]
+        stored = iter(
+            store(
+                session=session,
+                catalogue=catalogue,
+                partner_id=partner_id,
+                rows=rows,
+                may_clash=any(row["client_session_id"] is not None for row in rows),
+            )
+        )
+        results = [
+            _result(index, item if isinstance(item, DomainError) else next(stored))
+            for index, item in enumerate(checked_items)
+        ]
+        return StoredAnswer(200, render({"results": results}))
+
+    return run_once(
+        session=session,
+        partner_id=partner_id,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        user_ids=lambda: _named_users(raw_items),
+        work=work,
+    )
+
+
+def _checked_item(
+    index: int, raw: Any, catalogue: LiveCatalogue, partner_id: int, received_at: datetime
+) -> Row | InvalidRequest:
+    """Item `index` of a batch as the row to store, or the 422 that refuses it."""
+    at: list[str | int] = ["body", "sessions", index]
+    try:
+        item = BatchItemIn.model_validate(raw)
+        checked(item, catalogue, at=at)
+    except ValidationError as error:
+        return InvalidRequest.of(validation_problems(error.errors(include_url=False), tuple(at)))
+    except InvalidRequest as refusal:
+        return refusal
+    return row_values(
+        session_id=new_session_id(), partner_id=partner_id, user_id=item.user_id, body=item, received_at=received_at
+    )
+
+
+def _result(index: int, outcome: Stored | DomainError) -> dict[str, Any]:
+    if isinstance(outcome, DomainError):
+        return {"index": index, "status": outcome.status, "problem": problem_document(outcome.problem())}
+    return {"index": index, "status": outcome.status, "session": outcome.session}
+
+
+def _named_users(raw_items: list[Any]) -> set[str]:
+    """Whose data a batch's stored answer may hold: every user id its items name."""
+    return {raw["user_id"] for raw in raw_items if isinstance(raw, dict) and isinstance(raw.get("user_id"), str)}

@@ -1,0 +1,87 @@
+"""Reading session rows: one session, a user's keyset pages, and what the rules read for a ladder.
+Every query is scoped to one partner; another partner's users simply do not exist here."""
+
+import functools
+from datetime import datetime
+
+from sqlalchemy import Select, bindparam, select, tuple_, union_all
+from sqlmodel import Session, col
+
+from app.db import UTCDateTime
+from app.errors import NotFound
+from app.sessions.tables import SessionRow
+
+_NEWEST_FIRST = (col(SessionRow.performed_at).desc(), col(SessionRow.seq).desc())
+
+
+def find_session(*, session: Session, partner_id: int, user_id: str, session_id: str) -> SessionRow:
+    row = session.execute(
+        select(SessionRow).where(
+            col(SessionRow.partner_id) == partner_id,
+            col(SessionRow.user_id) == user_id,
+            col(SessionRow.id) == session_id,
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"There is no session {session_id!r} for user {user_id!r}.")
+    return row
+
+
+def listing_query(
+    *,
+    partner_id: int,
+    user_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    exercise: str | None = None,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 20,
+) -> Select:
+    """Newest first by (performed_at, received order), one keyset page (plus one row to tell
+    whether another page follows); served by ix_session_log_user_time."""
+    query = select(SessionRow).where(col(SessionRow.partner_id) == partner_id, col(SessionRow.user_id) == user_id)
+    if since is not None:
+        query = query.where(col(SessionRow.performed_at) >= since)
+    if until is not None:
+        query = query.where(col(SessionRow.performed_at) < until)
+    if exercise is not None:
+        query = query.where(col(SessionRow.exercise) == exercise)
+    if after is not None:
+        query = query.where(tuple_(col(SessionRow.performed_at), col(SessionRow.seq)) < tuple_(*after))
+    return query.order_by(*_NEWEST_FIRST).limit(limit + 1)
+
+
+def latest_for_ladder_query(
+    *, partner_id: int, user_id: str, exercises: list[str], as_of: datetime, limit: int
+) -> Select:
+    """What the rules read, newest first: the user's latest `limit` sessions of any of
+    `exercises` up to `as_of`, and their latest session of any exercise (red flags on it pause
+    every ladder).
+
+    One small index range scan per exercise (ix_session_log_user_exercise_time) and one over
+    the user's history (ix_session_log_user_time), merged: the cost depends on `limit` and the
+    number of exercises, not on the length of the history.
+    """
+    return _latest_for_ladder(tuple(exercises), limit).params(partner_id=partner_id, user_id=user_id, as_of=as_of)
+
+
+@functools.lru_cache(maxsize=64)
+def _latest_for_ladder(exercises: tuple[str, ...], limit: int) -> Select:
+    # Built once per ladder shape (building a seven-way UNION costs more than running it).
+    partner_id, user_id = bindparam("partner_id"), bindparam("user_id")
+    as_of = bindparam("as_of", type_=UTCDateTime)
+    mine = (
+        col(SessionRow.partner_id) == partner_id,
+        col(SessionRow.user_id) == user_id,
+        col(SessionRow.performed_at) <= as_of,
+    )
+    branches = [
+        select(SessionRow.seq).where(*mine, col(SessionRow.exercise) == exercise).order_by(*_NEWEST_FIRST).limit(limit)
+        for exercise in exercises
+    ]
+    branches.append(select(SessionRow.seq).where(*mine).order_by(*_NEWEST_FIRST).limit(1))
+    seqs = union_all(*(branch.subquery().select() for branch in branches)).subquery()
+    # The latest of all comes first; if it is not a ladder session, `limit` ladder ones follow.
+    return (
+        select(SessionRow).where(col(SessionRow.seq).in_(select(seqs.c.seq))).order_by(*_NEWEST_FIRST).limit(limit + 1)
+    )
