@@ -13,8 +13,18 @@ from app.state import AppState
 class GZipExcept(GZipMiddleware):
     """Starlette's gzip for every response except paths starting with `skip_prefixes`."""
 
-    def __init__(self, app: ASGIApp, *, skip_prefixes: tuple[str, ...], **options: int) -> None:
-        super().__init__(app, **options)
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        skip_prefixes: tuple[str, ...],
+        minimum_size: int,
+        compresslevel: int,
+        thread_minimum_size: int,
+    ) -> None:
+        super().__init__(
+            app, minimum_size=minimum_size, compresslevel=compresslevel, thread_minimum_size=thread_minimum_size
+        )
         self.skip_prefixes = skip_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

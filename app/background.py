@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import anyio.to_thread
-from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.applications import Starlette
 
 from app.catalogue.memory import EMPTY, LiveCatalogue, load_live, stored_version
 from app.idempotency.service import purge_expired
-from app.state import AppState
+from app.state import AppState, state_of
 
 logger = logging.getLogger("stepwise")
 PURGE_INTERVAL_SECONDS = 600
@@ -53,8 +53,8 @@ async def _purge_expired_answers(state: AppState, interval: float) -> None:
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    state: AppState = app.state
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    state = state_of(app)
     settings = state.settings
     try:
         state.catalogue = await anyio.to_thread.run_sync(load_live, state.engine)

@@ -15,6 +15,7 @@ from app.catalogue.content import load_content
 from app.db import make_engine
 from app.errors import DomainError
 from app.partners import service as partners
+from app.partners.tables import ApiKey
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("stepwise")
@@ -39,7 +40,7 @@ def catalogue_sync(settings: Settings) -> store.SyncReport:
         engine.dispose()
 
 
-def create_partner(settings: Settings, name: str, scopes: frozenset[str]) -> tuple[partners.ApiKey, str]:
+def create_partner(settings: Settings, name: str, scopes: frozenset[str]) -> tuple[ApiKey, str]:
     engine = make_engine(settings.database_url)
     try:
         with Session(engine) as session:

@@ -6,6 +6,7 @@ body is made, whether it is answered now, stored for an idempotent replay, or ne
 """
 
 import logging
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -128,7 +129,7 @@ def _error_loc(loc: tuple[Any, ...]) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 
-def validation_problems(errors: list[dict[str, Any]], prefix: tuple[str | int, ...] = ()) -> list[ProblemError]:
+def validation_problems(errors: Sequence[Mapping[str, Any]], prefix: tuple[str | int, ...] = ()) -> list[ProblemError]:
     return [ProblemError(loc=_error_loc(prefix + tuple(e["loc"])), msg=e["msg"]) for e in errors]
 
 
@@ -141,7 +142,7 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if any(e["type"] == "json_invalid" for e in exc.errors()):
         return error_response(BadRequest("The request body is not valid JSON."))
-    errors = validation_problems(list(exc.errors()))
+    errors = validation_problems(exc.errors())
     return error_response(InvalidRequest("The request does not match the schema; see errors.", errors=errors))
 
 

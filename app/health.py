@@ -1,10 +1,11 @@
 """Liveness and readiness probes (no auth)."""
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from app.dependencies import AppStateDep
 from app.errors import problem, problem_response, problem_responses
 from app.migrate import current_revision
 
@@ -32,8 +33,7 @@ async def healthz() -> Health:
     summary="The database is reachable and migrated to head",
     responses=problem_responses(503),
 )
-async def readyz(request: Request) -> Readiness | Response:
-    state = request.app.state
+async def readyz(state: AppStateDep) -> Readiness | Response:
     try:
         revision = await anyio.to_thread.run_sync(current_revision, state.engine)
     except Exception:  # any driver error means "not reachable"; details stay in the logs

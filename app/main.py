@@ -54,7 +54,6 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         catalogue=LiveCatalogue(EMPTY),  # until the lifespan loads the synced one
         migration_head=head_revision(),
     )
-    app.state.metrics_registry = metrics.registry_for(app.state)
     install_error_handlers(app)
     for module in (health, metrics, catalogue_router, sessions_router, recommendations_router):
         app.include_router(module.router)

@@ -2,28 +2,24 @@
 replica keeps in memory. Counting is a dictionary increment on the request path; the Prometheus
 objects are only built when the endpoint is scraped."""
 
-from fastapi import APIRouter, Request, Response
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from app.dependencies import AppStateDep
+from app.state import AppState
 
 router = APIRouter(tags=["operations"])
 
 
-class RequestCounts:
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, str, int], int] = {}
-
-    def add(self, answered: tuple[str, str, int]) -> None:
-        counts = self.counts
-        counts[answered] = counts.get(answered, 0) + 1
-
-
 class _Collector(Collector):
-    def __init__(self, state) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
             "stepwise_http_requests", "HTTP requests answered, by route template", labels=["route", "method", "status"]
         )
@@ -38,7 +34,7 @@ class _Collector(Collector):
         )
 
 
-def registry_for(state) -> CollectorRegistry:
+def registry_for(state: AppState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(state))
     return registry
@@ -55,5 +51,6 @@ def registry_for(state) -> CollectorRegistry:
         }
     },
 )
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(state: AppStateDep) -> Response:
+    # A registry per scrape: scrapes are rare, and the counters live in `state` anyway.
+    return Response(generate_latest(registry_for(state)), media_type=CONTENT_TYPE_LATEST)

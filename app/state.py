@@ -6,14 +6,24 @@ except through the stores it names (keys, catalogue answers). Replicas share onl
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
+from starlette.applications import Starlette
 
 from app.catalogue.memory import LiveCatalogue
 from app.db import Transaction
-from app.metrics import RequestCounts
 from app.partners.auth import KeyStore
 from app.settings import Settings
+
+
+class RequestCounts:
+    """Answers by (route template, method, status), for `/metrics`: one dict increment a request."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int], int] = {}
+
+    def add(self, answered: tuple[str, str, int]) -> None:
+        counts = self.counts
+        counts[answered] = counts.get(answered, 0) + 1
 
 
 @dataclass
@@ -27,4 +37,10 @@ class AppState:
     # The Alembic revision this code expects; /readyz compares the database's with it.
     migration_head: str | None
     request_counts: RequestCounts = field(default_factory=RequestCounts)
-    metrics_registry: CollectorRegistry | None = None
+
+
+def state_of(app: Starlette) -> AppState:
+    """The app's state, typed (every app `create_app` makes holds one `AppState`)."""
+    state = app.state
+    assert isinstance(state, AppState), "an app made by app.main.create_app"
+    return state

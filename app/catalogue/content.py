@@ -8,6 +8,7 @@ checked here, so a broken file fails the sync before anything is written.
 import hashlib
 import json
 from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import Field, TypeAdapter
@@ -51,15 +52,18 @@ class ProgressionContent(Schema):
     routine: LadderRoutine | None = None
 
 
+T = TypeVar("T")
+
+
 class ContentError(ValueError):
     """The content files are inconsistent; the message says where."""
 
 
-def _read(directory: Path, name: str, item_type: type) -> list:
-    return TypeAdapter(list[item_type]).validate_python(_load(directory, name) or [])
+def _read(directory: Path, name: str, item_type: type[T]) -> list[T]:
+    return TypeAdapter(list[item_type]).validate_python(_load(directory, name) or [])  # type: ignore[valid-type]
 
 
-def _load(directory: Path, name: str):
+def _load(directory: Path, name: str) -> Any:
     with (directory / f"{name}.yaml").open(encoding="utf-8") as f:
         return yaml.safe_load(f)
 
@@ -154,9 +158,9 @@ def load_content(directory: Path = CONTENT_DIR) -> Catalogue:
     )
 
 
-def with_version(**lists: list) -> Catalogue:
+def with_version(**content: Any) -> Catalogue:
     """A catalogue whose version is the hash of its content, so equal content has equal versions."""
-    unversioned = Catalogue(version="", **lists).model_dump(mode="json", exclude={"version"})
+    unversioned = Catalogue(version="", **content).model_dump(mode="json", exclude={"version"})
     canonical = json.dumps(unversioned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:20]
-    return Catalogue(version=version, **lists)
+    return Catalogue(version=version, **content)

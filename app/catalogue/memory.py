@@ -72,7 +72,9 @@ class CachedResponse:
             ],
         )
 
-    def respond(self, if_none_match: bytes | None, accept_encoding: bytes | None) -> tuple[int, list, bytes]:
+    def respond(
+        self, if_none_match: bytes | None, accept_encoding: bytes | None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Status, headers and body for a request with these conditional and encoding headers."""
         use_gzip = self.gzip_body is not None and accepts_gzip(accept_encoding)
         headers = self.gzip_headers if use_gzip else self.identity_headers
@@ -82,7 +84,7 @@ class CachedResponse:
                 [h for h in headers if h[0] not in (b"content-length", b"content-type", b"content-encoding")],
                 b"",
             )
-        return 200, headers, (self.gzip_body if use_gzip else self.body)
+        return 200, headers, (self.gzip_body if use_gzip and self.gzip_body is not None else self.body)
 
     def matches(self, if_none_match: bytes) -> bool:
         for candidate in if_none_match.split(b","):

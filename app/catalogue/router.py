@@ -76,7 +76,9 @@ async def list_exercises(
     filters = dict(muscle=muscle, equipment=equipment, tag=tag, max_level=max_level, q=q)
 
     def page() -> tuple[BaseModel, dict[str, str]]:
-        items, last = catalogue.find_exercises(**filters, after=after, limit=limit)
+        items, last = catalogue.find_exercises(
+            muscle=muscle, equipment=equipment, tag=tag, max_level=max_level, q=q, after=after, limit=limit
+        )
         next_cursor = encode_cursor(list(last)) if last else None
         return ExercisePage(items=items, next_cursor=next_cursor), next_link(
             request.url.path, filters | {"limit": limit}, next_cursor

@@ -7,10 +7,10 @@ records its version; run twice with the same content, the second run changes not
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import inspect
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from app.catalogue import tables as t
 from app.catalogue.schemas import (
@@ -31,6 +31,7 @@ from app.catalogue.schemas import (
     Source,
     Step,
 )
+from app.progression.engine import Unit
 
 Row = dict[str, Any]
 
@@ -64,8 +65,8 @@ def _rows(catalogue: Catalogue) -> dict[type[SQLModel], list[Row]]:
         rows[t.MuscleRow].append(
             dict(slug=m.slug, name=m.name, muscle_group=m.group, description=m.description, position=position)
         )
-    for position, e in enumerate(catalogue.equipment):
-        rows[t.EquipmentRow].append(e.model_dump() | {"position": position})
+    for position, kit in enumerate(catalogue.equipment):
+        rows[t.EquipmentRow].append(kit.model_dump() | {"position": position})
     sources = {s.slug: s for e in catalogue.exercises for s in e.sources}
     rows[t.SourceRow] = [s.model_dump() for s in sources.values()]
     for position, e in enumerate(catalogue.exercises):
@@ -125,6 +126,10 @@ def _rows(catalogue: Catalogue) -> dict[type[SQLModel], list[Row]]:
     return rows
 
 
+def _table_name(model: type[SQLModel]) -> str:
+    return str(model.__tablename__)
+
+
 def _key(model: type[SQLModel], row: Row | SQLModel) -> tuple:
     names = [c.name for c in inspect(model).primary_key]
     if isinstance(row, dict):
@@ -137,7 +142,7 @@ def sync(*, session: Session, catalogue: Catalogue) -> SyncReport:
     wanted = _rows(catalogue)
     stale: dict[type[SQLModel], list[SQLModel]] = {}
     for model in t.SYNC_ORDER:
-        name = model.__tablename__
+        name = _table_name(model)
         existing = {_key(model, row): row for row in session.exec(select(model)).all()}
         inserted = updated = 0
         for values in wanted.get(model, []):
@@ -157,7 +162,7 @@ def sync(*, session: Session, catalogue: Catalogue) -> SyncReport:
         for row in stale[model]:
             session.delete(row)
         session.flush()
-        report.deleted[model.__tablename__] = len(stale[model])
+        report.deleted[_table_name(model)] = len(stale[model])
 
     state = session.get(t.CatalogueStateRow, 1)
     if state is None:
@@ -176,7 +181,8 @@ def stored_version(*, session: Session) -> str | None:
 
 def _grouped(session: Session, model: type[SQLModel], parent: str) -> dict[str, list]:
     groups: dict[str, list] = defaultdict(list)
-    for row in session.exec(select(model).order_by(getattr(model, parent), model.position)).all():
+    columns = inspect(model).columns
+    for row in session.exec(select(model).order_by(columns[parent], columns["position"])).all():
         groups[getattr(row, parent)].append(row)
     return groups
 
@@ -191,10 +197,10 @@ def read(*, session: Session) -> Catalogue | None:
     equipment = _grouped(session, t.ExerciseEquipmentRow, "exercise_slug")
     sources = {s.slug: s for s in session.exec(select(t.SourceRow)).all()}
     exercise_sources = _grouped(session, t.ExerciseSourceRow, "exercise_slug")
-    exercise_units: dict[str, str] = {}
+    exercise_units: dict[str, Unit] = {}
     exercises = []
-    for row in session.exec(select(t.ExerciseRow).order_by(t.ExerciseRow.position)).all():
-        exercise_units[row.slug] = row.unit
+    for row in session.exec(select(t.ExerciseRow).order_by(col(t.ExerciseRow.position))).all():
+        exercise_units[row.slug] = cast(Unit, row.unit)  # checked against `Unit` by the sync
         exercises.append(
             Exercise(
                 **row.model_dump(exclude={"position"}),
@@ -211,7 +217,9 @@ def read(*, session: Session) -> Catalogue | None:
         )
     steps = defaultdict(list)
     for s in session.exec(
-        select(t.ProgressionStepRow).order_by(t.ProgressionStepRow.progression_slug, t.ProgressionStepRow.step)
+        select(t.ProgressionStepRow).order_by(
+            col(t.ProgressionStepRow.progression_slug), col(t.ProgressionStepRow.step)
+        )
     ):
         steps[s.progression_slug].append(
             Step(
@@ -224,9 +232,9 @@ def read(*, session: Session) -> Catalogue | None:
     ladder_blocks = defaultdict(list)
     for b in session.exec(
         select(t.ProgressionRoutineBlockRow).order_by(
-            t.ProgressionRoutineBlockRow.progression_slug,
-            t.ProgressionRoutineBlockRow.part,
-            t.ProgressionRoutineBlockRow.position,
+            col(t.ProgressionRoutineBlockRow.progression_slug),
+            col(t.ProgressionRoutineBlockRow.part),
+            col(t.ProgressionRoutineBlockRow.position),
         )
     ):
         ladder_blocks[(b.progression_slug, b.part)].append(
@@ -256,7 +264,7 @@ def read(*, session: Session) -> Catalogue | None:
             steps=steps[p.slug],
             routine=ladder_routine(p),
         )
-        for p in session.exec(select(t.ProgressionRow).order_by(t.ProgressionRow.position))
+        for p in session.exec(select(t.ProgressionRow).order_by(col(t.ProgressionRow.position)))
     ]
     blocks = _grouped(session, t.RoutineBlockRow, "routine_slug")
     routines = [
@@ -271,10 +279,10 @@ def read(*, session: Session) -> Catalogue | None:
                 for b in blocks[r.slug]
             ],
         )
-        for r in session.exec(select(t.RoutineRow).order_by(t.RoutineRow.position))
+        for r in session.exec(select(t.RoutineRow).order_by(col(t.RoutineRow.position)))
     ]
     disclaimer = session.get(t.SafetyRow, 1)
-    red_flags = session.exec(select(t.RedFlagRow).order_by(t.RedFlagRow.position))
+    red_flags = session.exec(select(t.RedFlagRow).order_by(col(t.RedFlagRow.position)))
     return Catalogue(
         version=version,
         safety=Safety(
@@ -283,11 +291,11 @@ def read(*, session: Session) -> Catalogue | None:
         ),
         muscles=[
             Muscle(slug=m.slug, name=m.name, group=m.muscle_group, description=m.description)
-            for m in session.exec(select(t.MuscleRow).order_by(t.MuscleRow.position))
+            for m in session.exec(select(t.MuscleRow).order_by(col(t.MuscleRow.position)))
         ],
         equipment=[
             Equipment(**e.model_dump(exclude={"position"}))
-            for e in session.exec(select(t.EquipmentRow).order_by(t.EquipmentRow.position))
+            for e in session.exec(select(t.EquipmentRow).order_by(col(t.EquipmentRow.position)))
         ],
         exercises=exercises,
         progressions=progressions,

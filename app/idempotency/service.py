@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.db import insert_skipping_conflicts
 from app.errors import Conflict, DomainError, InvalidRequest, problem_document
@@ -49,14 +49,18 @@ def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> S
         response_body="",
         expires_at=now + RETENTION,
     )
-    if session.execute(statement.returning(IdempotencyRecord.key)).first() is not None:
+    if session.execute(statement.returning(col(IdempotencyRecord.key))).first() is not None:
         return None  # claimed: this request does the work
     existing = session.execute(
-        select(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
+        select(IdempotencyRecord).where(
+            col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
+        )
     ).scalar_one_or_none()
     if existing is None or existing.expires_at <= now:  # gone meanwhile, or kept past its 24 hours
         session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
+            delete(IdempotencyRecord).where(
+                col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
+            )
         )
         return claim(session=session, partner_id=partner_id, key=key, fingerprint=fingerprint)
     if existing.request_hash != fingerprint:
@@ -70,7 +74,9 @@ def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> S
 
 def remember(*, session: Session, partner_id: int, key: str, answer: StoredAnswer, user_ids: set[str]) -> None:
     record = session.execute(
-        select(IdempotencyRecord).where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
+        select(IdempotencyRecord).where(
+            col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
+        )
     ).scalar_one()
     record.status_code, record.response_body = answer.status, answer.body
     session.add(record)
@@ -111,18 +117,18 @@ def forget_user(*, session: Session, partner_id: int, user_id: str) -> None:
     """Delete every stored answer that holds any of this user's data."""
     keys = (
         session.execute(
-            select(IdempotencyUser.key).where(
-                IdempotencyUser.partner_id == partner_id, IdempotencyUser.user_id == user_id
+            select(col(IdempotencyUser.key)).where(
+                col(IdempotencyUser.partner_id) == partner_id, col(IdempotencyUser.user_id) == user_id
             )
         )
         .scalars()
         .all()
     )
     for table in (IdempotencyUser, IdempotencyRecord):
-        session.execute(delete(table).where(table.partner_id == partner_id, table.key.in_(keys)))
+        session.execute(delete(table).where(col(table.partner_id) == partner_id, col(table.key).in_(keys)))
 
 
 def purge_expired(*, session: Session) -> int:
     """Delete answers kept past their 24 hours; returns how many went."""
-    expired = delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= datetime.now(UTC))
-    return len(session.execute(expired.returning(IdempotencyRecord.key)).all())
+    expired = delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= datetime.now(UTC))
+    return len(session.execute(expired.returning(col(IdempotencyRecord.key))).all())

@@ -1,4 +1,5 @@
-"""API-key authentication: `Authorization: Bearer <key>` -> the partner and scopes behind it.
+"""API keys checked: a key -> the partner and scopes behind it (`app.dependencies.require_scope`
+reads `Authorization: Bearer <key>` and asks here).
 
 Checked keys are kept in memory for a few seconds (`key_cache_seconds`), so the hot paths never
 wait on the database, while a key revoked anywhere stops working on every replica within that
@@ -6,16 +7,12 @@ time. A key seen for the first time is always looked up, so a new key works at o
 """
 
 import time
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from collections.abc import Callable
 
 import anyio.to_thread
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.errors import Forbidden, Unauthorized
 from app.partners.service import Caller, find_caller, hash_key
 
 _MAX_ENTRIES = 50_000
@@ -55,32 +52,3 @@ class KeyStore:
     def _lookup(self, digest: str) -> Caller | None:
         with Session(self._engine) as session:
             return find_caller(session=session, key_hash=digest)
-
-
-_bearer = HTTPBearer(auto_error=False, description="A partner API key: `Authorization: Bearer sw_...`")
-
-
-def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Caller]]:
-    async def authorised_caller(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Caller:
-        if credentials is None:
-            raise Unauthorized(
-                "An API key is required: send `Authorization: Bearer <key>`.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        caller = await request.app.state.keys.authenticate(credentials.credentials)
-        if caller is None:
-            raise Unauthorized(
-                "The API key is unknown or revoked.",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        if scope not in caller.scopes:
-            raise Forbidden(
-                f"The API key lacks the scope {scope!r}.",
-                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
-            )
-        return caller
-
-    return authorised_caller

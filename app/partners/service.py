@@ -5,7 +5,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.partners.tables import ApiKey, Partner, utcnow
@@ -64,6 +64,7 @@ def count_partners(*, session: Session) -> int:
 def issue_key(*, session: Session, partner: Partner, scopes: frozenset[str]) -> tuple[ApiKey, str]:
     """Return the stored key record and the key itself, which is never stored or shown again."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
+    assert partner.id is not None, "the partner is stored (flushed) before it gets a key"
     record = ApiKey(
         partner_id=partner.id,
         prefix=key[:PREFIX_LENGTH],
@@ -78,11 +79,11 @@ def issue_key(*, session: Session, partner: Partner, scopes: frozenset[str]) -> 
 def revoke_key(*, session: Session, key_prefix_or_id: str) -> ApiKey:
     """Revoke one key, named by its id, its prefix (first 11 characters) or the whole key."""
     if key_prefix_or_id.isdigit():
-        condition = ApiKey.id == int(key_prefix_or_id)
+        condition = col(ApiKey.id) == int(key_prefix_or_id)
     elif len(key_prefix_or_id) > PREFIX_LENGTH:
-        condition = ApiKey.key_hash == hash_key(key_prefix_or_id)
+        condition = col(ApiKey.key_hash) == hash_key(key_prefix_or_id)
     elif len(key_prefix_or_id) == PREFIX_LENGTH:
-        condition = ApiKey.prefix == key_prefix_or_id
+        condition = col(ApiKey.prefix) == key_prefix_or_id
     else:
         raise InvalidRequest(f"name a key by its id or its first {PREFIX_LENGTH} characters", loc=["key"])
     candidates = session.exec(select(ApiKey).where(condition)).all()
@@ -99,7 +100,9 @@ def revoke_key(*, session: Session, key_prefix_or_id: str) -> ApiKey:
 
 
 def find_caller(*, session: Session, key_hash: str) -> Caller | None:
-    record = session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))).first()
-    if record is None:
+    record = session.exec(
+        select(ApiKey).where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
+    ).first()
+    if record is None or record.id is None:
         return None
     return Caller(partner_id=record.partner_id, key_id=record.id, scopes=frozenset(record.scopes.split(",")))

@@ -50,32 +50,54 @@ Urgency = Literal["emergency", "see_clinician"]
 
 
 class Rules(Protocol):
-    streak: int
-    easy_rpe: int
-    pain_ok: int
-    pain_limit: int
-    pain_stop: int
-    flare_margin: int
-    incomplete_streak: int
-    break_days: int
-    min_rest_hours: int
+    """The thresholds a ladder's rules read (read-only: the catalogue's models are frozen)."""
+
+    @property
+    def streak(self) -> int: ...
+    @property
+    def easy_rpe(self) -> int: ...
+    @property
+    def pain_ok(self) -> int: ...
+    @property
+    def pain_limit(self) -> int: ...
+    @property
+    def pain_stop(self) -> int: ...
+    @property
+    def flare_margin(self) -> int: ...
+    @property
+    def incomplete_streak(self) -> int: ...
+    @property
+    def break_days(self) -> int: ...
+    @property
+    def min_rest_hours(self) -> int: ...
 
 
 class Step(Protocol):
-    step: int
-    exercise: str
-    sets: int
-    unit: str
-    start: int
-    target: int
-    increment: int
-    support: str
+    @property
+    def step(self) -> int: ...
+    @property
+    def exercise(self) -> str: ...
+    @property
+    def sets(self) -> int: ...
+    @property
+    def unit(self) -> Unit: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def target(self) -> int: ...
+    @property
+    def increment(self) -> int: ...
+    @property
+    def support(self) -> Support: ...
 
 
 class Ladder(Protocol):
-    slug: str
-    rules: Rules
-    steps: Sequence[Step]
+    @property
+    def slug(self) -> str: ...
+    @property
+    def rules(self) -> Rules: ...
+    @property
+    def steps(self) -> Sequence[Step]: ...
 
 
 # Immutable records; NamedTuples because a 500-session batch assesses every session and these

@@ -9,12 +9,18 @@ from typing import Protocol
 
 
 class Thresholds(Protocol):
-    streak: int
-    easy_rpe: int
-    pain_ok: int
-    incomplete_streak: int
-    break_days: int
-    min_rest_hours: int
+    @property
+    def streak(self) -> int: ...
+    @property
+    def easy_rpe(self) -> int: ...
+    @property
+    def pain_ok(self) -> int: ...
+    @property
+    def incomplete_streak(self) -> int: ...
+    @property
+    def break_days(self) -> int: ...
+    @property
+    def min_rest_hours(self) -> int: ...
 
 
 NO_HISTORY = "No sessions on this ladder yet: start at the first step, at its easiest dose."

@@ -128,7 +128,8 @@ def todays_routine(
     )
     ladder = catalogue.progression(progression)
     name = f"Today on the {ladder.name.lower()}"
-    if recommendation.action == "pause" or ladder.routine is None:
+    step = recommendation.next  # None exactly on `pause`
+    if step is None or ladder.routine is None:
         return TodaysRoutine(
             slug=f"{ladder.slug}-today",
             name=name,
@@ -139,7 +140,6 @@ def todays_routine(
             if recommendation.action == "pause"
             else "This ladder has no daily routine.",
         )
-    step = recommendation.next
     exercise = catalogue.exercise(step.exercise)
     support = messages.SUPPORT_NOTES[step.support]
     blocks = [

@@ -4,7 +4,7 @@ Every query is scoped to one partner; another partner's users simply do not exis
 import functools
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, select, tuple_, union_all
+from sqlalchemy import Integer, Select, String, bindparam, select, tuple_, union_all
 from sqlmodel import Session, col
 
 from app.db import UTCDateTime
@@ -68,7 +68,7 @@ def latest_for_ladder_query(
 @functools.lru_cache(maxsize=64)
 def _latest_for_ladder(exercises: tuple[str, ...], limit: int) -> Select:
     # Built once per ladder shape (building a seven-way UNION costs more than running it).
-    partner_id, user_id = bindparam("partner_id"), bindparam("user_id")
+    partner_id, user_id = bindparam("partner_id", type_=Integer), bindparam("user_id", type_=String)
     as_of = bindparam("as_of", type_=UTCDateTime)
     mine = (
         col(SessionRow.partner_id) == partner_id,
@@ -76,10 +76,13 @@ def _latest_for_ladder(exercises: tuple[str, ...], limit: int) -> Select:
         col(SessionRow.performed_at) <= as_of,
     )
     branches = [
-        select(SessionRow.seq).where(*mine, col(SessionRow.exercise) == exercise).order_by(*_NEWEST_FIRST).limit(limit)
+        select(col(SessionRow.seq))
+        .where(*mine, col(SessionRow.exercise) == exercise)
+        .order_by(*_NEWEST_FIRST)
+        .limit(limit)
         for exercise in exercises
     ]
-    branches.append(select(SessionRow.seq).where(*mine).order_by(*_NEWEST_FIRST).limit(1))
+    branches.append(select(col(SessionRow.seq)).where(*mine).order_by(*_NEWEST_FIRST).limit(1))
     seqs = union_all(*(branch.subquery().select() for branch in branches)).subquery()
     # The latest of all comes first; if it is not a ladder session, `limit` ladder ones follow.
     return (

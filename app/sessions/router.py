@@ -2,7 +2,7 @@
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
@@ -34,7 +34,7 @@ IdempotencyKey = Annotated[
         description="Makes retries of this write safe for 24 hours.",
     ),
 ]
-REPLAYED = {
+REPLAYED: dict[str, Any] = {
     "Idempotent-Replayed": {
         "description": "`true` when this is the stored answer to an earlier request with the same key",
         "schema": {"type": "string"},
@@ -49,16 +49,21 @@ def _answer(answer: StoredAnswer, replayed: bool, location: str | None = None) -
     return json_text(answer.status, answer.body, headers)
 
 
+_SESSION_STORED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Stored", "headers": {"Location": {"schema": {"type": "string"}}, **REPLAYED}},
+    200: {"model": SessionOut, "description": "Already stored with this client_session_id and the same content"},
+}
+_BATCH_JUDGED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A result per item, in order", "headers": REPLAYED}
+}
+
+
 @router.post(
     "/users/{user_id}/sessions",
     status_code=201,
     response_model=SessionOut,
     summary="Log a session",
-    responses={
-        201: {"description": "Stored", "headers": {"Location": {"schema": {"type": "string"}}, **REPLAYED}},
-        200: {"model": SessionOut, "description": "Already stored with this client_session_id and the same content"},
-    }
-    | problem_responses(400, 401, 403, 409, 413, 415, 422),
+    responses=_SESSION_STORED | problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 async def post_session(
     user_id: UserIdPath,
@@ -98,8 +103,7 @@ LARGE_BODY_PATHS = (router.prefix + BATCH_PATH,)
     BATCH_PATH,
     response_model=BatchOut,
     summary="Log up to 500 sessions, each judged on its own",
-    responses={200: {"description": "A result per item, in order", "headers": REPLAYED}}
-    | problem_responses(400, 401, 403, 409, 413, 415, 422),
+    responses=_BATCH_JUDGED | problem_responses(400, 401, 403, 409, 413, 415, 422),
 )
 async def post_batch(
     body: BatchIn,

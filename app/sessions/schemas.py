@@ -2,7 +2,7 @@
 
 import functools
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import (
     AfterValidator,
@@ -46,8 +46,12 @@ def _moment_not_in_the_future(text: str) -> datetime:
     return value
 
 
-Rfc3339 = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment), _AS_TEXT, _AS_DATE_TIME]
-PerformedAt = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment_not_in_the_future), _AS_TEXT, _AS_DATE_TIME]
+if TYPE_CHECKING:  # what the fields hold once validated: the text is checked, then converted
+    Rfc3339 = datetime
+    PerformedAt = datetime
+else:
+    Rfc3339 = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment), _AS_TEXT, _AS_DATE_TIME]
+    PerformedAt = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment_not_in_the_future), _AS_TEXT, _AS_DATE_TIME]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
 Score = Annotated[int, Strict(), Field(ge=0, le=10)]
 Dose = Annotated[int, Strict(), Field(ge=0, le=600)]

@@ -28,7 +28,7 @@ def list_sessions(
     more = len(rows) > limit
     rows = rows[:limit]
     last = (rows[-1].performed_at, rows[-1].seq) if more else None
-    return [to_document(r, catalogue) for r in rows], last  # type: ignore[return-value]
+    return [to_document(r, catalogue) for r in rows], last
 
 
 def patch_session(
