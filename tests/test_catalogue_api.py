@@ -96,7 +96,7 @@ def test_half_squat_hold_lists_the_faults_of_an_uneven_hold(client, auth):
 
 
 def test_first_session_starts_with_the_first_ladder_position_only(client, auth):
-    routine = client.get("/v1/routines/first-session", headers=auth()).json()
+    routine = client.get("/v1/routines/ten-minute-starter", headers=auth()).json()
     ladder_blocks = [b for b in routine["blocks"] if b["exercise"] in {step[0] for step in LADDER}]
     assert [(b["exercise"], b["sets"], b["dose"]) for b in ladder_blocks] == [("half-squat-hold", 3, 5)]
     assert {b["exercise"] for b in routine["blocks"]} == {
@@ -294,7 +294,7 @@ CATALOGUE_PATHS = [
     "/v1/progressions",
     "/v1/progressions/lunge-ladder",
     "/v1/routines",
-    "/v1/routines/first-session",
+    "/v1/routines/ten-minute-starter",
 ]
 
 
@@ -363,7 +363,7 @@ def test_catalogue_follows_a_sync_made_elsewhere(empty_database_url, tmp_path):
     headers = {"Authorization": f"Bearer {key}"}
     app = create_app(Settings(database_url=empty_database_url, catalogue_refresh_seconds=0.1))
     with TestClient(app) as client:
-        before = client.get("/v1/routines/first-session", headers=headers)
+        before = client.get("/v1/routines/ten-minute-starter", headers=headers)
         assert before.status_code == 200
         directory = tmp_path / "content"
         shutil.copytree(CONTENT_DIR, directory)
@@ -374,10 +374,12 @@ def test_catalogue_follows_a_sync_made_elsewhere(empty_database_url, tmp_path):
             store.sync(session=session, catalogue=load_content(directory))
             session.commit()
         deadline = time.monotonic() + 5
-        while client.get("/v1/routines/first-session", headers=headers).json()["name"] != "Renamed starter":
+        while client.get("/v1/routines/ten-minute-starter", headers=headers).json()["name"] != "Renamed starter":
             assert time.monotonic() < deadline, "the new catalogue was not picked up"
             time.sleep(0.05)
-        after = client.get("/v1/routines/first-session", headers=headers | {"If-None-Match": before.headers["etag"]})
+        after = client.get(
+            "/v1/routines/ten-minute-starter", headers=headers | {"If-None-Match": before.headers["etag"]}
+        )
         assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
     engine.dispose()
 

@@ -14,7 +14,7 @@ CATALOGUE = load_content()
 LADDER = CATALOGUE.progressions[0]
 EMERGENCY = frozenset(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "emergency")
 SEE_CLINICIAN = next(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "see_clinician")
-T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # a Monday
 AS_OF = T0 + timedelta(days=3)
 DAY = 24 * 60
 _counter = iter(range(10**6))
@@ -127,8 +127,9 @@ def test_worked_example_with_pain_six_decreases():
 
 
 def test_worked_example_at_start_dose_regresses_a_step():
-    result = rec(s(target=6, during=6))
+    result = worked(target=6, second_during=6)
     assert (result.action, where(result.next)) == ("regress_step", ("supported-reverse-lunge", 10))
+    assert codes(result) == ["pain_above_limit"] and result.reasons[0].session_ids == ("tue",)
     assert result.next.sets == 2 and result.next.support == "required"
 
 

@@ -59,7 +59,7 @@ _UP = {
 }
 _PAUSE = (
     "pause these exercises for now. Flare-ups are common and usually settle; keep moving gently, and check "
-    "with a physiotherapist or doctor before restarting"
+    "with a physiotherapist or doctor before restarting, then start again at the easier dose suggested"
 )
 
 
@@ -75,8 +75,7 @@ def for_action(code: str, action: str, rules: Thresholds, unmet: tuple[str, ...]
         return "You have reached the top of the ladder: keep practising this level to stay strong."
     if code == "ready_to_progress":
         return (
-            f"The last {_sessions(rules.streak)} here were complete, easy and comfortable, and the body "
-            f"settled afterwards: {_UP[action]}."
+            f"The last {_sessions(rules.streak)} here were complete, felt easy and stayed comfortable: {_UP[action]}."
         )
     cause = {
         "pain_stop": "Pain reached a level where it is best to stop",
