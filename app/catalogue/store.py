@@ -31,7 +31,7 @@ from app.catalogue.schemas import (
     Source,
     Step,
 )
-from app.progression.engine import Unit
+from app.progression.model import Unit
 
 Row = dict[str, Any]
 

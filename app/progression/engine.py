@@ -1,133 +1,35 @@
 """Pure functions of the progression rules, v2 (docs/rules.md): no I/O, no web, no database.
 
-Inputs are plain data: a ladder (steps and rule thresholds, as the catalogue serves them) and
-sessions as logged. The session-log service and the recommendation endpoints both call these.
+Inputs are plain data (`app.progression.model`): a ladder (steps and rule thresholds, as the
+catalogue serves them) and sessions as logged. The session-log service and the recommendation
+endpoints both call these.
 """
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Literal, NamedTuple, Protocol, get_args
 
 from app.progression import messages
+from app.progression.model import (
+    UNMET_ORDER,
+    Action,
+    Assessment,
+    Ladder,
+    LoggedSession,
+    Pain,
+    PainZone,
+    Performance,
+    Prescription,
+    Reason,
+    ReasonCode,
+    Recommendation,
+    Rules,
+    Step,
+    UnmetCode,
+)
 
 # Part of every answer's `rules_version`: bump it whenever a rule below changes meaning.
 RULES_REVISION = "2"
-
-PainZone = Literal["low", "acceptable", "high", "stop"]
-Action = Literal["start", "increase_dose", "advance_step", "repeat", "decrease_dose", "regress_step", "pause"]
-ReasonCode = Literal[
-    "red_flag",
-    "no_history",
-    "pain_stop",
-    "pain_above_limit",
-    "flare",
-    "incomplete_streak",
-    "break",
-    "ready_to_progress",
-    "ladder_complete",
-    "keep_practising",
-]
-# What stood in the way of moving up, in the order answers list them (rule 8).
-UnmetCode = Literal[
-    "too_few_sessions",
-    "not_completed",
-    "rpe_missing",
-    "rpe_above_easy",
-    "pain_above_ok",
-    "faults",
-    "support_used",
-    "flare",
-    "red_flag",
-    "too_soon",
-    "next_morning_missing",
-]
-UNMET_ORDER: tuple[str, ...] = get_args(UnmetCode)
-Unit = Literal["seconds", "reps"]
-Support = Literal["none", "optional", "required"]
-Urgency = Literal["emergency", "see_clinician"]
-
-
-class Rules(Protocol):
-    """The thresholds a ladder's rules read (read-only: the catalogue's models are frozen)."""
-
-    @property
-    def streak(self) -> int: ...
-    @property
-    def easy_rpe(self) -> int: ...
-    @property
-    def pain_ok(self) -> int: ...
-    @property
-    def pain_limit(self) -> int: ...
-    @property
-    def pain_stop(self) -> int: ...
-    @property
-    def flare_margin(self) -> int: ...
-    @property
-    def incomplete_streak(self) -> int: ...
-    @property
-    def break_days(self) -> int: ...
-    @property
-    def min_rest_hours(self) -> int: ...
-
-
-class Step(Protocol):
-    @property
-    def step(self) -> int: ...
-    @property
-    def exercise(self) -> str: ...
-    @property
-    def sets(self) -> int: ...
-    @property
-    def unit(self) -> Unit: ...
-    @property
-    def start(self) -> int: ...
-    @property
-    def target(self) -> int: ...
-    @property
-    def increment(self) -> int: ...
-    @property
-    def support(self) -> Support: ...
-
-
-class Ladder(Protocol):
-    @property
-    def slug(self) -> str: ...
-    @property
-    def rules(self) -> Rules: ...
-    @property
-    def steps(self) -> Sequence[Step]: ...
-
-
-# Immutable records; NamedTuples because a 500-session batch assesses every session and these
-# are several times cheaper to build than frozen dataclasses.
-class Pain(NamedTuple):
-    during: int
-    before: int | None = None
-    after: int | None = None
-    next_morning: int | None = None
-
-
-class Performance(NamedTuple):
-    """What the rules read from one logged session."""
-
-    target_dose: int
-    set_doses: tuple[int, ...]
-    rpe: int | None
-    pain: Pain
-    support_used: bool
-    fault_count: int
-    red_flags: tuple[str, ...] = ()
-
-
-class Assessment(NamedTuple):
-    progression: str
-    completed: bool
-    qualifying: bool
-    pain_zone: PainZone
-    flare: bool
-    red_flag: bool
 
 
 def position_dose(step: Step, target_dose: int) -> int:
@@ -164,10 +66,10 @@ def is_completed(performance: Performance, step: Step) -> bool:
     return sum(1 for dose in performance.set_doses if dose >= needed) >= step.sets
 
 
-def shortfalls(performance: Performance, step: Step, rules: Rules) -> list[str]:
+def shortfalls(performance: Performance, step: Step, rules: Rules) -> list[UnmetCode]:
     """The `unmet` codes one session earns on its own, in answer order; empty when it qualifies."""
     pain = performance.pain
-    found = []
+    found: list[UnmetCode] = []
     if not is_completed(performance, step):
         found.append("not_completed")
     if performance.rpe is None:
@@ -203,44 +105,6 @@ def assess(performance: Performance, *, progression: str, step: Step, rules: Rul
 
 
 # -- recommending the next step ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedSession:
-    """A session as the rules read it: who named it, when, in which received order."""
-
-    id: str
-    exercise: str
-    performed_at: datetime
-    received_order: int
-    performance: Performance
-
-
-@dataclass(frozen=True, slots=True)
-class Prescription:
-    step: int
-    exercise: str
-    sets: int
-    dose: int
-    unit: str
-    support: str
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    code: str
-    message: str
-    session_ids: tuple[str, ...]
-    unmet: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    action: Action
-    current: Prescription | None
-    next: Prescription | None
-    reasons: tuple[Reason, ...]
-    resume: Prescription | None = None
 
 
 def positions(ladder: Ladder) -> list[tuple[int, int]]:
@@ -306,7 +170,7 @@ def recommend(
     at_bottom, at_top = here == 0, here == len(ladder_positions) - 1
     step = ladder.steps[current[0]]
 
-    def move(offset: int, codes: Sequence[str], chosen: Sequence[LoggedSession]) -> Recommendation:
+    def move(offset: int, codes: Sequence[ReasonCode], chosen: Sequence[LoggedSession]) -> Recommendation:
         target = ladder_positions[here + offset]
         same_step = target[0] == current[0]
         if offset > 0:
@@ -317,7 +181,7 @@ def recommend(
         return Recommendation(action, _prescription(ladder, current), _prescription(ladder, target), reasons)
 
     def stay(
-        action: Action, codes: Sequence[str], chosen: Sequence[LoggedSession], unmet: tuple[str, ...] = ()
+        action: Action, codes: Sequence[ReasonCode], chosen: Sequence[LoggedSession], unmet: tuple[UnmetCode, ...] = ()
     ) -> Recommendation:
         prescription = _prescription(ladder, current)
         reasons = tuple(
@@ -334,7 +198,7 @@ def recommend(
         return stay("pause", ["pain_stop"], [latest])
     # Rule 4: pain above the limit, or a flare: one position down. At the bottom, pause for pain
     # above the limit; a flare alone repeats the easiest position.
-    codes = []
+    codes: list[ReasonCode] = []
     if pain.during > rules.pain_limit or (pain.after is not None and pain.after > rules.pain_limit):
         codes.append("pain_above_limit")
     if is_flare(pain, rules):
@@ -364,9 +228,9 @@ def recommend(
     return stay("repeat", ["keep_practising"], window_sessions, unmet)
 
 
-def _unmet(here: Sequence[LoggedSession], latest: LoggedSession, step: Step, rules: Rules) -> tuple[str, ...]:
+def _unmet(here: Sequence[LoggedSession], latest: LoggedSession, step: Step, rules: Rules) -> tuple[UnmetCode, ...]:
     """What stands in the way of moving up (rule 8), in answer order; empty when rule 7 holds."""
-    found = set()
+    found: set[UnmetCode] = set()
     if len(here) < rules.streak:  # a short history, or a window reaching another position
         found.add("too_few_sessions")
     for session in here:

@@ -1,10 +1,10 @@
 """Recommendation request and answer shapes (the contract's "Recommendations" section)."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.progression.engine import Action, ReasonCode, Support, Unit, UnmetCode
+from app.progression.model import Action, ReasonCode, Support, Unit, UnmetCode
 from app.sessions.schemas import Body, Rfc3339, SessionIn, UtcTimestamp
 
 
@@ -57,7 +57,7 @@ class RoutineBlockOut(BaseModel):
     exercise: str
     sets: int
     dose: int
-    unit: Literal["seconds", "reps"]
+    unit: Unit
     rest_seconds: int
     notes: str
 

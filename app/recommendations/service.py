@@ -10,7 +10,8 @@ from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import Exercise, Progression, RoutineBlock
 from app.errors import InvalidRequest, ProblemError
 from app.progression import messages
-from app.progression.engine import LoggedSession, Recommendation, recommend, window
+from app.progression.engine import recommend, window
+from app.progression.model import LoggedSession, Recommendation
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
 from app.sessions.documents import content_of, performance
 from app.sessions.ingest import check_against_catalogue

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 
 from app.catalogue.memory import LiveCatalogue
-from app.progression.engine import Pain, Performance, assess
+from app.progression.engine import assess
+from app.progression.model import Pain, Performance
 from app.sessions.schemas import SessionIn, utc_text
 from app.sessions.tables import SessionRow
 

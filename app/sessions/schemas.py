@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from app.errors import Problem
-from app.progression.engine import PainZone
+from app.progression.model import PainZone
 
 USER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
