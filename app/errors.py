@@ -48,10 +48,18 @@ def problem_document(body: Problem) -> dict[str, Any]:
 
 
 class DomainError(Exception):
-    """Base of the errors services raise; each subclass carries its HTTP status and type."""
+    """Base of the errors services raise; each subclass names its HTTP status and problem type:
+    `class NotFound(DomainError, status=404, problem_type="not-found")`."""
 
     status: int = 400
     type: str = "about:blank"
+
+    def __init_subclass__(cls, *, status: int | None = None, problem_type: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if problem_type is not None:
+            cls.type = _TYPES + problem_type
 
     def __init__(
         self, detail: str, *, errors: list[ProblemError] | None = None, headers: dict[str, str] | None = None
@@ -65,46 +73,36 @@ class DomainError(Exception):
         return problem(self.status, self.detail, type_=self.type, errors=self.errors)
 
 
-class BadRequest(DomainError):
-    status = 400
-    type = _TYPES + "malformed-request"
+class BadRequest(DomainError, status=400, problem_type="malformed-request"):
+    pass
 
 
-class Unauthorized(DomainError):
-    status = 401
-    type = _TYPES + "unauthorized"
+class Unauthorized(DomainError, status=401, problem_type="unauthorized"):
+    pass
 
 
-class Forbidden(DomainError):
-    status = 403
-    type = _TYPES + "forbidden"
+class Forbidden(DomainError, status=403, problem_type="forbidden"):
+    pass
 
 
-class NotFound(DomainError):
-    status = 404
-    type = _TYPES + "not-found"
+class NotFound(DomainError, status=404, problem_type="not-found"):
+    pass
 
 
-class Conflict(DomainError):
-    status = 409
-    type = _TYPES + "conflict"
+class Conflict(DomainError, status=409, problem_type="conflict"):
+    pass
 
 
-class PayloadTooLarge(DomainError):
-    status = 413
-    type = _TYPES + "payload-too-large"
+class PayloadTooLarge(DomainError, status=413, problem_type="payload-too-large"):
+    pass
 
 
-class UnsupportedMediaType(DomainError):
-    status = 415
-    type = _TYPES + "unsupported-media-type"
+class UnsupportedMediaType(DomainError, status=415, problem_type="unsupported-media-type"):
+    pass
 
 
-class InvalidRequest(DomainError):
+class InvalidRequest(DomainError, status=422, problem_type="validation"):
     """422 for input that is well-formed but not acceptable; `loc` (or `errors`) names the field."""
-
-    status = 422
-    type = _TYPES + "validation"
 
     def __init__(
         self, detail: str, *, loc: list[str | int] | None = None, errors: list[ProblemError] | None = None

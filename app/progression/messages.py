@@ -5,23 +5,7 @@ back"), and numbers come from the ladder's own thresholds. Partners key on reaso
 words may be reworded.
 """
 
-from typing import Protocol
-
-
-class Thresholds(Protocol):
-    @property
-    def streak(self) -> int: ...
-    @property
-    def easy_rpe(self) -> int: ...
-    @property
-    def pain_ok(self) -> int: ...
-    @property
-    def incomplete_streak(self) -> int: ...
-    @property
-    def break_days(self) -> int: ...
-    @property
-    def min_rest_hours(self) -> int: ...
-
+from app.progression.model import Action, ReasonCode, Rules, UnmetCode
 
 NO_HISTORY = "No sessions on this ladder yet: start at the first step, at its easiest dose."
 
@@ -67,7 +51,7 @@ def red_flag(*, urgent: bool) -> str:
     return RED_FLAG_URGENT_ADVICE if urgent else RED_FLAG_ADVICE
 
 
-def for_action(code: str, action: str, rules: Thresholds, unmet: tuple[str, ...] = ()) -> str:
+def for_action(code: ReasonCode, action: Action, rules: Rules, unmet: tuple[UnmetCode, ...] = ()) -> str:
     """The sentence for reason `code` when the answer's action is `action`."""
     if code == "keep_practising":
         return f"Keep practising at this level. To move up: {'; '.join(_unmet_phrase(u, rules) for u in unmet)}."
@@ -104,7 +88,7 @@ def _sessions(count: int) -> str:
     return f"{count} session" if count == 1 else f"{count} sessions"
 
 
-def _unmet_phrase(code: str, rules: Thresholds) -> str:
+def _unmet_phrase(code: UnmetCode, rules: Rules) -> str:
     return {
         "too_few_sessions": f"log {_sessions(rules.streak)} in a row at this level",
         "not_completed": "complete every set at the planned dose",

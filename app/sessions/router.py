@@ -1,6 +1,7 @@
 """Session-log endpoints: read the request, call one service function, answer."""
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -81,11 +82,14 @@ async def post_session(
         user_id=user_id,
         body=body,
         idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json"))
-        if idempotency_key
-        else "",
+        fingerprint=_fingerprint(request, idempotency_key, lambda: body.model_dump(mode="json")),
     )
     return _answer(answer, replayed, location=_location(request, answer))
+
+
+def _fingerprint(request: Request, idempotency_key: str | None, body: Callable[[], Any]) -> str:
+    """What a retry under the same key must repeat; only worked out when a key was sent."""
+    return request_fingerprint(request.method, request.url.path, body()) if idempotency_key else ""
 
 
 def _location(request: Request, answer: StoredAnswer) -> str | None:
@@ -119,7 +123,7 @@ async def post_batch(
         partner_id=caller.partner_id,
         raw_items=body.sessions,
         idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body.sessions) if idempotency_key else "",
+        fingerprint=_fingerprint(request, idempotency_key, lambda: body.sessions),
     )
     return _answer(answer, replayed)
 
