@@ -26,6 +26,7 @@ from app.main import create_app
 from app.partners import service as partners
 from app.partners.tables import Partner
 from app.settings import Settings
+from tests.factories import free_port
 
 POSTGRES_URL = os.environ.get(
     "STEPWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
@@ -186,15 +187,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.fixture
 def live_server(database_url) -> Iterator[str]:
     """The app served by a real uvicorn on a free port (in a thread); yields its base URL."""
-    import socket
     import threading
     import time
 
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(Settings(database_url=database_url)), port=port, log_level="warning")
     )

@@ -1,6 +1,7 @@
-"""Request bodies for tests, valid unless a test changes them."""
+"""Request bodies for tests, valid unless a test changes them, and a free port for servers they start."""
 
 import copy
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,3 +34,10 @@ def session_body(**changes: Any) -> dict[str, Any]:
 
 def at(minutes: int) -> str:
     return (BASE_TIME + timedelta(minutes=minutes)).isoformat()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -7,7 +7,6 @@ retrying them stores each session exactly once.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import make_engine
-from tests.factories import at, session_body
+from tests.factories import at, free_port, session_body
 
 BATCHES, ITEMS, THREADS = 40, 25, 4
 
@@ -58,9 +57,7 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged_and_stores_nothing_twice(b
     key = cli(empty_database_url, "partners", "create", "crash-test", "--scopes", "sessions:write").stdout.splitlines()[
         -1
     ]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     batches = {
         f"batch-{b}": [
             {"user_id": f"user-{i % 7}", **session_body(client_session_id=f"b{b}-i{i}", performed_at=at(b * ITEMS + i))}

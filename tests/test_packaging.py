@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -10,13 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.factories import free_port
+
 ROOT = Path(__file__).parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_installed_package_serves_from_an_empty_directory(tmp_path):
@@ -30,7 +25,7 @@ def test_installed_package_serves_from_an_empty_directory(tmp_path):
     shutil.rmtree(source)
     workdir = tmp_path / "empty"
     workdir.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))}
     server = subprocess.Popen(
         [str(venv / "bin" / "stepwise"), "serve", "--port", str(port)],

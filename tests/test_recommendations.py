@@ -10,23 +10,23 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from app.catalogue.content import load_content
+from app.progression.engine import positions
 from app.sessions.tables import SessionRow
 from tests.factories import session_body
 
 WRITE = "sessions:read,sessions:write"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-LADDER = [
-    "half-squat-hold",
-    "supported-reverse-lunge",
-    "reverse-lunge",
-    "kneeling-reverse-lunge",
-    "long-step-reverse-lunge",
-    "lateral-reverse-lunge",
-]
+CATALOGUE = load_content()
+LADDER = CATALOGUE.progressions[0]
+LADDER_EXERCISES = [step.exercise for step in LADDER.steps]
+OFF_LADDER = next(e.slug for e in CATALOGUE.exercises if e.slug not in LADDER_EXERCISES)  # an exercise on no step
+SEE_CLINICIAN = next(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "see_clinician")
+EMERGENCY = next(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "emergency")
 
 
 @pytest.fixture
-def h(auth):
+def headers(auth):
     return auth(WRITE + ",catalogue:read")
 
 
@@ -44,8 +44,8 @@ def evaluate(client, headers, sessions, **extra):
     )
 
 
-def test_user_without_sessions_starts(client, h):
-    answer = client.get("/v1/users/new-user/recommendation?progression=lunge-ladder", headers=h).json()
+def test_user_without_sessions_starts(client, headers):
+    answer = client.get("/v1/users/new-user/recommendation?progression=lunge-ladder", headers=headers).json()
     assert answer["action"] == "start" and answer["current"] is None
     assert answer["next"] == {
         "step": 1,
@@ -88,37 +88,39 @@ def worked(second_at=MONDAY + timedelta(hours=24, minutes=30), first_morning=1, 
         (worked(second_during=6), "decrease_dose", 6, "pain_above_limit", []),
     ],
 )
-def test_worked_example_from_stored_history_and_from_evaluate(client, h, history, action, next_dose, code, unmet):
+def test_worked_example_from_stored_history_and_from_evaluate(client, headers, history, action, next_dose, code, unmet):
     user = f"w-{uuid.uuid4().hex[:8]}"
-    ids = [client.post(f"/v1/users/{user}/sessions", json=b, headers=h).json()["id"] for b in history]
+    ids = [client.post(f"/v1/users/{user}/sessions", json=b, headers=headers).json()["id"] for b in history]
     as_of = (MONDAY + timedelta(days=2)).isoformat()
     stored = client.get(
-        f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=h
+        f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=headers
     ).json()
     assert (stored["action"], stored["next"]["dose"], stored["next"]["sets"]) == (action, next_dose, 3)
     reason = stored["reasons"][0]
     assert (reason["code"], reason["unmet"]) == (code, unmet)
     assert reason["session_ids"] == (ids if code in ("ready_to_progress", "keep_practising") else ids[-1:])
     assert stored["current"]["dose"] == 8 and stored["as_of"] == as_of.replace("+00:00", "Z")
-    stateless = evaluate(client, h, [b | {"id": i} for b, i in zip(history, ids, strict=True)], as_of=as_of).json()
+    stateless = evaluate(
+        client, headers, [b | {"id": i} for b, i in zip(history, ids, strict=True)], as_of=as_of
+    ).json()
     assert stateless == stored
 
 
-def test_evaluate_names_sessions_by_id_or_index(client, h):
+def test_evaluate_names_sessions_by_id_or_index(client, headers):
     first, second = worked()
     answer = evaluate(
-        client, h, [first | {"id": "mine-1"}, second], as_of=(MONDAY + timedelta(days=2)).isoformat()
+        client, headers, [first | {"id": "mine-1"}, second], as_of=(MONDAY + timedelta(days=2)).isoformat()
     ).json()
     assert answer["action"] == "increase_dose" and answer["reasons"][0]["session_ids"] == ["mine-1", "#1"]
 
 
-def test_red_flag_on_another_exercise_pauses_the_stored_ladder_until_a_later_clear_session(client, h):
+def test_red_flag_on_another_exercise_pauses_the_stored_ladder_until_a_later_clear_session(client, headers):
     for b in worked():
-        client.post("/v1/users/rf/sessions", json=b, headers=h)
+        client.post("/v1/users/rf/sessions", json=b, headers=headers)
     later = MONDAY + timedelta(days=1, hours=2)
     flagged = client.post(
         "/v1/users/rf/sessions",
-        headers=h,
+        headers=headers,
         json=session_body(
             exercise="glute-bridge",
             target_dose=10,
@@ -129,13 +131,13 @@ def test_red_flag_on_another_exercise_pauses_the_stored_ladder_until_a_later_cle
         ),
     ).json()
     params = {"progression": "lunge-ladder", "as_of": (MONDAY + timedelta(days=2)).isoformat()}
-    answer = client.get("/v1/users/rf/recommendation", params=params, headers=h).json()
+    answer = client.get("/v1/users/rf/recommendation", params=params, headers=headers).json()
     assert (answer["action"], answer["next"], answer["resume"]) == ("pause", None, None)
     assert answer["reasons"][0]["code"] == "red_flag" and answer["reasons"][0]["session_ids"] == [flagged["id"]]
     assert answer["current"]["exercise"] == "reverse-lunge" and "urgent" not in answer["reasons"][0]["message"].lower()
     client.post(
         "/v1/users/rf/sessions",
-        headers=h,
+        headers=headers,
         json=session_body(
             exercise="glute-bridge",
             target_dose=10,
@@ -144,43 +146,47 @@ def test_red_flag_on_another_exercise_pauses_the_stored_ladder_until_a_later_cle
             performed_at=(later + timedelta(minutes=30)).isoformat(),
         ),
     )
-    assert client.get("/v1/users/rf/recommendation", params=params, headers=h).json()["action"] == "increase_dose"
+    assert client.get("/v1/users/rf/recommendation", params=params, headers=headers).json()["action"] == "increase_dose"
 
 
-def test_emergency_red_flag_answers_urgent_care_today(client, h):
+def test_emergency_red_flag_answers_urgent_care_today(client, headers):
     flagged = session_body(performed_at=MONDAY.isoformat(), red_flags=["fever_or_unwell", "bladder_bowel_change"])
-    answer = evaluate(client, h, [flagged], as_of=(MONDAY + timedelta(hours=1)).isoformat()).json()
+    answer = evaluate(client, headers, [flagged], as_of=(MONDAY + timedelta(hours=1)).isoformat()).json()
     assert answer["action"] == "pause" and "urgent medical care today" in answer["reasons"][0]["message"]
 
 
-def test_evaluate_empty_list_starts_and_stores_nothing(client, h, app):
-    assert evaluate(client, h, []).json()["action"] == "start"
-    evaluate(client, h, [body(0)])
+def test_evaluate_empty_list_starts_and_stores_nothing(client, headers, app):
+    assert evaluate(client, headers, []).json()["action"] == "start"
+    evaluate(client, headers, [body(0)])
     with Session(app.state.engine) as s:
         assert s.execute(select(func.count()).select_from(SessionRow)).scalar_one() == 0
 
 
-def test_evaluate_validates_sessions_as_posts_do(client, h):
-    bad = evaluate(client, h, [body(0), body(1, exercise="moonwalk"), body(2, rpe=11)])
+def test_evaluate_validates_sessions_as_posts_do(client, headers):
+    bad = evaluate(client, headers, [body(0), body(1, exercise="moonwalk"), body(2, rpe=11)])
     assert bad.status_code == 422
     locs = [e["loc"] for e in bad.json()["errors"]]
     assert ["body", "sessions", 2, "rpe"] in locs
-    fault = evaluate(client, h, [body(0, faults=["nope"])])
+    fault = evaluate(client, headers, [body(0, faults=["nope"])])
     assert fault.status_code == 422 and fault.json()["errors"][0]["loc"] == ["body", "sessions", 0, "faults", 0]
-    assert evaluate(client, h, [body(0)] * 1001).status_code == 422
+    assert evaluate(client, headers, [body(0)] * 1001).status_code == 422
 
 
-def test_unknown_progression_is_404(client, h):
-    assert client.get("/v1/users/u/recommendation?progression=nope", headers=h).status_code == 404
+def test_unknown_progression_is_404(client, headers):
+    assert client.get("/v1/users/u/recommendation?progression=nope", headers=headers).status_code == 404
     assert (
-        client.post("/v1/recommendations/evaluate", json={"progression": "nope", "sessions": []}, headers=h).status_code
+        client.post(
+            "/v1/recommendations/evaluate", json={"progression": "nope", "sessions": []}, headers=headers
+        ).status_code
         == 404
     )
 
 
-def test_recommendation_scopes_and_tenancy(client, auth, h):
-    client.post("/v1/users/t/sessions", json=body(0, pain={"during": 9}), headers=h)
-    assert client.get("/v1/users/t/recommendation?progression=lunge-ladder", headers=h).json()["action"] == "pause"
+def test_recommendation_scopes_and_tenancy(client, auth, headers):
+    client.post("/v1/users/t/sessions", json=body(0, pain={"during": 9}), headers=headers)
+    assert (
+        client.get("/v1/users/t/recommendation?progression=lunge-ladder", headers=headers).json()["action"] == "pause"
+    )
     other = auth(WRITE)
     assert client.get("/v1/users/t/recommendation?progression=lunge-ladder", headers=other).json()["action"] == "start"
     assert (
@@ -195,15 +201,17 @@ def test_recommendation_scopes_and_tenancy(client, auth, h):
     )
 
 
-def test_naive_as_of_is_422(client, h):
-    response = client.get("/v1/users/u/recommendation?progression=lunge-ladder&as_of=2026-11-20T07:30:00", headers=h)
+def test_naive_as_of_is_422(client, headers):
+    response = client.get(
+        "/v1/users/u/recommendation?progression=lunge-ladder&as_of=2026-11-20T07:30:00", headers=headers
+    )
     assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["query", "as_of"]
 
 
 sessions_strategy = st.lists(
     st.fixed_dictionaries(
         {
-            "step": st.integers(0, 6),  # 6: an exercise on no ladder
+            "step": st.integers(0, len(LADDER_EXERCISES)),  # the last: an exercise on no ladder
             "target": st.integers(1, 14),
             "minute": st.integers(0, 60 * 24 * 20),
             "rpe": st.none() | st.integers(0, 10),
@@ -212,7 +220,7 @@ sessions_strategy = st.lists(
             "before": st.none() | st.integers(0, 10),
             "next_morning": st.none() | st.integers(0, 10),
             "short": st.booleans(),
-            "red_flags": st.sampled_from([[], [], [], ["fever_or_unwell"], ["saddle_numbness"]]),
+            "red_flags": st.sampled_from([[], [], [], [SEE_CLINICIAN], [EMERGENCY]]),
         }
     ),
     max_size=6,
@@ -220,7 +228,7 @@ sessions_strategy = st.lists(
 
 
 def _to_body(item):
-    exercise = (LADDER + ["glute-bridge"])[item["step"]]
+    exercise = (LADDER_EXERCISES + [OFF_LADDER])[item["step"]]
     sets = [item["target"]] * 3 if not item["short"] else [max(item["target"] - 1, 0)]
     return session_body(
         exercise=exercise,
@@ -242,26 +250,20 @@ def _to_body(item):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=sessions_strategy, days=st.integers(0, 40))
-def test_random_histories_move_at_most_one_position_and_both_paths_agree(client, h, history, days):
-    import uuid
-
-    from app.catalogue.content import load_content
-    from app.progression.engine import positions
-
-    ladder = load_content().progressions[0]
-    grid = [(ladder.steps[i].exercise, dose) for i, dose in positions(ladder)]
+def test_random_histories_move_at_most_one_position_and_both_paths_agree(client, headers, history, days):
+    grid = [(LADDER.steps[i].exercise, dose) for i, dose in positions(LADDER)]
     user = f"prop-{uuid.uuid4().hex[:10]}"
     bodies = [_to_body(item) for item in history]
     ids = []
     for b in bodies:
-        response = client.post(f"/v1/users/{user}/sessions", json=b, headers=h)
+        response = client.post(f"/v1/users/{user}/sessions", json=b, headers=headers)
         assert response.status_code == 201
         ids.append(response.json()["id"])
     as_of = (T0 + timedelta(days=days)).isoformat()
     stored = client.get(
-        f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=h
+        f"/v1/users/{user}/recommendation", params={"progression": "lunge-ladder", "as_of": as_of}, headers=headers
     ).json()
-    stateless = evaluate(client, h, [b | {"id": i} for b, i in zip(bodies, ids, strict=True)], as_of=as_of).json()
+    stateless = evaluate(client, headers, [b | {"id": i} for b, i in zip(bodies, ids, strict=True)], as_of=as_of).json()
     assert stored == stateless
 
     for reason in stored["reasons"]:
@@ -270,11 +272,11 @@ def test_random_histories_move_at_most_one_position_and_both_paths_agree(client,
     if latest_of_all is not None and latest_of_all["red_flags"]:
         assert (stored["action"], stored["reasons"][0]["code"], stored["resume"]) == ("pause", "red_flag", None)
         return
-    latest = _latest([b for b in bodies if b["exercise"] in LADDER], as_of)
+    latest = _latest([b for b in bodies if b["exercise"] in LADDER_EXERCISES], as_of)
     if latest is None:
         assert stored["action"] == "start" and stored["current"] is None
         return
-    rules, pain = ladder.rules, latest["pain"]
+    rules, pain = LADDER.rules, latest["pain"]
     here = grid.index((stored["current"]["exercise"], stored["current"]["dose"]))
     stop = any(v is not None and v >= rules.pain_stop for v in (pain["during"], pain["after"], pain["next_morning"]))
     over = pain["during"] > rules.pain_limit or (pain["after"] is not None and pain["after"] > rules.pain_limit)
@@ -302,8 +304,8 @@ def _latest(bodies, as_of):
     return max(eligible, key=lambda e: (e[0], e[1]))[2] if eligible else None
 
 
-def test_routine_wraps_the_recommended_step_in_warm_up_and_habit(client, h):
-    routine = client.get("/v1/users/fresh/routine?progression=lunge-ladder", headers=h).json()
+def test_routine_wraps_the_recommended_step_in_warm_up_and_habit(client, headers):
+    routine = client.get("/v1/users/fresh/routine?progression=lunge-ladder", headers=headers).json()
     exercises = [b["exercise"] for b in routine["blocks"]]
     assert exercises == ["glute-bridge", "kneeling-hip-flexor-stretch", "half-squat-hold", "lunge-to-reach-floor"]
     step = routine["blocks"][2]
@@ -315,12 +317,12 @@ def test_routine_wraps_the_recommended_step_in_warm_up_and_habit(client, h):
     assert "each side" in habit and "stool" in habit and "support" in habit  # scaled before step 3
 
 
-def _log_two_easy_days(client, h, user, **changes):
+def _log_two_easy_days(client, headers, user, **changes):
     now = datetime.now(UTC)
     for hours, morning in ((30, 1), (1, None)):
         client.post(
             f"/v1/users/{user}/sessions",
-            headers=h,
+            headers=headers,
             json=body(
                 0,
                 rpe=3,
@@ -331,9 +333,9 @@ def _log_two_easy_days(client, h, user, **changes):
         )
 
 
-def test_routine_follows_the_recommendation(client, h):
-    _log_two_easy_days(client, h, "r")
-    routine = client.get("/v1/users/r/routine?progression=lunge-ladder", headers=h).json()
+def test_routine_follows_the_recommendation(client, headers):
+    _log_two_easy_days(client, headers, "r")
+    routine = client.get("/v1/users/r/routine?progression=lunge-ladder", headers=headers).json()
     step = routine["blocks"][2]
     assert (step["exercise"], step["sets"], step["dose"]) == ("reverse-lunge", 3, 10)
     assert "3 x 10 reps each side" in routine["summary"] and step["notes"].startswith("3 x 10 reps each side")
@@ -341,37 +343,45 @@ def test_routine_follows_the_recommendation(client, h):
     assert "floor" in habit and "stool" not in habit  # from step 3 on, the real thing
 
 
-def test_routine_on_step_two_says_to_hold_a_support(client, h):
+def test_routine_on_step_two_says_to_hold_a_support(client, headers):
     _log_two_easy_days(
-        client, h, "s2", exercise="supported-reverse-lunge", target_dose=4, sets=[{"dose": 4}] * 2, support_used=True
+        client,
+        headers,
+        "s2",
+        exercise="supported-reverse-lunge",
+        target_dose=4,
+        sets=[{"dose": 4}] * 2,
+        support_used=True,
     )
-    step = client.get("/v1/users/s2/routine?progression=lunge-ladder", headers=h).json()["blocks"][2]
+    step = client.get("/v1/users/s2/routine?progression=lunge-ladder", headers=headers).json()["blocks"][2]
     assert (step["exercise"], step["dose"]) == ("supported-reverse-lunge", 6)
     assert "support" in step["notes"] and "each side" in step["notes"]
 
 
-def test_routine_on_a_pain_pause_prescribes_nothing_and_advises_calmly(client, h):
+def test_routine_on_a_pain_pause_prescribes_nothing_and_advises_calmly(client, headers):
     client.post(
-        "/v1/users/p/sessions", json=body(0, performed_at=datetime.now(UTC).isoformat(), pain={"during": 9}), headers=h
+        "/v1/users/p/sessions",
+        json=body(0, performed_at=datetime.now(UTC).isoformat(), pain={"during": 9}),
+        headers=headers,
     )
-    routine = client.get("/v1/users/p/routine?progression=lunge-ladder", headers=h).json()
+    routine = client.get("/v1/users/p/routine?progression=lunge-ladder", headers=headers).json()
     assert routine["blocks"] == [] and routine["recommendation"]["action"] == "pause"
     assert "physiotherapist or doctor" in routine["summary"] and "usually settle" in routine["summary"]
     assert routine["recommendation"]["resume"]["dose"] == 6
 
 
 @pytest.mark.parametrize(("flag", "urgent"), [("saddle_numbness", True), ("constant_night_pain", False)])
-def test_routine_on_a_red_flag_gives_the_advice_its_urgency_needs(client, h, flag, urgent):
+def test_routine_on_a_red_flag_gives_the_advice_its_urgency_needs(client, headers, flag, urgent):
     user = f"flag-{flag}"
     client.post(
         f"/v1/users/{user}/sessions",
         json=body(0, performed_at=datetime.now(UTC).isoformat(), red_flags=[flag]),
-        headers=h,
+        headers=headers,
     )
-    routine = client.get(f"/v1/users/{user}/routine?progression=lunge-ladder", headers=h).json()
+    routine = client.get(f"/v1/users/{user}/routine?progression=lunge-ladder", headers=headers).json()
     assert routine["blocks"] == [] and routine["recommendation"]["reasons"][0]["code"] == "red_flag"
     assert ("urgent medical care today" in routine["summary"]) == urgent
 
 
-def test_routine_of_unknown_progression_is_404(client, h):
-    assert client.get("/v1/users/p/routine?progression=nope", headers=h).status_code == 404
+def test_routine_of_unknown_progression_is_404(client, headers):
+    assert client.get("/v1/users/p/routine?progression=nope", headers=headers).status_code == 404

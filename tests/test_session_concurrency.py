@@ -16,12 +16,12 @@ def _race(url: str, headers: dict[str, str], body: dict) -> list[httpx.Response]
     barrier = threading.Barrier(THREADS)
     responses: list[httpx.Response] = []
 
-    def one() -> None:
+    def post_once() -> None:
         with httpx.Client(timeout=60) as client:
             barrier.wait()
             responses.append(client.post(url, json=body, headers=headers))
 
-    threads = [threading.Thread(target=one) for _ in range(THREADS)]
+    threads = [threading.Thread(target=post_once) for _ in range(THREADS)]
     for t in threads:
         t.start()
     for t in threads:

@@ -9,19 +9,15 @@ from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql
 
 from app import migrate
+from app.catalogue.content import load_content
 from app.db import make_engine
 from app.partners.tables import Partner
 from app.sessions.queries import latest_for_ladder_query, listing_query
 from app.sessions.tables import SessionRow
 
-LADDER = [
-    "half-squat-hold",
-    "supported-reverse-lunge",
-    "reverse-lunge",
-    "kneeling-reverse-lunge",
-    "long-step-reverse-lunge",
-    "lateral-reverse-lunge",
-]
+CATALOGUE = load_content()
+LADDER = [step.exercise for step in CATALOGUE.progressions[0].steps]
+OFF_LADDER = next(e.slug for e in CATALOGUE.exercises if e.slug not in LADDER)  # an exercise on no step
 
 
 @pytest.fixture
@@ -40,7 +36,7 @@ def big_history(backend, empty_database_url):
                 id=f"s{u}-{i}",
                 partner_id=partner_id,
                 user_id=f"user-{u}",
-                exercise=(LADDER + ["glute-bridge"])[i % 7],
+                exercise=(LADDER + [OFF_LADDER])[i % (len(LADDER) + 1)],
                 performed_at=start + timedelta(hours=i),
                 target_dose=8,
                 set_doses=[8],

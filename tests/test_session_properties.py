@@ -8,8 +8,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from app.catalogue.content import load_content
 from app.sessions.tables import SessionRow
-from tests.factories import session_body
+from tests.factories import VALID_SESSION, session_body
+
+CATALOGUE = load_content()
+EXERCISE_SLUGS = {exercise.slug for exercise in CATALOGUE.exercises}
+BODY_EXERCISE = next(exercise for exercise in CATALOGUE.exercises if exercise.slug == VALID_SESSION["exercise"])
+BODY_FAULTS = {fault.code for fault in BODY_EXERCISE.faults}  # the faults the valid body may name
 
 json_scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
@@ -28,7 +34,12 @@ not_int = (
     )
     | st.lists(st.integers(), max_size=2)
 )
-off_range = lambda lo, hi: st.integers().filter(lambda n: n < lo or n > hi)  # noqa: E731
+
+
+def off_range(low: int, high: int) -> st.SearchStrategy[int]:
+    return st.integers().filter(lambda n: n < low or n > high)
+
+
 off_score = off_range(0, 10) | not_int.filter(lambda v: v is not None)
 
 INVALID_CHANGES = st.one_of(
@@ -49,18 +60,14 @@ INVALID_CHANGES = st.one_of(
     st.fixed_dictionaries(
         {
             "exercise": st.text(alphabet=string.ascii_lowercase + "-", min_size=1, max_size=30).filter(
-                lambda s: s not in {"reverse-lunge"}
+                lambda slug: slug not in EXERCISE_SLUGS
             )
         }
     ),
     st.fixed_dictionaries(
         {
             "faults": st.lists(
-                st.text(min_size=1, max_size=10).filter(
-                    lambda s: (
-                        s not in {"hips_uneven", "short_depth", "spine_bending", "thigh_dominant", "leaning_sideways"}
-                    )
-                ),
+                st.text(min_size=1, max_size=10).filter(lambda code: code not in BODY_FAULTS),
                 min_size=1,
                 max_size=3,
             )

@@ -9,7 +9,7 @@ WRITE = "sessions:read,sessions:write"
 
 
 @pytest.fixture
-def h(auth):
+def headers(auth):
     return auth(WRITE)
 
 
@@ -32,46 +32,47 @@ def walk(client, headers, url):
     return items, pages
 
 
-def test_listing_is_newest_first_with_ties_in_received_order(client, h):
-    ids = [post(client, h, "u", performed_at=at(minute))["id"] for minute in (5, 1, 3, 3, 9)]
-    listed = [s["id"] for s in client.get("/v1/users/u/sessions", headers=h).json()["items"]]
+def test_listing_is_newest_first_with_ties_in_received_order(client, headers):
+    ids = [post(client, headers, "u", performed_at=at(minute))["id"] for minute in (5, 1, 3, 3, 9)]
+    listed = [s["id"] for s in client.get("/v1/users/u/sessions", headers=headers).json()["items"]]
     assert listed == [ids[4], ids[0], ids[3], ids[2], ids[1]]
 
 
-def test_pages_cover_everything_once(client, h):
-    ids = [post(client, h, "u", performed_at=at(minute % 4))["id"] for minute in range(11)]
-    items, pages = walk(client, h, "/v1/users/u/sessions?limit=3")
+def test_pages_cover_everything_once(client, headers):
+    ids = [post(client, headers, "u", performed_at=at(minute % 4))["id"] for minute in range(11)]
+    items, pages = walk(client, headers, "/v1/users/u/sessions?limit=3")
     assert pages == 4 and sorted(s["id"] for s in items) == sorted(ids) and len(items) == 11
 
 
-def test_pages_stay_correct_while_sessions_arrive(client, h):
+def test_pages_stay_correct_while_sessions_arrive(client, headers):
     for minute in range(6):
-        post(client, h, "u", performed_at=at(minute))
-    first = client.get("/v1/users/u/sessions?limit=3", headers=h)
+        post(client, headers, "u", performed_at=at(minute))
+    first = client.get("/v1/users/u/sessions?limit=3", headers=headers)
     seen = [s["id"] for s in first.json()["items"]]
-    post(client, h, "u", performed_at=at(100))  # newer than everything: belongs before page 1
-    post(client, h, "u", performed_at=at(2))  # a tie with an unseen one, received later
+    post(client, headers, "u", performed_at=at(100))  # newer than everything: belongs before page 1
+    post(client, headers, "u", performed_at=at(2))  # a tie with an unseen one, received later
     link = first.headers["link"]
-    rest, _ = walk(client, h, link[1 : link.index(">")])
+    rest, _ = walk(client, headers, link[1 : link.index(">")])
     times = [s["performed_at"] for s in rest]
     assert not set(seen) & {s["id"] for s in rest}
     assert len(rest) == 4 and times == sorted(times, reverse=True)
 
 
-def test_filters_since_until_and_exercise(client, h):
+def test_filters_since_until_and_exercise(client, headers):
     for minute in range(6):
-        post(client, h, "u", performed_at=at(minute))
-    post(client, h, "u", performed_at=at(3), exercise="glute-bridge", faults=[])
+        post(client, headers, "u", performed_at=at(minute))
+    post(client, headers, "u", performed_at=at(3), exercise="glute-bridge", faults=[])
     since, until = at(2).replace("+00:00", "Z"), at(4).replace("+00:00", "Z")
-    window = client.get("/v1/users/u/sessions", params={"since": since, "until": until}, headers=h).json()["items"]
+    params = {"since": since, "until": until}
+    window = client.get("/v1/users/u/sessions", params=params, headers=headers).json()["items"]
     assert sorted(s["performed_at"] for s in window) == [
         since,
         at(3).replace("+00:00", "Z"),
         at(3).replace("+00:00", "Z"),
     ]
-    bridges = client.get("/v1/users/u/sessions?exercise=glute-bridge", headers=h).json()["items"]
+    bridges = client.get("/v1/users/u/sessions?exercise=glute-bridge", headers=headers).json()["items"]
     assert [s["exercise"] for s in bridges] == ["glute-bridge"]
-    paged, _ = walk(client, h, "/v1/users/u/sessions?exercise=reverse-lunge&limit=2")
+    paged, _ = walk(client, headers, "/v1/users/u/sessions?exercise=reverse-lunge&limit=2")
     assert len(paged) == 6
 
 
@@ -85,13 +86,13 @@ def test_filters_since_until_and_exercise(client, h):
         ("cursor=WyJ4IiwxXQ", ["query", "cursor"]),
     ],
 )
-def test_bad_list_query_is_422(client, h, query, loc):
-    response = client.get(f"/v1/users/u/sessions?{query}", headers=h)
+def test_bad_list_query_is_422(client, headers, query, loc):
+    response = client.get(f"/v1/users/u/sessions?{query}", headers=headers)
     assert response.status_code == 422 and response.json()["errors"][0]["loc"] == loc
 
 
-def test_unknown_user_lists_nothing(client, h):
-    assert client.get("/v1/users/nobody/sessions", headers=h).json() == {"items": [], "next_cursor": None}
+def test_unknown_user_lists_nothing(client, headers):
+    assert client.get("/v1/users/nobody/sessions", headers=headers).json() == {"items": [], "next_cursor": None}
 
 
 def test_another_partner_cannot_read_change_or_erase_the_data(client, auth):
@@ -144,28 +145,28 @@ def _rows_mentioning(engine, user_id: str) -> dict[str, int]:
     return found
 
 
-def test_erasure_removes_every_trace_of_the_user_and_nothing_else(client, h, app):
+def test_erasure_removes_every_trace_of_the_user_and_nothing_else(client, headers, app):
     gone, kept = "erase-me-7f3a", "keep-me-2b9c"
-    post(client, h, gone, client_session_id="g1")
-    client.post(f"/v1/users/{gone}/sessions", json=session_body(), headers=h | {"Idempotency-Key": "single-key"})
+    post(client, headers, gone, client_session_id="g1")
+    client.post(f"/v1/users/{gone}/sessions", json=session_body(), headers=headers | {"Idempotency-Key": "single-key"})
     batch = {
         "sessions": [
             {"user_id": u, **session_body(client_session_id=f"{u}-b", performed_at=at(1))} for u in (gone, kept)
         ]
     }
-    client.post("/v1/sessions/batch", json=batch, headers=h | {"Idempotency-Key": "batch-key"})
-    client.post(f"/v1/users/{kept}/sessions", json=session_body(), headers=h | {"Idempotency-Key": "kept-key"})
+    client.post("/v1/sessions/batch", json=batch, headers=headers | {"Idempotency-Key": "batch-key"})
+    client.post(f"/v1/users/{kept}/sessions", json=session_body(), headers=headers | {"Idempotency-Key": "kept-key"})
     assert _rows_mentioning(app.state.engine, gone)
 
-    assert client.delete(f"/v1/users/{gone}", headers=h).status_code == 204
+    assert client.delete(f"/v1/users/{gone}", headers=headers).status_code == 204
     assert _rows_mentioning(app.state.engine, gone) == {}
-    assert client.get(f"/v1/users/{gone}/sessions", headers=h).json()["items"] == []
+    assert client.get(f"/v1/users/{gone}/sessions", headers=headers).json()["items"] == []
     kept_rows = _rows_mentioning(app.state.engine, kept)
     assert kept_rows.get("session_log") == 2 and kept_rows.get("idempotency_user") == 1  # the batch record went
 
     # retrying the erased batch: its record is gone, so items run again; client ids keep the
     # other user's item from being stored twice, and the erased user's item is a new write
-    retry = client.post("/v1/sessions/batch", json=batch, headers=h | {"Idempotency-Key": "batch-key"})
+    retry = client.post("/v1/sessions/batch", json=batch, headers=headers | {"Idempotency-Key": "batch-key"})
     assert [r["status"] for r in retry.json()["results"]] == [201, 200]
-    assert len(client.get(f"/v1/users/{kept}/sessions", headers=h).json()["items"]) == 2
-    assert client.delete(f"/v1/users/{gone}", headers=h).status_code == 204  # erasing again is fine
+    assert len(client.get(f"/v1/users/{kept}/sessions", headers=headers).json()["items"]) == 2
+    assert client.delete(f"/v1/users/{gone}", headers=headers).status_code == 204  # erasing again is fine

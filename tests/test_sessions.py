@@ -9,7 +9,7 @@ WRITE = "sessions:read,sessions:write"
 
 
 @pytest.fixture
-def h(auth):
+def headers(auth):
     return auth(WRITE)
 
 
@@ -17,8 +17,8 @@ def post(client, headers, user="user-1", body=None, **extra):
     return client.post(f"/v1/users/{user}/sessions", json=body or session_body(), headers=headers | extra)
 
 
-def test_post_stores_and_answers_the_session_with_location(client, h):
-    response = post(client, h)
+def test_post_stores_and_answers_the_session_with_location(client, headers):
+    response = post(client, headers)
     assert response.status_code == 201
     stored = response.json()
     assert response.headers["location"] == f"/v1/users/user-1/sessions/{stored['id']}"
@@ -45,11 +45,11 @@ def test_post_stores_and_answers_the_session_with_location(client, h):
         "flare": False,
         "red_flag": False,
     }
-    assert client.get(response.headers["location"], headers=h).json() == stored
+    assert client.get(response.headers["location"], headers=headers).json() == stored
     assert SessionOut.model_validate(stored).model_dump(mode="json") == stored  # exactly the documented shape
 
 
-def test_defaults_apply_to_optional_fields(client, h):
+def test_defaults_apply_to_optional_fields(client, headers):
     body = {
         "exercise": "glute-bridge",
         "performed_at": at(0),
@@ -57,7 +57,7 @@ def test_defaults_apply_to_optional_fields(client, h):
         "sets": [{"dose": 10}],
         "pain": {"during": 0},
     }
-    stored = post(client, h, body=body).json()
+    stored = post(client, headers, body=body).json()
     assert stored["support_used"] is False and stored["faults"] == [] and stored["rpe"] is None
     assert stored["red_flags"] == []
     assert stored["pain"] == {"before": None, "during": 0, "after": None, "next_morning": None}
@@ -82,8 +82,8 @@ def test_defaults_apply_to_optional_fields(client, h):
         ({"pain": {"during": 1, "next_morning": 4}}, ("low", True)),
     ],
 )
-def test_pain_zone_and_flare_follow_the_thresholds(client, h, changes, expected):
-    assessment = post(client, h, body=session_body(**changes)).json()["assessment"]
+def test_pain_zone_and_flare_follow_the_thresholds(client, headers, changes, expected):
+    assessment = post(client, headers, body=session_body(**changes)).json()["assessment"]
     assert (assessment["pain_zone"], assessment["flare"]) == expected
 
 
@@ -104,17 +104,19 @@ def test_pain_zone_and_flare_follow_the_thresholds(client, h, changes, expected)
         ({"faults": [], "rpe": 4, "target_dose": 1, "sets": [{"dose": 6}] * 3}, True, True),
     ],
 )
-def test_completed_and_qualifying(client, h, changes, completed, qualifying):
-    assessment = post(client, h, body=session_body(**changes)).json()["assessment"]
+def test_completed_and_qualifying(client, headers, changes, completed, qualifying):
+    assessment = post(client, headers, body=session_body(**changes)).json()["assessment"]
     assert (assessment["completed"], assessment["qualifying"]) == (completed, qualifying)
 
 
-def test_red_flags_are_stored_and_flag_the_assessment(client, h):
-    stored = post(client, h, body=session_body(red_flags=["saddle_numbness", "fever_or_unwell"])).json()
+def test_red_flags_are_stored_and_flag_the_assessment(client, headers):
+    stored = post(client, headers, body=session_body(red_flags=["saddle_numbness", "fever_or_unwell"])).json()
     assert stored["red_flags"] == ["saddle_numbness", "fever_or_unwell"] and stored["assessment"]["red_flag"] is True
-    assert client.get(f"/v1/users/user-1/sessions/{stored['id']}", headers=h).json() == stored
+    assert client.get(f"/v1/users/user-1/sessions/{stored['id']}", headers=headers).json() == stored
     other = post(
-        client, h, body=session_body(exercise="glute-bridge", target_dose=10, faults=[], red_flags=["cancer_history"])
+        client,
+        headers,
+        body=session_body(exercise="glute-bridge", target_dose=10, faults=[], red_flags=["cancer_history"]),
     )
     assert (
         other.status_code == 201
@@ -123,18 +125,18 @@ def test_red_flags_are_stored_and_flag_the_assessment(client, h):
     )
 
 
-def test_support_used_is_fine_where_the_step_allows_support(client, h):
+def test_support_used_is_fine_where_the_step_allows_support(client, headers):
     body = session_body(
         exercise="supported-reverse-lunge", target_dose=4, sets=[{"dose": 4}] * 2, rpe=3, faults=[], support_used=True
     )
-    assert post(client, h, body=body).json()["assessment"]["qualifying"] is True
+    assert post(client, headers, body=body).json()["assessment"]["qualifying"] is True
 
 
-def test_patch_next_morning_recomputes_the_assessment(client, h):
-    stored = post(client, h).json()
+def test_patch_next_morning_recomputes_the_assessment(client, headers):
+    stored = post(client, headers).json()
     url = f"/v1/users/user-1/sessions/{stored['id']}"
     patched = client.patch(
-        url, content='{"pain": {"next_morning": 5}}', headers=h | {"Content-Type": "application/merge-patch+json"}
+        url, content='{"pain": {"next_morning": 5}}', headers=headers | {"Content-Type": "application/merge-patch+json"}
     )
     assert patched.status_code == 200
     body = patched.json()
@@ -143,10 +145,10 @@ def test_patch_next_morning_recomputes_the_assessment(client, h):
     cleared = client.patch(
         url,
         content='{"notes": null, "pain": {"next_morning": null}}',
-        headers=h | {"Content-Type": "application/merge-patch+json"},
+        headers=headers | {"Content-Type": "application/merge-patch+json"},
     )
     assert cleared.json()["notes"] is None and cleared.json()["assessment"]["flare"] is False
-    assert client.get(url, headers=h).json() == cleared.json()
+    assert client.get(url, headers=headers).json() == cleared.json()
 
 
 @pytest.mark.parametrize(
@@ -159,28 +161,30 @@ def test_patch_next_morning_recomputes_the_assessment(client, h):
         ('{"pain": null}', ["body", "pain"]),
     ],
 )
-def test_patch_of_anything_else_is_a_422_and_changes_nothing(client, h, patch, loc):
-    stored = post(client, h).json()
+def test_patch_of_anything_else_is_a_422_and_changes_nothing(client, headers, patch, loc):
+    stored = post(client, headers).json()
     url = f"/v1/users/user-1/sessions/{stored['id']}"
-    response = client.patch(url, content=patch, headers=h | {"Content-Type": "application/merge-patch+json"})
+    response = client.patch(url, content=patch, headers=headers | {"Content-Type": "application/merge-patch+json"})
     assert response.status_code == 422 and response.json()["errors"][0]["loc"] == loc
-    assert client.get(url, headers=h).json() == stored
+    assert client.get(url, headers=headers).json() == stored
 
 
-def test_patch_needs_a_json_media_type(client, h):
-    stored = post(client, h).json()
+def test_patch_needs_a_json_media_type(client, headers):
+    stored = post(client, headers).json()
     response = client.patch(
         f"/v1/users/user-1/sessions/{stored['id']}",
         content='{"notes": "x"}',
-        headers=h | {"Content-Type": "text/plain"},
+        headers=headers | {"Content-Type": "text/plain"},
     )
     assert response.status_code == 415 and response.headers["content-type"] == "application/problem+json"
 
 
-def test_unknown_session_is_404(client, h):
-    assert client.get("/v1/users/user-1/sessions/nope", headers=h).status_code == 404
+def test_unknown_session_is_404(client, headers):
+    assert client.get("/v1/users/user-1/sessions/nope", headers=headers).status_code == 404
     response = client.patch(
-        "/v1/users/user-1/sessions/nope", content="{}", headers=h | {"Content-Type": "application/merge-patch+json"}
+        "/v1/users/user-1/sessions/nope",
+        content="{}",
+        headers=headers | {"Content-Type": "application/merge-patch+json"},
     )
     assert response.status_code == 404 and response.json()["status"] == 404
 
@@ -223,63 +227,67 @@ INVALID_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "loc"), INVALID_BODIES)
-def test_invalid_body_is_a_422_naming_the_field_and_stores_nothing(client, h, body, loc):
-    response = post(client, h, body=body)
+def test_invalid_body_is_a_422_naming_the_field_and_stores_nothing(client, headers, body, loc):
+    response = post(client, headers, body=body)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["status"] == 422 and loc in [e["loc"] for e in problem["errors"]]
-    assert client.get("/v1/users/user-1/sessions", headers=h).json()["items"] == []
+    assert client.get("/v1/users/user-1/sessions", headers=headers).json()["items"] == []
 
 
-def test_glute_faults_are_checked_per_exercise(client, h):
+def test_glute_faults_are_checked_per_exercise(client, headers):
     body = session_body(exercise="glute-bridge", faults=["leaning_sideways"])
-    assert post(client, h, body=body).status_code == 422
+    assert post(client, headers, body=body).status_code == 422
 
 
 @pytest.mark.parametrize("user", ["x" * 129, "a%20b", "%C3%BC", "semi;colon"])
-def test_bad_user_id_is_a_422(client, h, user):
-    response = post(client, h, user=user)
+def test_bad_user_id_is_a_422(client, headers, user):
+    response = post(client, headers, user=user)
     assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["path", "user_id"]
 
 
-def test_user_id_accepts_its_whole_charset(client, h):
+def test_user_id_accepts_its_whole_charset(client, headers):
     user = "Az09._:-" + "x" * 120
-    assert post(client, h, user=user).status_code == 201
+    assert post(client, headers, user=user).status_code == 201
 
 
-def test_malformed_json_is_400(client, h):
+def test_malformed_json_is_400(client, headers):
     response = client.post(
-        "/v1/users/u/sessions", content=b'{"exercise": ', headers=h | {"Content-Type": "application/json"}
+        "/v1/users/u/sessions", content=b'{"exercise": ', headers=headers | {"Content-Type": "application/json"}
     )
     assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/xml"])
-def test_wrong_content_type_is_415(client, h, content_type):
-    headers = h | ({"Content-Type": content_type} if content_type else {})
-    response = client.post("/v1/users/u/sessions", content=b"{}", headers=headers)
+def test_wrong_content_type_is_415(client, headers, content_type):
+    sent = headers | ({"Content-Type": content_type} if content_type else {})
+    response = client.post("/v1/users/u/sessions", content=b"{}", headers=sent)
     assert response.status_code == 415 and response.json()["status"] == 415
 
 
-def test_body_over_one_mib_is_413_by_declared_length(client, h):
+def test_body_over_one_mib_is_413_by_declared_length(client, headers):
     body = session_body(notes="x" * 1000)
     padded = b'{"pad": "' + b" " * (1024 * 1024) + b'"}'
-    response = client.post("/v1/users/u/sessions", content=padded, headers=h | {"Content-Type": "application/json"})
+    response = client.post(
+        "/v1/users/u/sessions", content=padded, headers=headers | {"Content-Type": "application/json"}
+    )
     assert response.status_code == 413 and response.json()["status"] == 413
-    assert post(client, h, user="u", body=body).status_code == 201
+    assert post(client, headers, user="u", body=body).status_code == 201
 
 
-def test_body_over_one_mib_is_413_while_streaming(client, h):
+def test_body_over_one_mib_is_413_while_streaming(client, headers):
     def chunks():
         yield b'{"notes": "'
         for _ in range(300):
             yield b"x" * 4096
         yield b'"}'
 
-    response = client.post("/v1/users/u/sessions", content=chunks(), headers=h | {"Content-Type": "application/json"})
+    response = client.post(
+        "/v1/users/u/sessions", content=chunks(), headers=headers | {"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
-    assert client.get("/v1/users/u/sessions", headers=h).json()["items"] == []
+    assert client.get("/v1/users/u/sessions", headers=headers).json()["items"] == []
 
 
 def test_sessions_need_the_sessions_scopes(client, auth):
@@ -308,23 +316,25 @@ def test_logs_never_hold_keys_or_bodies(client, auth, caplog):
     assert key not in logged and marker not in logged and "sw_wrong-key-value" not in logged
 
 
-def test_patch_with_plain_json_is_415(client, h):
-    stored = post(client, h).json()
-    response = client.patch(f"/v1/users/user-1/sessions/{stored['id']}", json={"notes": "x"}, headers=h)
+def test_patch_with_plain_json_is_415(client, headers):
+    stored = post(client, headers).json()
+    response = client.patch(f"/v1/users/user-1/sessions/{stored['id']}", json={"notes": "x"}, headers=headers)
     assert response.status_code == 415
 
 
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1700000000"])
-def test_timestamps_out_of_utc_range_or_not_rfc3339_are_422(client, h, moment):
-    assert post(client, h, body=session_body(performed_at=moment)).status_code == 422
+def test_timestamps_out_of_utc_range_or_not_rfc3339_are_422(client, headers, moment):
+    assert post(client, headers, body=session_body(performed_at=moment)).status_code == 422
     batch = client.post(
-        "/v1/sessions/batch", json={"sessions": [{"user_id": "u", **session_body(performed_at=moment)}]}, headers=h
+        "/v1/sessions/batch",
+        json={"sessions": [{"user_id": "u", **session_body(performed_at=moment)}]},
+        headers=headers,
     )
     assert batch.status_code == 200 and batch.json()["results"][0]["status"] == 422
-    assert client.get("/v1/users/u/sessions", params={"since": moment}, headers=h).status_code == 422
+    assert client.get("/v1/users/u/sessions", params={"since": moment}, headers=headers).status_code == 422
     assert (
         client.get(
-            "/v1/users/u/recommendation", params={"progression": "lunge-ladder", "as_of": moment}, headers=h
+            "/v1/users/u/recommendation", params={"progression": "lunge-ladder", "as_of": moment}, headers=headers
         ).status_code
         == 422
     )
