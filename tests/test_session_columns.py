@@ -67,7 +67,10 @@ def test_awkward_text_survives_a_bulk_insert_unchanged(database_url, may_clash):
         notes = [*AWKWARD_TEXTS, None] * 3
         rows = [_row(partner.id, user_id, note, f"c{i}" if may_clash else None) for i, note in enumerate(notes)]
         assert len(rows) >= bulk.COPY_FROM_ROWS
-        inserted = bulk.insert_sessions(session=session, rows=rows, may_clash=may_clash)
+        sent, inserted, documents = bulk.insert_sessions(
+            session=session, rows=iter(rows), expected=len(rows), may_clash=may_clash, meanwhile=len
+        )
+        assert sent == rows and documents == len(rows)
         assert inserted == {row["id"] for row in rows}
         stored = session.execute(select(SessionRow).where(SessionRow.user_id == user_id)).scalars().all()
         by_id = {row.id: row.model_dump() for row in stored}
@@ -75,6 +78,9 @@ def test_awkward_text_survives_a_bulk_insert_unchanged(database_url, may_clash):
             assert {name: by_id[row["id"]][name] for name in row} == row
         if may_clash:  # the same client ids again: nothing more is written
             again = [_row(partner.id, user_id, "other", f"c{i}") for i in range(len(rows))]
-            assert bulk.insert_sessions(session=session, rows=again, may_clash=True) == set()
+            _, inserted_again, _ = bulk.insert_sessions(
+                session=session, rows=again, expected=len(again), may_clash=True, meanwhile=len
+            )
+            assert inserted_again == set()
         session.rollback()
     engine.dispose()

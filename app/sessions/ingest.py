@@ -1,11 +1,14 @@
 """Logging sessions: one, or a batch whose items are judged one by one, both through `store`.
 
 A batch reads top to bottom: every item is checked into its row or its problem, the rows are
-stored in one statement, and the answers are put back in item order. Both kinds of post run
-once per `Idempotency-Key` (`app.idempotency.service.run_once`).
+stored in one statement, and the answers are put back in item order. The checking is lazy so
+that it overlaps the database's insert (the overlap documented in `app.sessions.bulk`, worth
+about 1.1x on a 500-session batch). Both kinds of post run once per `Idempotency-Key`
+(`app.idempotency.service.run_once`).
 """
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,13 +64,25 @@ def new_session_id() -> str:
 
 
 def store(
-    *, session: Session, catalogue: LiveCatalogue, partner_id: int, rows: list[Row], may_clash: bool
+    *,
+    session: Session,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    rows: Iterable[Row],
+    expected: int,
+    may_clash: bool,
 ) -> list[Stored | Conflict]:
-    """Store checked rows in one statement and answer each, in order. A `client_session_id`
-    already stored for the user answers 200 (same content) or a Conflict; the unique constraint
-    decides, so concurrent duplicates store exactly one row. `may_clash` False promises that no
-    row has a client id."""
-    inserted = insert_sessions(session=session, rows=rows, may_clash=may_clash)
+    """Store checked rows in one statement and answer each, in the order `rows` gave them. A
+    `client_session_id` already stored for the user answers 200 (same content) or a Conflict;
+    the unique constraint decides, so concurrent duplicates store exactly one row. `may_clash`
+    False promises that no row has a client id; `expected` is about how many rows come."""
+    rows, inserted, documents = insert_sessions(
+        session=session,
+        rows=rows,
+        expected=expected,
+        may_clash=may_clash,
+        meanwhile=lambda sent: [to_document(row, catalogue) for row in sent],
+    )
     clashes = {(row["user_id"], row["client_session_id"]) for row in rows if row["id"] not in inserted}
     existing: dict[tuple[str, str | None], SessionRow] = {}
     if clashes:
@@ -79,9 +94,9 @@ def store(
         ).scalars()
         existing = {(r.user_id, r.client_session_id): r for r in found}
     answers: list[Stored | Conflict] = []
-    for row in rows:
+    for row, document in zip(rows, documents, strict=True):
         if row["id"] in inserted:
-            answers.append(Stored(201, to_document(row, catalogue)))
+            answers.append(Stored(201, document))
             continue
         earlier = existing[(row["user_id"], row["client_session_id"])].model_dump()
         if same_content(earlier, row):
@@ -118,6 +133,7 @@ def post_session(
             catalogue=catalogue,
             partner_id=partner_id,
             rows=[row],
+            expected=1,
             may_clash=body.client_session_id is not None,
         )
         if isinstance(answer, Conflict):
@@ -147,22 +163,32 @@ def post_batch(
 
     def work() -> StoredAnswer:
         received_at = datetime.now(UTC)
-        checked_items = [
-            _checked_item(index, raw, catalogue, partner_id, received_at) for index, raw in enumerate(raw_items)
-        ]
-        rows = [item for item in checked_items if not isinstance(item, DomainError)]
-        stored = iter(
-            store(
-                session=session,
-                catalogue=catalogue,
-                partner_id=partner_id,
-                rows=rows,
-                may_clash=any(row["client_session_id"] is not None for row in rows),
-            )
+        # 1. Every item checked, in order, into its row or the problem that refuses it. Lazily:
+        #    `store` takes the rows as they come, so the database inserts the first ones while
+        #    later items are still being checked (the overlap, app.sessions.bulk).
+        outcomes: list[Row | InvalidRequest] = []
+
+        def rows_as_checked() -> Iterator[Row]:
+            for index, raw in enumerate(raw_items):
+                outcome = _checked_item(index, raw, catalogue, partner_id, received_at)
+                outcomes.append(outcome)
+                if not isinstance(outcome, InvalidRequest):
+                    yield outcome
+
+        # 2. The rows stored, each answered in the order it was sent.
+        stored = store(
+            session=session,
+            catalogue=catalogue,
+            partner_id=partner_id,
+            rows=rows_as_checked(),
+            expected=len(raw_items),
+            may_clash=any(isinstance(raw, dict) and raw.get("client_session_id") is not None for raw in raw_items),
         )
+        # 3. The answers put back in item order: a problem where the check refused, else the store's answer.
+        answers = iter(stored)
         results = [
-            _result(index, item if isinstance(item, DomainError) else next(stored))
-            for index, item in enumerate(checked_items)
+            _result(index, outcome if isinstance(outcome, InvalidRequest) else next(answers))
+            for index, outcome in enumerate(outcomes)
         ]
         return StoredAnswer(200, render({"results": results}))
 
