@@ -7,16 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.catalogue.content import load_content
 from app.progression.engine import assess, positions, recommend
 from app.progression.model import UNMET_ORDER, LoggedSession, Pain, Performance
+from tests.content import EMERGENCY_FLAGS, LADDER, LADDER_EXERCISES, OFF_LADDER, SEE_CLINICIAN
 
-CATALOGUE = load_content()
-LADDER = CATALOGUE.progressions[0]
-LADDER_EXERCISES = [step.exercise for step in LADDER.steps]
-OFF_LADDER = next(e.slug for e in CATALOGUE.exercises if e.slug not in LADDER_EXERCISES)  # an exercise on no step
-EMERGENCY = frozenset(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "emergency")
-SEE_CLINICIAN = next(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "see_clinician")
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # a Monday
 AS_OF = T0 + timedelta(days=3)
 DAY = 24 * 60
@@ -55,7 +49,7 @@ def logged(
 
 def recommend_for(*sessions, as_of=AS_OF, ladder=LADDER):
     """The engine's recommendation on `ladder` from these sessions, as of `as_of`."""
-    return recommend(ladder, list(sessions), as_of, emergency_flags=EMERGENCY)
+    return recommend(ladder, list(sessions), as_of, emergency_flags=EMERGENCY_FLAGS)
 
 
 def position_of(prescription):
@@ -161,7 +155,7 @@ def test_red_flag_on_the_latest_session_pauses_without_resume():
 
 
 def test_emergency_red_flag_says_urgent_care_today():
-    result = recommend_for(logged(flags=sorted(EMERGENCY)[:1]))
+    result = recommend_for(logged(flags=sorted(EMERGENCY_FLAGS)[:1]))
     assert result.action == "pause" and "urgent medical care today" in result.reasons[0].message
 
 

@@ -10,19 +10,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from app.catalogue.content import load_content
 from app.progression.engine import positions
 from app.sessions.tables import SessionRow
+from tests.content import EMERGENCY, LADDER, LADDER_EXERCISES, OFF_LADDER, SEE_CLINICIAN
 from tests.factories import session_body
 
 WRITE = "sessions:read,sessions:write"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-CATALOGUE = load_content()
-LADDER = CATALOGUE.progressions[0]
-LADDER_EXERCISES = [step.exercise for step in LADDER.steps]
-OFF_LADDER = next(e.slug for e in CATALOGUE.exercises if e.slug not in LADDER_EXERCISES)  # an exercise on no step
-SEE_CLINICIAN = next(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "see_clinician")
-EMERGENCY = next(f.code for f in CATALOGUE.safety.red_flags if f.urgency == "emergency")
 
 
 @pytest.fixture
@@ -114,38 +108,31 @@ def test_evaluate_names_sessions_by_id_or_index(client, headers):
     assert answer["action"] == "increase_dose" and answer["reasons"][0]["session_ids"] == ["mine-1", "#1"]
 
 
+def _off_ladder_session(performed_at: datetime, **changes) -> dict:
+    """A session of an exercise on no ladder step (one set of 10), clear unless `changes` say otherwise."""
+    return session_body(
+        exercise=OFF_LADDER,
+        target_dose=10,
+        sets=[{"dose": 10}],
+        faults=[],
+        performed_at=performed_at.isoformat(),
+        **changes,
+    )
+
+
 def test_red_flag_on_another_exercise_pauses_the_stored_ladder_until_a_later_clear_session(client, headers):
     for b in worked():
         client.post("/v1/users/rf/sessions", json=b, headers=headers)
     later = MONDAY + timedelta(days=1, hours=2)
     flagged = client.post(
-        "/v1/users/rf/sessions",
-        headers=headers,
-        json=session_body(
-            exercise="glute-bridge",
-            target_dose=10,
-            sets=[{"dose": 10}],
-            faults=[],
-            performed_at=later.isoformat(),
-            red_flags=["fever_or_unwell"],
-        ),
+        "/v1/users/rf/sessions", headers=headers, json=_off_ladder_session(later, red_flags=[SEE_CLINICIAN])
     ).json()
     params = {"progression": "lunge-ladder", "as_of": (MONDAY + timedelta(days=2)).isoformat()}
     answer = client.get("/v1/users/rf/recommendation", params=params, headers=headers).json()
     assert (answer["action"], answer["next"], answer["resume"]) == ("pause", None, None)
     assert answer["reasons"][0]["code"] == "red_flag" and answer["reasons"][0]["session_ids"] == [flagged["id"]]
     assert answer["current"]["exercise"] == "reverse-lunge" and "urgent" not in answer["reasons"][0]["message"].lower()
-    client.post(
-        "/v1/users/rf/sessions",
-        headers=headers,
-        json=session_body(
-            exercise="glute-bridge",
-            target_dose=10,
-            sets=[{"dose": 10}],
-            faults=[],
-            performed_at=(later + timedelta(minutes=30)).isoformat(),
-        ),
-    )
+    client.post("/v1/users/rf/sessions", headers=headers, json=_off_ladder_session(later + timedelta(minutes=30)))
     assert client.get("/v1/users/rf/recommendation", params=params, headers=headers).json()["action"] == "increase_dose"
 
 

@@ -9,15 +9,11 @@ from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql
 
 from app import migrate
-from app.catalogue.content import load_content
 from app.db import make_engine
 from app.partners.tables import Partner
 from app.sessions.queries import latest_for_ladder_query, listing_query
 from app.sessions.tables import SessionRow
-
-CATALOGUE = load_content()
-LADDER = [step.exercise for step in CATALOGUE.progressions[0].steps]
-OFF_LADDER = next(e.slug for e in CATALOGUE.exercises if e.slug not in LADDER)  # an exercise on no step
+from tests.content import LADDER_EXERCISES, OFF_LADDER
 
 
 @pytest.fixture
@@ -36,7 +32,7 @@ def big_history(backend, empty_database_url):
                 id=f"s{u}-{i}",
                 partner_id=partner_id,
                 user_id=f"user-{u}",
-                exercise=(LADDER + [OFF_LADDER])[i % (len(LADDER) + 1)],
+                exercise=(LADDER_EXERCISES + [OFF_LADDER])[i % (len(LADDER_EXERCISES) + 1)],
                 performed_at=start + timedelta(hours=i),
                 target_dose=8,
                 set_doses=[8],
@@ -78,8 +74,12 @@ def test_listing_a_later_page_uses_the_index(big_history):
 def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
     engine, partner_id = big_history
     query = latest_for_ladder_query(
-        partner_id=partner_id, user_id="user-3", exercises=LADDER, as_of=datetime(2021, 1, 1, tzinfo=UTC), limit=2
+        partner_id=partner_id,
+        user_id="user-3",
+        exercises=LADDER_EXERCISES,
+        as_of=datetime(2021, 1, 1, tzinfo=UTC),
+        limit=2,
     )
     plan = _plan(engine, query)
-    assert plan.count("ix_session_log_user_exercise_time") == len(LADDER) and '"Seq Scan"' not in plan
+    assert plan.count("ix_session_log_user_exercise_time") == len(LADDER_EXERCISES) and '"Seq Scan"' not in plan
     assert "ix_session_log_user_time" in plan  # the latest session of any exercise (red flags)

@@ -8,13 +8,12 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from app.catalogue.content import load_content
 from app.sessions.tables import SessionRow
+from tests.content import CONTENT
 from tests.factories import VALID_SESSION, session_body
 
-CATALOGUE = load_content()
-EXERCISE_SLUGS = {exercise.slug for exercise in CATALOGUE.exercises}
-BODY_EXERCISE = next(exercise for exercise in CATALOGUE.exercises if exercise.slug == VALID_SESSION["exercise"])
+EXERCISE_SLUGS = {exercise.slug for exercise in CONTENT.exercises}
+BODY_EXERCISE = next(exercise for exercise in CONTENT.exercises if exercise.slug == VALID_SESSION["exercise"])
 BODY_FAULTS = {fault.code for fault in BODY_EXERCISE.faults}  # the faults the valid body may name
 
 json_scalars = (

@@ -2,6 +2,9 @@
 
 `sync` makes the tables match a catalogue exactly (insert, update, delete by primary key) and
 records its version; run twice with the same content, the second run changes nothing.
+
+About 300 lines on purpose: `_rows` (catalogue -> rows) and `read` (rows -> catalogue) are the
+two directions of one mapping, kept side by side so a new field is added to both in one place.
 """
 
 from collections import defaultdict

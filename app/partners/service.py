@@ -50,13 +50,6 @@ def create_partner(*, session: Session, name: str) -> Partner:
     return partner
 
 
-def get_partner(*, session: Session, name: str) -> Partner:
-    partner = session.exec(select(Partner).where(Partner.name == name)).first()
-    if partner is None:
-        raise NotFound(f"no partner named {name!r}")
-    return partner
-
-
 def count_partners(*, session: Session) -> int:
     return session.exec(select(func.count()).select_from(Partner)).one()
 
