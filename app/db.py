@@ -1,16 +1,20 @@
-"""Database engine and the one session dependency; nothing domain-specific."""
+"""Database engines (async for requests, sync for the command line and start-up) and the one
+transaction runner; nothing domain-specific."""
 
-import functools
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import anyio.to_thread
-from sqlalchemy import Connection, DateTime, Engine, Insert, MetaData, event
+from sqlalchemy import DateTime, Engine, Insert, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import SQLModel, create_engine
+
+# aiosqlite logs every statement with its parameters (health data, key hashes) at DEBUG.
+logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 # Predictable constraint names, so migrations can drop and alter them on both databases.
 SQLModel.metadata.naming_convention = {
@@ -42,10 +46,10 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def insert_skipping_conflicts(bind: Engine | Connection, table: Any, conflict_columns: list[str]) -> Insert:
-    """INSERT ... ON CONFLICT (columns) DO NOTHING, in the dialect of the database in use."""
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+def insert_skipping_conflicts(dialect: str, table: Any, conflict_columns: list[str]) -> Insert:
+    """INSERT ... ON CONFLICT (columns) DO NOTHING, in the SQL of `dialect` (its name)."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
 def make_engine(url: str, *, pool_size: int = 20, foreign_keys: bool = True) -> Engine:
@@ -59,8 +63,8 @@ def make_engine(url: str, *, pool_size: int = 20, foreign_keys: bool = True) -> 
         event.listen(engine, "connect", _sqlite_pragmas if foreign_keys else _sqlite_pragmas_for_migrations)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    # A fixed pool, no overflow: overflow connections are closed on return and reopened under
-    # load, and each PostgreSQL login (SCRAM) costs milliseconds of CPU.
+    # For the command line, migrations, the catalogue's load and the periodic jobs; requests use
+    # `make_async_engine`. A fixed pool, no overflow (see there).
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=30)
 
 
@@ -90,24 +94,27 @@ def _sqlite_begin_immediate(connection) -> None:
 T = TypeVar("T")
 
 
-class Transaction:
-    """Runs one unit of work in one database transaction, on one worker thread: open a
-    session, run, commit (roll back on error), all before the response is sent, so a 2xx
-    always means "committed". One thread hop per request: a sync session dependency plus a sync
-    route would cost three, and under load each hop waits for the GIL."""
+def make_async_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+    """The request path's engine: psycopg 3 async on PostgreSQL, aiosqlite on SQLite, so no
+    request holds a thread while it waits for the database. A fixed pool with no overflow
+    (overflow connections are closed on return and reopened under load, and each PostgreSQL
+    login costs milliseconds of CPU) and no pre-ping (a round trip on every checkout)."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url.replace("sqlite://", "sqlite+aiosqlite://", 1))
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
 
-    def __init__(self, engine: Engine) -> None:
+
+class Transaction:
+    """Runs one unit of work in one database transaction: connect, run, commit (roll back on
+    error), all before the response is sent, so a 2xx always means "committed". `work` is an
+    async service function taking `connection=` and keyword arguments."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def __call__(self, work: Callable[..., T], /, **arguments: Any) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(self._run, work, arguments))
-
-    def _run(self, work: Callable[..., T], arguments: dict[str, Any]) -> T:
-        with Session(self.engine) as session:
-            try:
-                result = work(session=session, **arguments)
-                session.commit()
-                return result
-            except Exception:
-                session.rollback()
-                raise
+    async def __call__(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
+        async with self.engine.begin() as connection:
+            return await work(connection=connection, **arguments)

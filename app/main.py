@@ -9,7 +9,7 @@ from app.background import lifespan
 from app.body_limits import BodyLimits
 from app.catalogue import router as catalogue_router
 from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue
-from app.db import Transaction, make_engine
+from app.db import Transaction, make_async_engine, make_engine
 from app.errors import install_error_handlers
 from app.migrate import head_revision
 from app.partners.auth import KeyStore
@@ -45,17 +45,21 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
     )
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    database = make_async_engine(settings.database_url, pool_size=settings.db_pool_size)
     app.state = AppState(
         settings=settings,
-        engine=engine,
-        transaction=Transaction(engine),
-        keys=KeyStore(engine, ttl=settings.key_cache_seconds),
+        # Start-up loads and the periodic jobs only, a few times a minute: two connections.
+        engine=make_engine(settings.database_url, pool_size=2),
+        database=database,
+        transaction=Transaction(database),
+        keys=KeyStore(database, ttl=settings.key_cache_seconds),
         catalogue=LiveCatalogue(EMPTY),  # until the lifespan loads the synced one
         migration_head=head_revision(),
     )
     install_error_handlers(app)
-    for module in (health, metrics, catalogue_router, sessions_router, recommendations_router):
+    # Matched in this order: the database-bound routes first, the catalogue (mostly answered by
+    # the fast path before routing) after them.
+    for module in (sessions_router, recommendations_router, catalogue_router, health, metrics):
         app.include_router(module.router)
     app.add_middleware(
         BodyLimits, large_body_paths=sessions_router.LARGE_BODY_PATHS + recommendations_router.LARGE_BODY_PATHS

@@ -7,6 +7,7 @@ except through the stores it names (keys, catalogue answers). Replicas share onl
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from app.catalogue.memory import LiveCatalogue
@@ -29,7 +30,10 @@ class RequestCounts:
 @dataclass
 class AppState:
     settings: Settings
+    # Synchronous, for the start-up load, the periodic jobs and /readyz (in worker threads).
     engine: Engine
+    # Asynchronous, for requests: waiting on it holds no thread.
+    database: AsyncEngine
     transaction: Transaction
     keys: KeyStore
     # Swapped whole when a sync (here, on another replica or from the CLI) changes the catalogue.

@@ -75,15 +75,16 @@ def start_stepwise(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen
     return server, port, key
 
 
-def start_bare(responses_file: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    """The bare ASGI ceiling (uvicorn + uvloop + httptools) answering recorded bytes, on CPU 0."""
+def start_bare(responses_file: Path, env: dict[str, str], module: str = "bare_asgi") -> tuple[subprocess.Popen, int]:
+    """A bare ASGI baseline (uvicorn + uvloop + httptools) answering recorded bytes, on CPU 0:
+    `bare_asgi` (no database) or `bare_db` (the least SQL the answer needs)."""
     port = free_port()
     bare = subprocess.Popen(
         pinned(
             0,
             [
                 str(BIN / "uvicorn"),
-                "bare_asgi:app",
+                f"{module}:app",
                 "--port",
                 str(port),
                 "--loop",

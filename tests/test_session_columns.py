@@ -1,14 +1,14 @@
 """The session table is the one source of its column list: what the ingest writes, what COPY
 sends and what a document shows are tied to it here, and text survives COPY's escaping."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlalchemy import insert, select
 
-from app.db import make_engine
+from app.db import make_async_engine
 from app.partners.tables import Partner
 from app.sessions import bulk
 from app.sessions.documents import content_of, row_values, to_document
@@ -57,30 +57,37 @@ def test_a_copy_line_has_one_field_per_column_and_escapes_separators():
 def test_awkward_text_survives_a_bulk_insert_unchanged(database_url, may_clash):
     """Enough rows for PostgreSQL's COPY path (plain INSERT on SQLite), with notes holding every
     character COPY escapes, read back exactly as written; a NULL stays NULL, `\\N` stays text."""
-    engine = make_engine(database_url)
+    asyncio.run(_bulk_insert_round_trip(database_url, may_clash))
+
+
+async def _bulk_insert_round_trip(database_url: str, may_clash: bool) -> None:
+    engine = make_async_engine(database_url)
     user_id = f"copy-{uuid.uuid4().hex[:8]}"
-    with Session(engine) as session:
-        partner = Partner(name=f"copy-{uuid.uuid4().hex[:8]}")
-        session.add(partner)
-        session.flush()
-        assert partner.id is not None
+    async with engine.connect() as connection:
+        partner_id = (
+            await connection.execute(
+                insert(Partner)
+                .values(name=f"copy-{uuid.uuid4().hex[:8]}", created_at=datetime.now(UTC))
+                .returning(Partner.id)
+            )
+        ).scalar_one()
         notes = [*AWKWARD_TEXTS, None] * 3
-        rows = [_row(partner.id, user_id, note, f"c{i}" if may_clash else None) for i, note in enumerate(notes)]
+        rows = [_row(partner_id, user_id, note, f"c{i}" if may_clash else None) for i, note in enumerate(notes)]
         assert len(rows) >= bulk.COPY_FROM_ROWS
-        sent, inserted, documents = bulk.insert_sessions(
-            session=session, rows=iter(rows), expected=len(rows), may_clash=may_clash, meanwhile=len
+        sent, inserted, documents = await bulk.insert_sessions(
+            connection=connection, rows=iter(rows), expected=len(rows), may_clash=may_clash, meanwhile=len
         )
         assert sent == rows and documents == len(rows)
         assert inserted == {row["id"] for row in rows}
-        stored = session.execute(select(SessionRow).where(SessionRow.user_id == user_id)).scalars().all()
-        by_id = {row.id: row.model_dump() for row in stored}
+        stored = (await connection.execute(select(SessionRow).where(SessionRow.user_id == user_id))).mappings().all()
+        by_id = {row["id"]: row for row in stored}
         for row in rows:
             assert {name: by_id[row["id"]][name] for name in row} == row
         if may_clash:  # the same client ids again: nothing more is written
-            again = [_row(partner.id, user_id, "other", f"c{i}") for i in range(len(rows))]
-            _, inserted_again, _ = bulk.insert_sessions(
-                session=session, rows=again, expected=len(again), may_clash=True, meanwhile=len
+            again = [_row(partner_id, user_id, "other", f"c{i}") for i in range(len(rows))]
+            _, inserted_again, _ = await bulk.insert_sessions(
+                connection=connection, rows=again, expected=len(again), may_clash=True, meanwhile=len
             )
             assert inserted_again == set()
-        session.rollback()
-    engine.dispose()
+        await connection.rollback()
+    await engine.dispose()

@@ -94,7 +94,7 @@ def test_expired_keys_are_purged_and_reusable(client, headers, app):
     assert fresh.status_code == 201 and "idempotent-replayed" not in fresh.headers
     with Session(app.state.engine) as s:
         s.execute(update(IdempotencyRecord).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
-        assert purge_expired(session=s) == 1
+        assert purge_expired(connection=s.connection()) == 1
         s.commit()
         assert s.execute(select(func.count()).select_from(IdempotencyRecord)).scalar_one() == 0
 

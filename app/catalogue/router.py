@@ -21,7 +21,7 @@ from app.catalogue.schemas import (
     RoutineList,
     Safety,
 )
-from app.dependencies import CatalogueReader, LiveCatalogueDep
+from app.dependencies import Access, CatalogueReader
 from app.errors import problem_responses
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.request_id import header_value
@@ -35,9 +35,10 @@ _LIST = problem_responses(401, 403, 422) | _CACHED
 _ONE = problem_responses(401, 403, 404) | _CACHED
 
 
-def _respond(request: Request, catalogue: LiveCatalogue, build: Callable[[], Any]) -> Response:
-    scope = request.scope
-    entry = catalogue.render(scope["route"].path, scope["path"], scope["query_string"], build)
+def _respond(request: Request, access: Access, build: Callable[[LiveCatalogue], Any]) -> Response:
+    """The cached answer for this URL, or `build(catalogue)` rendered and cached."""
+    scope, catalogue = request.scope, access.catalogue
+    entry = catalogue.render(scope["route"].path, scope["path"], scope["query_string"], lambda: build(catalogue))
     status, headers, body = entry.respond(
         header_value(scope, b"if-none-match"), header_value(scope, b"accept-encoding")
     )
@@ -45,25 +46,24 @@ def _respond(request: Request, catalogue: LiveCatalogue, build: Callable[[], Any
 
 
 @router.get("/catalogue", response_model=Catalogue, summary="The whole catalogue in one document", responses=_LIST)
-async def get_catalogue(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: catalogue.document)
+async def get_catalogue(request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: catalogue.document)
 
 
 @router.get("/muscles", response_model=MuscleList, summary="List muscles", responses=_LIST)
-async def list_muscles(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: MuscleList(items=catalogue.document.muscles))
+async def list_muscles(request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: MuscleList(items=catalogue.document.muscles))
 
 
 @router.get("/equipment", response_model=EquipmentList, summary="List equipment", responses=_LIST)
-async def list_equipment(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: EquipmentList(items=catalogue.document.equipment))
+async def list_equipment(request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: EquipmentList(items=catalogue.document.equipment))
 
 
 @router.get("/exercises", response_model=ExercisePage, summary="List and filter exercises", responses=_LIST)
 async def list_exercises(
     request: Request,
-    catalogue: LiveCatalogueDep,
-    _: CatalogueReader,
+    access: CatalogueReader,
     muscle: Annotated[str | None, Query(max_length=64, description="Muscle slug, primary or secondary.")] = None,
     equipment: Annotated[str | None, Query(max_length=64, description="Equipment slug.")] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
@@ -75,7 +75,7 @@ async def list_exercises(
     after = decode_cursor(cursor, parts=(int, str))
     filters = dict(muscle=muscle, equipment=equipment, tag=tag, max_level=max_level, q=q)
 
-    def page() -> tuple[BaseModel, dict[str, str]]:
+    def page(catalogue: LiveCatalogue) -> tuple[BaseModel, dict[str, str]]:
         items, last = catalogue.find_exercises(
             muscle=muscle, equipment=equipment, tag=tag, max_level=max_level, q=q, after=after, limit=limit
         )
@@ -84,32 +84,32 @@ async def list_exercises(
             request.url.path, filters | {"limit": limit}, next_cursor
         )
 
-    return _respond(request, catalogue, page)
+    return _respond(request, access, page)
 
 
 @router.get("/exercises/{slug}", response_model=Exercise, summary="Get one exercise", responses=_ONE)
-async def get_exercise(slug: str, request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: catalogue.exercise(slug))
+async def get_exercise(slug: str, request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: catalogue.exercise(slug))
 
 
 @router.get("/progressions", response_model=ProgressionList, summary="List progressions", responses=_LIST)
-async def list_progressions(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: ProgressionList(items=catalogue.progression_summaries()))
+async def list_progressions(request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: ProgressionList(items=catalogue.progression_summaries()))
 
 
 @router.get("/progressions/{slug}", response_model=Progression, summary="Get one progression ladder", responses=_ONE)
-async def get_progression(slug: str, request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: catalogue.progression(slug))
+async def get_progression(slug: str, request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: catalogue.progression(slug))
 
 
 @router.get("/routines", response_model=RoutineList, summary="List ready-made routines", responses=_LIST)
-async def list_routines(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: RoutineList(items=catalogue.document.routines))
+async def list_routines(request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: RoutineList(items=catalogue.document.routines))
 
 
 @router.get("/routines/{slug}", response_model=Routine, summary="Get one routine", responses=_ONE)
-async def get_routine(slug: str, request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: catalogue.routine(slug))
+async def get_routine(slug: str, request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: catalogue.routine(slug))
 
 
 @router.get(
@@ -118,8 +118,8 @@ async def get_routine(slug: str, request: Request, catalogue: LiveCatalogueDep, 
     summary="The disclaimer and the red-flag symptoms a session may report",
     responses=_LIST,
 )
-async def get_safety(request: Request, catalogue: LiveCatalogueDep, _: CatalogueReader) -> Response:
-    return _respond(request, catalogue, lambda: catalogue.document.safety)
+async def get_safety(request: Request, access: CatalogueReader) -> Response:
+    return _respond(request, access, lambda catalogue: catalogue.document.safety)
 
 
 # Every path this router answers starts with one of these: they carry their own pre-compressed

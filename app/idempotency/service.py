@@ -10,14 +10,15 @@ one that never reached the service (malformed, unauthenticated) leaves the key u
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
-from sqlmodel import Session, col
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
 
 from app.db import insert_skipping_conflicts
 from app.errors import Conflict, DomainError, InvalidRequest, problem_document
@@ -38,10 +39,10 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> StoredAnswer | None:
+async def claim(*, connection: AsyncConnection, partner_id: int, key: str, fingerprint: str) -> StoredAnswer | None:
     """Claim `key` for this request; or, when a committed request holds it, its answer to replay."""
     now = datetime.now(UTC)
-    statement = insert_skipping_conflicts(session.get_bind(), IdempotencyRecord, ["partner_id", "key"]).values(
+    statement = insert_skipping_conflicts(connection.dialect.name, IdempotencyRecord, ["partner_id", "key"]).values(
         partner_id=partner_id,
         key=key,
         request_hash=fingerprint,
@@ -49,86 +50,77 @@ def claim(*, session: Session, partner_id: int, key: str, fingerprint: str) -> S
         response_body="",
         expires_at=now + RETENTION,
     )
-    if session.execute(statement.returning(col(IdempotencyRecord.key))).first() is not None:
+    if (await connection.execute(statement.returning(col(IdempotencyRecord.key)))).first() is not None:
         return None  # claimed: this request does the work
-    existing = session.execute(
-        select(IdempotencyRecord).where(
-            col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
-        )
-    ).scalar_one_or_none()
-    if existing is None or existing.expires_at <= now:  # gone meanwhile, or kept past its 24 hours
-        session.execute(
-            delete(IdempotencyRecord).where(
-                col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
-            )
-        )
-        return claim(session=session, partner_id=partner_id, key=key, fingerprint=fingerprint)
-    if existing.request_hash != fingerprint:
+    this_key = (col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key)
+    existing = (await connection.execute(select(IdempotencyRecord).where(*this_key))).mappings().first()
+    if existing is None or existing["expires_at"] <= now:  # gone meanwhile, or kept past its 24 hours
+        await connection.execute(delete(IdempotencyRecord).where(*this_key))
+        return await claim(connection=connection, partner_id=partner_id, key=key, fingerprint=fingerprint)
+    if existing["request_hash"] != fingerprint:
         raise InvalidRequest(
             "This Idempotency-Key was already used with a different request.", loc=["header", "Idempotency-Key"]
         )
-    if existing.status_code == _IN_FLIGHT:
+    if existing["status_code"] == _IN_FLIGHT:
         raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
-    return StoredAnswer(status=existing.status_code, body=existing.response_body)
+    return StoredAnswer(status=existing["status_code"], body=existing["response_body"])
 
 
-def remember(*, session: Session, partner_id: int, key: str, answer: StoredAnswer, user_ids: set[str]) -> None:
-    record = session.execute(
-        select(IdempotencyRecord).where(
-            col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
+async def remember(
+    *, connection: AsyncConnection, partner_id: int, key: str, answer: StoredAnswer, user_ids: set[str]
+) -> None:
+    await connection.execute(
+        update(IdempotencyRecord)
+        .where(col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key)
+        .values(status_code=answer.status, response_body=answer.body)
+    )
+    if user_ids:
+        await connection.execute(
+            insert(IdempotencyUser), [{"partner_id": partner_id, "key": key, "user_id": u} for u in sorted(user_ids)]
         )
-    ).scalar_one()
-    record.status_code, record.response_body = answer.status, answer.body
-    session.add(record)
-    session.add_all(IdempotencyUser(partner_id=partner_id, key=key, user_id=u) for u in sorted(user_ids))
-    session.flush()
 
 
-def run_once(
+async def run_once(
     *,
-    session: Session,
+    connection: AsyncConnection,
     partner_id: int,
     key: str | None,
     fingerprint: str,
     user_ids: Callable[[], set[str]],
-    work: Callable[[], StoredAnswer],
+    work: Callable[[], Awaitable[StoredAnswer]],
 ) -> tuple[StoredAnswer, bool]:
     """(answer, replayed): run `work` once per Idempotency-Key, replaying its answer on retries.
 
     `user_ids` names whose data the answer holds, so erasing one of them erases the answer too.
     """
     if key is None:
-        return work(), False
-    stored = claim(session=session, partner_id=partner_id, key=key, fingerprint=fingerprint)
+        return await work(), False
+    stored = await claim(connection=connection, partner_id=partner_id, key=key, fingerprint=fingerprint)
     if stored is not None:
         return stored, True
     try:
-        with session.begin_nested():
-            answer = work()
+        async with connection.begin_nested():
+            answer = await work()
     except DomainError as refusal:
         # A refusal is the first answer too (nothing of the work is kept): a retry gets it
         # again, and the same key with another body is told the key is taken.
         answer = StoredAnswer(refusal.status, orjson.dumps(problem_document(refusal.problem())).decode())
-    remember(session=session, partner_id=partner_id, key=key, answer=answer, user_ids=user_ids())
+    await remember(connection=connection, partner_id=partner_id, key=key, answer=answer, user_ids=user_ids())
     return answer, False
 
 
-def forget_user(*, session: Session, partner_id: int, user_id: str) -> None:
+async def forget_user(*, connection: AsyncConnection, partner_id: int, user_id: str) -> None:
     """Delete every stored answer that holds any of this user's data."""
-    keys = (
-        session.execute(
-            select(col(IdempotencyUser.key)).where(
-                col(IdempotencyUser.partner_id) == partner_id, col(IdempotencyUser.user_id) == user_id
-            )
-        )
-        .scalars()
-        .all()
+    holding = select(col(IdempotencyUser.key)).where(
+        col(IdempotencyUser.partner_id) == partner_id, col(IdempotencyUser.user_id) == user_id
     )
+    keys = (await connection.execute(holding)).scalars().all()
     for table in (IdempotencyUser, IdempotencyRecord):
-        session.execute(delete(table).where(col(table.partner_id) == partner_id, col(table.key).in_(keys)))
+        await connection.execute(delete(table).where(col(table.partner_id) == partner_id, col(table.key).in_(keys)))
 
 
-def purge_expired(*, session: Session) -> int:
-    """Delete answers kept past their 24 hours; returns how many went."""
+def purge_expired(*, connection: Connection) -> int:
+    """Delete answers kept past their 24 hours; returns how many went. Synchronous: it runs
+    from the periodic job (`app.background`) on the start-up engine, not on a request."""
     expired = delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= datetime.now(UTC))
-    return len(session.execute(expired.returning(col(IdempotencyRecord.key))).all())
+    return len(connection.execute(expired.returning(col(IdempotencyRecord.key))).all())

@@ -9,9 +9,7 @@ time. A key seen for the first time is always looked up, so a new key works at o
 import time
 from collections.abc import Callable
 
-import anyio.to_thread
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.partners.service import Caller, find_caller, hash_key
 
@@ -19,7 +17,7 @@ _MAX_ENTRIES = 50_000
 
 
 class KeyStore:
-    def __init__(self, engine: Engine, *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, engine: AsyncEngine, *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._engine = engine
         self._ttl = ttl
         self._clock = clock
@@ -43,12 +41,9 @@ class KeyStore:
         recent = self._recent(digest, now)
         if recent:
             return recent[0]
-        caller = await anyio.to_thread.run_sync(self._lookup, digest)
+        async with self._engine.connect() as connection:
+            caller = await find_caller(connection=connection, key_hash=digest)
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()
         self._entries[digest] = (caller, now)
         return caller
-
-    def _lookup(self, digest: str) -> Caller | None:
-        with Session(self._engine) as session:
-            return find_caller(session=session, key_hash=digest)

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidRequest, NotFound
@@ -92,10 +93,12 @@ def revoke_key(*, session: Session, key_prefix_or_id: str) -> ApiKey:
     return record
 
 
-def find_caller(*, session: Session, key_hash: str) -> Caller | None:
-    record = session.exec(
-        select(ApiKey).where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
-    ).first()
-    if record is None or record.id is None:
+async def find_caller(*, connection: AsyncConnection, key_hash: str) -> Caller | None:
+    """The partner and scopes behind a key's hash, unless the key is unknown or revoked."""
+    query = select(col(ApiKey.id), col(ApiKey.partner_id), col(ApiKey.scopes)).where(
+        col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None)
+    )
+    record = (await connection.execute(query)).first()
+    if record is None:
         return None
     return Caller(partner_id=record.partner_id, key_id=record.id, scopes=frozenset(record.scopes.split(",")))

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.dependencies import CatalogueReader, LiveCatalogueDep, Reader, TransactionDep, UserIdPath
+from app.dependencies import CatalogueReader, Reader, UserIdPath
 from app.errors import problem_responses
 from app.json_route import OrjsonRoute
 from app.recommendations import service
@@ -28,15 +28,13 @@ AsOfQuery = Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset
 async def get_recommendation(
     user_id: UserIdPath,
     progression: ProgressionQuery,
-    caller: Reader,
-    tx: TransactionDep,
-    catalogue: LiveCatalogueDep,
+    access: Reader,
     as_of: AsOfQuery = None,
 ) -> RecommendationOut:
-    return await tx(
+    return await access.transaction(
         service.recommend_from_history,
-        catalogue=catalogue,
-        partner_id=caller.partner_id,
+        catalogue=access.catalogue,
+        partner_id=access.partner_id,
         user_id=user_id,
         progression=progression,
         as_of=as_of,
@@ -54,8 +52,8 @@ LARGE_BODY_PATHS = (router.prefix + EVALUATE_PATH,)
     summary="Recommend a next step from sessions sent in the request (nothing is stored)",
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
 )
-def evaluate(body: EvaluateIn, _: CatalogueReader, catalogue: LiveCatalogueDep) -> RecommendationOut:
-    return service.evaluate(catalogue=catalogue, body=body)
+def evaluate(body: EvaluateIn, access: CatalogueReader) -> RecommendationOut:
+    return service.evaluate(catalogue=access.catalogue, body=body)
 
 
 @router.get(
@@ -64,13 +62,11 @@ def evaluate(body: EvaluateIn, _: CatalogueReader, catalogue: LiveCatalogueDep) 
     summary="Today's routine for a user: warm-up, the recommended step and the daily habit",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_routine(
-    user_id: UserIdPath, progression: ProgressionQuery, caller: Reader, tx: TransactionDep, catalogue: LiveCatalogueDep
-) -> TodaysRoutine:
-    return await tx(
+async def get_routine(user_id: UserIdPath, progression: ProgressionQuery, access: Reader) -> TodaysRoutine:
+    return await access.transaction(
         service.todays_routine,
-        catalogue=catalogue,
-        partner_id=caller.partner_id,
+        catalogue=access.catalogue,
+        partner_id=access.partner_id,
         user_id=user_id,
         progression=progression,
     )

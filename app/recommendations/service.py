@@ -4,7 +4,7 @@ gives the same answer either way."""
 import math
 from datetime import UTC, datetime
 
-from sqlmodel import Session
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import Exercise, Progression, RoutineBlock
@@ -38,9 +38,9 @@ def _answer(
     )
 
 
-def recommend_from_history(
+async def recommend_from_history(
     *,
-    session: Session,
+    connection: AsyncConnection,
     catalogue: LiveCatalogue,
     partner_id: int,
     user_id: str,
@@ -59,13 +59,13 @@ def recommend_from_history(
     )
     logged = [
         LoggedSession(
-            id=row.id,
-            exercise=row.exercise,
-            performed_at=row.performed_at,
-            received_order=row.seq,
-            performance=performance(row.model_dump()),
+            id=row["id"],
+            exercise=row["exercise"],
+            performed_at=row["performed_at"],
+            received_order=row["seq"],
+            performance=performance(row),
         )
-        for row in session.execute(query).scalars()
+        for row in (await connection.execute(query)).mappings()
     ]
     return _answer(
         catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of
@@ -114,13 +114,13 @@ def _pause_advice(recommendation: RecommendationOut) -> str:
     return reason.message if reason.code == "red_flag" else messages.PAUSE_ADVICE
 
 
-def todays_routine(
-    *, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, progression: str
+async def todays_routine(
+    *, connection: AsyncConnection, catalogue: LiveCatalogue, partner_id: int, user_id: str, progression: str
 ) -> TodaysRoutine:
     """Warm-up, the recommended step, then the daily habit (as scaled for that step); on
     `pause`, no exercise at all but advice: calm for pain, urgent where a red flag calls for it."""
-    recommendation = recommend_from_history(
-        session=session,
+    recommendation = await recommend_from_history(
+        connection=connection,
         catalogue=catalogue,
         partner_id=partner_id,
         user_id=user_id,

@@ -9,15 +9,16 @@ Column names, their order, the staging table's types and each value's COPY forma
 derived from `SessionRow`'s table, so a new column needs no edit here.
 """
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Table
+from sqlalchemy import JSON, Boolean, Column, DateTime, Insert, Integer, String, Table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session
 
 from app.db import insert_skipping_conflicts
 from app.sessions.tables import SessionRow
@@ -39,8 +40,19 @@ _MOVE = (
 )
 
 
-def insert_sessions(
-    *, session: Session, rows: Iterable[Row], expected: int, may_clash: bool, meanwhile: Callable[[list[Row]], T]
+@functools.cache
+def _insert_returning_ids(dialect: str) -> Insert:
+    # Built once per dialect: building a statement costs more than running it from the cache.
+    return insert_skipping_conflicts(dialect, _TABLE, list(_CONFLICT)).returning(_TABLE.c.id)
+
+
+async def insert_sessions(
+    *,
+    connection: AsyncConnection,
+    rows: Iterable[Row],
+    expected: int,
+    may_clash: bool,
+    meanwhile: Callable[[list[Row]], T],
 ) -> tuple[list[Row], set[str], T]:
     """Insert `rows` (in order, so received order follows it; about `expected` of them). Returns
     the rows, the ids actually written, and `meanwhile(rows)`. `may_clash` False promises that
@@ -53,27 +65,27 @@ def insert_sessions(
     rounds of 20 batches: chunked COPY with `meanwhile` about 1.15x checking everything first and
     COPYing once; handing rows on as they are checked another 1.09x.
     """
-    connection = session.connection()
     if connection.dialect.name != "postgresql" or expected < COPY_FROM_ROWS:
         rows = list(rows)
         if not rows:
             return rows, set(), meanwhile(rows)
-        statement = insert_skipping_conflicts(connection, _TABLE, list(_CONFLICT)).returning(_TABLE.c.id)
-        return rows, set(connection.execute(statement, rows).scalars()), meanwhile(rows)
-    driver = connection.connection.driver_connection  # the psycopg connection, in this transaction
+        inserted = (await connection.execute(_insert_returning_ids(connection.dialect.name), rows)).scalars()
+        return rows, set(inserted), meanwhile(rows)
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection  # the psycopg AsyncConnection, in this transaction
     assert driver is not None
-    with driver.cursor() as cursor:
+    async with driver.cursor() as cursor:
         if not may_clash:  # nothing can clash: straight in
-            sent, result = _copy(cursor, "session_log", rows, numbered=False, meanwhile=meanwhile)
+            sent, result = await _copy(cursor, "session_log", rows, numbered=False, meanwhile=meanwhile)
             return sent, {row["id"] for row in sent}, result
-        cursor.execute(_STAGING)
-        cursor.execute("delete from incoming_session")
-        sent, result = _copy(cursor, "incoming_session", rows, numbered=True, meanwhile=meanwhile)
-        cursor.execute(_MOVE)
-        return sent, {r[0] for r in cursor.fetchall()}, result
+        await cursor.execute(_STAGING)
+        await cursor.execute("delete from incoming_session")
+        sent, result = await _copy(cursor, "incoming_session", rows, numbered=True, meanwhile=meanwhile)
+        await cursor.execute(_MOVE)
+        return sent, {r[0] for r in await cursor.fetchall()}, result
 
 
-def _copy(
+async def _copy(
     cursor: Any, table: str, rows: Iterable[Row], *, numbered: bool, meanwhile: Callable[[list[Row]], T]
 ) -> tuple[list[Row], T]:
     """COPY in PostgreSQL's text format, formatted here (several times cheaper than adapting
@@ -81,13 +93,13 @@ def _copy(
     columns = ("ord", *COLUMNS) if numbered else COLUMNS
     sent: list[Row] = []
     pending = iter(rows)
-    with cursor.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
+    async with cursor.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
         while chunk := list(itertools.islice(pending, _CHUNK)):
             lines = [copy_line(row) for row in chunk]
             if numbered:
                 lines = [f"{ordinal}\t{line}" for ordinal, line in enumerate(lines, len(sent))]
             sent += chunk
-            copy.write(("\n".join(lines) + "\n").encode())
+            await copy.write(("\n".join(lines) + "\n").encode())
         return sent, meanwhile(sent)  # before the COPY closes: closing waits for the database
 
 

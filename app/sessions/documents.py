@@ -5,6 +5,7 @@ A body becomes row values through `content_of`; a row becomes a document through
 rendered as JSON-ready data once with the C JSON encoder (a batch answers 500 of them).
 """
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,6 @@ from app.catalogue.memory import LiveCatalogue
 from app.progression.engine import assess
 from app.progression.model import Pain, Performance
 from app.sessions.schemas import SessionIn, utc_text
-from app.sessions.tables import SessionRow
 
 Row = dict[str, Any]
 
@@ -48,12 +48,12 @@ def row_values(*, session_id: str, partner_id: int, user_id: str, body: SessionI
     )
 
 
-def same_content(stored: Row, values: Row) -> bool:
+def same_content(stored: Mapping[str, Any], values: Row) -> bool:
     """Whether a stored row holds the same session as `values` (a retry of the same post)."""
     return all(stored[k] == v for k, v in values.items() if k not in ("id", "received_at", "client_session_id"))
 
 
-def performance(row: Row) -> Performance:
+def performance(row: Mapping[Any, Any]) -> Performance:
     """What the rules read from a session's columns."""
     return Performance(
         target_dose=row["target_dose"],
@@ -71,11 +71,9 @@ def performance(row: Row) -> Performance:
     )
 
 
-def to_document(row: SessionRow | Row, catalogue: LiveCatalogue) -> Row:
+def to_document(row: Mapping[Any, Any], catalogue: LiveCatalogue) -> Row:
     """The contract's view of a stored session (a row, or the values just inserted as one), as
     JSON-ready data in the shape of `SessionOut`, with its assessment by the ladder's rules."""
-    if isinstance(row, SessionRow):
-        row = row.model_dump()
     ladder = catalogue.ladder_step(row["exercise"])
     assessment = None
     if ladder is not None:

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, tuple_
-from sqlmodel import Session, col
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
 
 from app.catalogue.memory import LiveCatalogue
 from app.errors import Conflict, DomainError, InvalidRequest, ProblemError, problem_document, validation_problems
@@ -63,9 +64,9 @@ def new_session_id() -> str:
     return os.urandom(16).hex()
 
 
-def store(
+async def store(
     *,
-    session: Session,
+    connection: AsyncConnection,
     catalogue: LiveCatalogue,
     partner_id: int,
     rows: Iterable[Row],
@@ -76,29 +77,29 @@ def store(
     `client_session_id` already stored for the user answers 200 (same content) or a Conflict;
     the unique constraint decides, so concurrent duplicates store exactly one row. `may_clash`
     False promises that no row has a client id; `expected` is about how many rows come."""
-    rows, inserted, documents = insert_sessions(
-        session=session,
+    rows, inserted, documents = await insert_sessions(
+        connection=connection,
         rows=rows,
         expected=expected,
         may_clash=may_clash,
         meanwhile=lambda sent: [to_document(row, catalogue) for row in sent],
     )
     clashes = {(row["user_id"], row["client_session_id"]) for row in rows if row["id"] not in inserted}
-    existing: dict[tuple[str, str | None], SessionRow] = {}
+    existing: dict[tuple[str, str | None], Row] = {}
     if clashes:
-        found = session.execute(
+        found = await connection.execute(
             select(SessionRow).where(
                 col(SessionRow.partner_id) == partner_id,
                 tuple_(col(SessionRow.user_id), col(SessionRow.client_session_id)).in_(sorted(clashes)),
             )
-        ).scalars()
-        existing = {(r.user_id, r.client_session_id): r for r in found}
+        )
+        existing = {(r["user_id"], r["client_session_id"]): dict(r) for r in found.mappings()}
     answers: list[Stored | Conflict] = []
     for row, document in zip(rows, documents, strict=True):
         if row["id"] in inserted:
             answers.append(Stored(201, document))
             continue
-        earlier = existing[(row["user_id"], row["client_session_id"])].model_dump()
+        earlier = existing[(row["user_id"], row["client_session_id"])]
         if same_content(earlier, row):
             answers.append(Stored(200, to_document(earlier, catalogue)))
         else:
@@ -109,9 +110,9 @@ def store(
     return answers
 
 
-def post_session(
+async def post_session(
     *,
-    session: Session,
+    connection: AsyncConnection,
     catalogue: LiveCatalogue,
     partner_id: int,
     user_id: str,
@@ -119,7 +120,7 @@ def post_session(
     idempotency_key: str | None,
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
-    def work() -> StoredAnswer:
+    async def work() -> StoredAnswer:
         checked(body, catalogue, at=["body"])
         row = row_values(
             session_id=new_session_id(),
@@ -128,8 +129,8 @@ def post_session(
             body=body,
             received_at=datetime.now(UTC),
         )
-        (answer,) = store(
-            session=session,
+        (answer,) = await store(
+            connection=connection,
             catalogue=catalogue,
             partner_id=partner_id,
             rows=[row],
@@ -140,8 +141,8 @@ def post_session(
             raise answer
         return StoredAnswer(answer.status, render(answer.session))
 
-    return run_once(
-        session=session,
+    return await run_once(
+        connection=connection,
         partner_id=partner_id,
         key=idempotency_key,
         fingerprint=fingerprint,
@@ -150,9 +151,9 @@ def post_session(
     )
 
 
-def post_batch(
+async def post_batch(
     *,
-    session: Session,
+    connection: AsyncConnection,
     catalogue: LiveCatalogue,
     partner_id: int,
     raw_items: list[Any],
@@ -161,7 +162,7 @@ def post_batch(
 ) -> tuple[StoredAnswer, bool]:
     """Judge each item as a single POST would; one bad item fails only itself."""
 
-    def work() -> StoredAnswer:
+    async def work() -> StoredAnswer:
         received_at = datetime.now(UTC)
         # 1. Every item checked, in order, into its row or the problem that refuses it. Lazily:
         #    `store` takes the rows as they come, so the database inserts the first ones while
@@ -176,8 +177,8 @@ def post_batch(
                     yield outcome
 
         # 2. The rows stored, each answered in the order it was sent.
-        stored = store(
-            session=session,
+        stored = await store(
+            connection=connection,
             catalogue=catalogue,
             partner_id=partner_id,
             rows=rows_as_checked(),
@@ -192,8 +193,8 @@ def post_batch(
         ]
         return StoredAnswer(200, render({"results": results}))
 
-    return run_once(
-        session=session,
+    return await run_once(
+        connection=connection,
         partner_id=partner_id,
         key=idempotency_key,
         fingerprint=fingerprint,

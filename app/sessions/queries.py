@@ -5,26 +5,30 @@ import functools
 from datetime import datetime
 
 from sqlalchemy import Integer, Select, String, bindparam, select, tuple_, union_all
-from sqlmodel import Session, col
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
 
 from app.db import UTCDateTime
 from app.errors import NotFound
+from app.sessions.documents import Row
 from app.sessions.tables import SessionRow
 
 _NEWEST_FIRST = (col(SessionRow.performed_at).desc(), col(SessionRow.seq).desc())
 
 
-def find_session(*, session: Session, partner_id: int, user_id: str, session_id: str) -> SessionRow:
-    row = session.execute(
+async def find_session(*, connection: AsyncConnection, partner_id: int, user_id: str, session_id: str) -> Row:
+    """The stored row (its columns by name), or NotFound."""
+    result = await connection.execute(
         select(SessionRow).where(
             col(SessionRow.partner_id) == partner_id,
             col(SessionRow.user_id) == user_id,
             col(SessionRow.id) == session_id,
         )
-    ).scalar_one_or_none()
+    )
+    row = result.mappings().first()
     if row is None:
         raise NotFound(f"There is no session {session_id!r} for user {user_id!r}.")
-    return row
+    return dict(row)
 
 
 def listing_query(

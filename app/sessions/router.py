@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from app.dependencies import LiveCatalogueDep, Reader, TransactionDep, UserIdPath, Writer
+from app.dependencies import Reader, UserIdPath, Writer
 from app.errors import problem_responses
 from app.idempotency.service import StoredAnswer, request_fingerprint
 from app.json_route import OrjsonRoute
@@ -70,15 +70,13 @@ async def post_session(
     user_id: UserIdPath,
     body: SessionIn,
     request: Request,
-    caller: Writer,
-    tx: TransactionDep,
-    catalogue: LiveCatalogueDep,
+    access: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    answer, replayed = await tx(
+    answer, replayed = await access.transaction(
         ingest.post_session,
-        catalogue=catalogue,
-        partner_id=caller.partner_id,
+        catalogue=access.catalogue,
+        partner_id=access.partner_id,
         user_id=user_id,
         body=body,
         idempotency_key=idempotency_key,
@@ -112,15 +110,13 @@ LARGE_BODY_PATHS = (router.prefix + BATCH_PATH,)
 async def post_batch(
     body: BatchIn,
     request: Request,
-    caller: Writer,
-    tx: TransactionDep,
-    catalogue: LiveCatalogueDep,
+    access: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    answer, replayed = await tx(
+    answer, replayed = await access.transaction(
         ingest.post_batch,
-        catalogue=catalogue,
-        partner_id=caller.partner_id,
+        catalogue=access.catalogue,
+        partner_id=access.partner_id,
         raw_items=body.sessions,
         idempotency_key=idempotency_key,
         fingerprint=_fingerprint(request, idempotency_key, lambda: body.sessions),
@@ -138,9 +134,7 @@ async def list_sessions(
     user_id: UserIdPath,
     request: Request,
     response: Response,
-    caller: Reader,
-    tx: TransactionDep,
-    catalogue: LiveCatalogueDep,
+    access: Reader,
     since: Annotated[
         Rfc3339 | None, Query(description="Only sessions performed at or after this time (RFC 3339).")
     ] = None,
@@ -150,10 +144,10 @@ async def list_sessions(
     cursor: Cursor = None,
 ) -> SessionPage:
     after = decode_cursor(cursor, parts=(datetime.fromisoformat, int))
-    items, last = await tx(
+    items, last = await access.transaction(
         service.list_sessions,
-        catalogue=catalogue,
-        partner_id=caller.partner_id,
+        catalogue=access.catalogue,
+        partner_id=access.partner_id,
         user_id=user_id,
         since=since,
         until=until,
@@ -181,12 +175,14 @@ async def list_sessions(
 async def get_session(
     user_id: UserIdPath,
     session_id: Annotated[str, Path(max_length=64)],
-    caller: Reader,
-    tx: TransactionDep,
-    catalogue: LiveCatalogueDep,
+    access: Reader,
 ) -> dict:
-    return await tx(
-        service.get_session, catalogue=catalogue, partner_id=caller.partner_id, user_id=user_id, session_id=session_id
+    return await access.transaction(
+        service.get_session,
+        catalogue=access.catalogue,
+        partner_id=access.partner_id,
+        user_id=user_id,
+        session_id=session_id,
     )
 
 
@@ -205,14 +201,12 @@ async def patch_session(
     user_id: UserIdPath,
     session_id: Annotated[str, Path(max_length=64)],
     patch: SessionPatch,
-    caller: Writer,
-    tx: TransactionDep,
-    catalogue: LiveCatalogueDep,
+    access: Writer,
 ) -> dict:
-    return await tx(
+    return await access.transaction(
         service.patch_session,
-        catalogue=catalogue,
-        partner_id=caller.partner_id,
+        catalogue=access.catalogue,
+        partner_id=access.partner_id,
         user_id=user_id,
         session_id=session_id,
         patch=patch,
@@ -225,6 +219,6 @@ async def patch_session(
     summary="Erase a user: every session and stored answer that holds their data",
     responses=problem_responses(401, 403, 422),
 )
-async def erase_user(user_id: UserIdPath, caller: Writer, tx: TransactionDep) -> Response:
-    await tx(service.erase_user, partner_id=caller.partner_id, user_id=user_id)
+async def erase_user(user_id: UserIdPath, access: Writer) -> Response:
+    await access.transaction(service.erase_user, partner_id=access.partner_id, user_id=user_id)
     return Response(status_code=204)

@@ -4,7 +4,9 @@ Logging them is `app.sessions.ingest`; every query is scoped to the calling part
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, delete
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
 
 from app.catalogue.memory import LiveCatalogue
 from app.errors import InvalidRequest
@@ -15,40 +17,49 @@ from app.sessions.schemas import SessionPatch
 from app.sessions.tables import SessionRow
 
 
-def get_session(*, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str) -> Row:
-    row = find_session(session=session, partner_id=partner_id, user_id=user_id, session_id=session_id)
+async def get_session(
+    *, connection: AsyncConnection, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str
+) -> Row:
+    row = await find_session(connection=connection, partner_id=partner_id, user_id=user_id, session_id=session_id)
     return to_document(row, catalogue)
 
 
-def list_sessions(
-    *, session: Session, catalogue: LiveCatalogue, limit: int, **filters: Any
+async def list_sessions(
+    *, connection: AsyncConnection, catalogue: LiveCatalogue, limit: int, **filters: Any
 ) -> tuple[list[Row], tuple[datetime, int] | None]:
     """One page of documents, newest first, and the sort key to continue after (None: last page)."""
-    rows = session.execute(listing_query(limit=limit, **filters)).scalars().all()
+    rows = (await connection.execute(listing_query(limit=limit, **filters))).mappings().all()
     more = len(rows) > limit
     rows = rows[:limit]
-    last = (rows[-1].performed_at, rows[-1].seq) if more else None
+    last = (rows[-1]["performed_at"], rows[-1]["seq"]) if more else None
     return [to_document(r, catalogue) for r in rows], last
 
 
-def patch_session(
-    *, session: Session, catalogue: LiveCatalogue, partner_id: int, user_id: str, session_id: str, patch: SessionPatch
+async def patch_session(
+    *,
+    connection: AsyncConnection,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    user_id: str,
+    session_id: str,
+    patch: SessionPatch,
 ) -> Row:
-    row = find_session(session=session, partner_id=partner_id, user_id=user_id, session_id=session_id)
+    row = await find_session(connection=connection, partner_id=partner_id, user_id=user_id, session_id=session_id)
+    changes: dict[str, Any] = {}
     if "notes" in patch.model_fields_set:
-        row.notes = patch.notes
+        changes["notes"] = patch.notes
     if "pain" in patch.model_fields_set:
         if patch.pain is None:
             raise InvalidRequest("pain cannot be removed; patch pain.next_morning instead.", loc=["body", "pain"])
         if "next_morning" in patch.pain.model_fields_set:
-            row.pain_next_morning = patch.pain.next_morning
-    session.add(row)
-    session.flush()
-    return to_document(row, catalogue)
+            changes["pain_next_morning"] = patch.pain.next_morning
+    if changes:
+        await connection.execute(update(SessionRow).where(col(SessionRow.seq) == row["seq"]).values(**changes))
+    return to_document(row | changes, catalogue)
 
 
-def erase_user(*, session: Session, partner_id: int, user_id: str) -> None:
+async def erase_user(*, connection: AsyncConnection, partner_id: int, user_id: str) -> None:
     """Delete everything stored about one user of one partner, in the caller's transaction."""
     erase = delete(SessionRow).where(col(SessionRow.partner_id) == partner_id, col(SessionRow.user_id) == user_id)
-    session.execute(erase)
-    forget_user(session=session, partner_id=partner_id, user_id=user_id)
+    await connection.execute(erase)
+    await forget_user(connection=connection, partner_id=partner_id, user_id=user_id)
