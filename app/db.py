@@ -52,7 +52,9 @@ def insert_skipping_conflicts(dialect: str, table: Any, conflict_columns: list[s
     return module.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
-def make_engine(url: str, *, pool_size: int = 20, foreign_keys: bool = True) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 20, foreign_keys: bool = True, prepared_statements: bool = True
+) -> Engine:
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
@@ -65,7 +67,10 @@ def make_engine(url: str, *, pool_size: int = 20, foreign_keys: bool = True) -> 
         return engine
     # For the command line, migrations, the catalogue's load and the periodic jobs; requests use
     # `make_async_engine`. A fixed pool, no overflow (see there).
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=30)
+    connect_args = {} if prepared_statements else {"prepare_threshold": None}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=30, connect_args=connect_args
+    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -94,7 +99,7 @@ def _sqlite_begin_immediate(connection) -> None:
 T = TypeVar("T")
 
 
-def make_async_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: bool = True) -> AsyncEngine:
     """The request path's engine: psycopg 3 async on PostgreSQL, aiosqlite on SQLite, so no
     request holds a thread while it waits for the database. A fixed pool with no overflow
     (overflow connections are closed on return and reopened under load, and each PostgreSQL
@@ -104,7 +109,8 @@ def make_async_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
+    connect_args = {} if prepared_statements else {"prepare_threshold": None}
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30, connect_args=connect_args)
 
 
 class Transaction:

@@ -45,11 +45,13 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
     )
-    database = make_async_engine(settings.database_url, pool_size=settings.db_pool_size)
+    database = make_async_engine(
+        settings.database_url, pool_size=settings.db_pool_size, prepared_statements=settings.db_prepared_statements
+    )
     app.state = AppState(
         settings=settings,
         # Start-up loads and the periodic jobs only, a few times a minute: two connections.
-        engine=make_engine(settings.database_url, pool_size=2),
+        engine=make_engine(settings.database_url, pool_size=2, prepared_statements=settings.db_prepared_statements),
         database=database,
         transaction=Transaction(database),
         keys=KeyStore(database, ttl=settings.key_cache_seconds),

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     access_log: bool = False
     # Database connections per replica (PostgreSQL); requests beyond it wait for a free one.
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    # Server-side prepared statements (psycopg prepares a statement run five times). Turn off
+    # behind a pgbouncer in transaction pooling mode older than 1.21, which cannot route them.
+    db_prepared_statements: bool = True
     # How long a checked API key is trusted before the database is asked again; bounds how long
     # a key revoked elsewhere (another replica, the CLI) keeps working here.
     key_cache_seconds: float = Field(default=5.0, ge=0, le=10)

@@ -51,8 +51,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))} | extra
 
 
-def start_stepwise(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int, str]:
-    """`stepwise serve` exactly as it ships, pinned to CPU 0; returns it, its port and the demo key."""
+def start_stepwise(
+    workdir: Path, env: dict[str, str], *, demo_key: bool = True
+) -> tuple[subprocess.Popen, int, str | None]:
+    """`stepwise serve` exactly as it ships, pinned to CPU 0; returns it, its port and the demo
+    key it prints on a new database (`demo_key` False: the database has partners already)."""
     port = free_port()
     server = subprocess.Popen(
         pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port)]),
@@ -63,11 +66,11 @@ def start_stepwise(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen
         text=True,
     )
     key = None
-    for line in server.stdout:
+    for line in server.stdout if demo_key else ():
         if line.strip().startswith("sw_"):
             key = line.strip()
             break
-    if key is None:
+    if demo_key and key is None:
         raise SystemExit("stepwise serve exited before printing the demo key")
     # Keep draining the server's log output so it never blocks on a full pipe.
     subprocess.Popen(["cat"], stdin=server.stdout, stdout=(workdir / "serve.log").open("w"))

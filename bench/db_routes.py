@@ -19,6 +19,7 @@ on CPU 1.
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -99,17 +100,22 @@ def start_pgbouncer(database_url: str, work: Path) -> tuple[subprocess.Popen, st
     """pgbouncer in transaction pooling mode in front of the bench database; returns its URL."""
     url = make_url(database_url)
     port = free_port()
-    (work / "users.txt").write_text(f'"{url.username}" "{url.password}"\n')
+    (work / "users.txt").write_text(f'"{url.username}" ""\n')
     (work / "pgbouncer.ini").write_text(
         "[databases]\n"
-        f"{url.database} = host={url.host} port={url.port} dbname={url.database}\n"
+        f"{url.database} = host={url.host} port={url.port} user={url.username} password={url.password}\n"
         "[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = scram-sha-256\nauth_file = {work / 'users.txt'}\n"
+        f"auth_type = trust\nauth_file = {work / 'users.txt'}\n"
         "pool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 1000\n"
+        f"logfile = {work / 'pgbouncer.log'}\n"
     )
     binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    process = subprocess.Popen([binary, str(work / "pgbouncer.ini")], stdout=subprocess.DEVNULL)
+    argv = [binary, str(work / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # pgbouncer refuses to run as root
+        shutil.chown(work, "postgres")
+        argv = ["runuser", "-u", "postgres", "--", *argv]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     return process, url.set(port=port).render_as_string(hide_password=False)
 
@@ -141,9 +147,14 @@ def main() -> None:
             bouncer, bounced_url = start_pgbouncer(url, work)
             bounced = work / "bounced"
             bounced.mkdir()
-            server, port, _ = start_stepwise(bounced, clean_env(DATABASE_URL=bounced_url, STEPWISE_DEMO="1"))
+            bounced_env = clean_env(DATABASE_URL=bounced_url, STEPWISE_DB_PREPARED_STATEMENTS="false")
+            server, port, _ = start_stepwise(bounced, bounced_env, demo_key=False)
             best = measure({"stepwise": port, "bare": bare_port}, key, work, args.seconds, args.rounds)
-            report("PostgreSQL through pgbouncer (transaction pooling; bare app direct)", best, {})
+            report(
+                "PostgreSQL through pgbouncer (transaction pooling; bare app direct)",
+                best,
+                {"stepwise": rss_mb(server.pid)},
+            )
             stop(server)
             server = None
 

@@ -3,11 +3,18 @@
 PostgreSQL comes from STEPWISE_TEST_POSTGRES_URL (default: the local cluster); each run makes
 fresh databases and drops them afterwards. Without a reachable server the PostgreSQL half is
 skipped, and said so at the end of the run; with CI=true it fails instead.
+
+Modules marked `through_pgbouncer` run a third time: on the same PostgreSQL, through a
+pgbouncer in transaction pooling mode that the suite starts (Debian's `pgbouncer`).
 """
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,10 +62,12 @@ def _postgres_reachable() -> str | None:
 
 
 class Databases:
-    """Makes empty databases of one backend and removes them at the end of the run."""
+    """Makes empty databases of one backend and removes them at the end of the run (through
+    pgbouncer: made on PostgreSQL directly, their URLs on pgbouncer's port)."""
 
-    def __init__(self, backend: str, tmp: Path) -> None:
+    def __init__(self, backend: str, tmp: Path, pgbouncer_port: int | None = None) -> None:
         self.backend, self.tmp, self.made = backend, tmp, []
+        self.pgbouncer_port = pgbouncer_port
 
     def new(self) -> str:
         name = f"stepwise_test_{uuid.uuid4().hex[:12]}"
@@ -69,7 +78,10 @@ class Databases:
             connection.execute(text(f'create database "{name}"'))
         engine.dispose()
         self.made.append(name)
-        return make_url(url).set(database=name).render_as_string(hide_password=False)
+        made = make_url(url).set(database=name)
+        if self.pgbouncer_port is not None:
+            made = made.set(host="127.0.0.1", port=self.pgbouncer_port)
+        return made.render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
         if not self.made:
@@ -81,20 +93,72 @@ class Databases:
         engine.dispose()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "through_pgbouncer: also run through pgbouncer (transaction pooling)")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = ["sqlite", "postgres"]
+        if metafunc.definition.get_closest_marker("through_pgbouncer"):
+            backends.append("pgbouncer")
+        metafunc.parametrize("backend", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def backend(request) -> str:
-    if request.param == "postgres":
+    if request.param in ("postgres", "pgbouncer"):
         problem = _postgres_reachable()
         if problem:
             if IN_CI:
                 pytest.fail(f"CI=true but PostgreSQL at {POSTGRES_URL} is unreachable: {problem}")
             pytest.skip(f"PostgreSQL not reachable ({problem})")
+    if request.param == "pgbouncer" and not shutil.which("pgbouncer", path=os.environ["PATH"] + ":/usr/sbin"):
+        if IN_CI:
+            pytest.fail("CI=true but pgbouncer is not installed")
+        pytest.skip("pgbouncer not installed")
     return request.param
 
 
 @pytest.fixture(scope="session")
-def databases(backend, tmp_path_factory) -> Iterator[Databases]:
-    made = Databases(backend, tmp_path_factory.mktemp(backend))
+def pgbouncer(tmp_path_factory) -> Iterator[int]:
+    """A pgbouncer in transaction pooling mode in front of the test PostgreSQL; yields its port."""
+    url = make_url(Settings(database_url=POSTGRES_URL).database_url)
+    directory = Path(tempfile.mkdtemp(prefix="stepwise-pgbouncer-"))
+    port = free_port()
+    (directory / "users.txt").write_text(f'"{url.username}" ""\n')
+    (directory / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"* = host={url.host} port={url.port} user={url.username} password={url.password}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
+        "pool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 500\n"
+        f"logfile = {directory / 'pgbouncer.log'}\n"
+    )
+    if os.geteuid() == 0:  # pgbouncer refuses to run as root
+        shutil.chown(directory, "postgres", "postgres")
+    binary = shutil.which("pgbouncer", path=os.environ["PATH"] + ":/usr/sbin")
+    argv = [binary, str(directory / "pgbouncer.ini")]
+    process = subprocess.Popen(
+        ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert process.poll() is None and time.monotonic() < deadline, "pgbouncer did not start"
+        time.sleep(0.05)
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+    log = (directory / "pgbouncer.log").read_text()
+    shutil.rmtree(directory, ignore_errors=True)
+    assert "login attempt" in log, "no client connected through pgbouncer"
+
+
+@pytest.fixture(scope="session")
+def databases(backend, tmp_path_factory, request) -> Iterator[Databases]:
+    bouncer = request.getfixturevalue("pgbouncer") if backend == "pgbouncer" else None
+    made = Databases(backend, tmp_path_factory.mktemp(backend), pgbouncer_port=bouncer)
     yield made
     made.drop_all()
 
@@ -119,8 +183,10 @@ def database_url(databases) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(database_url):
-    return create_app(Settings(database_url=database_url, key_cache_seconds=1.0))
+def app(database_url, backend):
+    # Behind pgbouncer 1.18 (transaction pooling), server-side prepared statements must be off.
+    settings = Settings(database_url=database_url, key_cache_seconds=1.0, db_prepared_statements=backend != "pgbouncer")
+    return create_app(settings)
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from app.sessions.tables import SessionRow
 from tests.content import EMERGENCY, LADDER, LADDER_EXERCISES, OFF_LADDER, SEE_CLINICIAN
 from tests.factories import session_body
 
+# The PostgreSQL half runs once more through pgbouncer (transaction pooling): see conftest.
+pytestmark = pytest.mark.through_pgbouncer
+
 WRITE = "sessions:read,sessions:write"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 

@@ -5,6 +5,9 @@ from sqlalchemy import inspect, text
 
 from tests.factories import at, session_body
 
+# The PostgreSQL half runs once more through pgbouncer (transaction pooling): see conftest.
+pytestmark = pytest.mark.through_pgbouncer
+
 WRITE = "sessions:read,sessions:write"
 
 

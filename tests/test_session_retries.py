@@ -11,6 +11,9 @@ from app.sessions.schemas import BatchOut, SessionOut
 from app.sessions.tables import SessionRow
 from tests.factories import at, session_body
 
+# The PostgreSQL half runs once more through pgbouncer (transaction pooling): see conftest.
+pytestmark = pytest.mark.through_pgbouncer
+
 WRITE = "sessions:read,sessions:write"
 
 

@@ -5,6 +5,9 @@ import pytest
 from app.sessions.schemas import SessionOut
 from tests.factories import VALID_SESSION, at, session_body
 
+# The PostgreSQL half runs once more through pgbouncer (transaction pooling): see conftest.
+pytestmark = pytest.mark.through_pgbouncer
+
 WRITE = "sessions:read,sessions:write"
 
 
