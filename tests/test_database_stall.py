@@ -7,7 +7,6 @@ database holds no worker thread. After the thaw, the blocked reads are answered 
 """
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +15,8 @@ import httpx
 import pytest
 
 from tests import throwaway_postgres
-from tests.factories import free_port, session_body
+from tests.factories import session_body
+from tests.servers import serving
 
 BLOCKED_READS = 60
 
@@ -35,34 +35,9 @@ def cluster():
 @pytest.fixture
 def served(cluster, tmp_path):
     """(base URL, API key) of `stepwise serve` on the throwaway cluster."""
-    port = free_port()
     env = os.environ | {"DATABASE_URL": cluster.url, "STEPWISE_LOG_LEVEL": "warning"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        key = next((line.strip() for line in server.stdout if line.strip().startswith("sw_")), None)
-        assert key, "stepwise serve printed no demo key"
-        threading.Thread(target=server.stdout.read, daemon=True).start()  # keep the pipe drained
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "stepwise serve did not become ready"
-            time.sleep(0.1)
-        yield base, key
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving([sys.executable, "-m", "app"], env=env, cwd=tmp_path) as served:
+        yield served
 
 
 def test_a_frozen_database_does_not_stop_answers_that_need_none(cluster, served):

@@ -4,12 +4,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.factories import free_port
+from tests.servers import serving
 
 ROOT = Path(__file__).parent.parent
 
@@ -25,39 +24,11 @@ def test_installed_package_serves_from_an_empty_directory(tmp_path):
     shutil.rmtree(source)
     workdir = tmp_path / "empty"
     workdir.mkdir()
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))}
-    server = subprocess.Popen(
-        [str(venv / "bin" / "stepwise"), "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        key = None
-        deadline = time.monotonic() + 60
-        while key is None and time.monotonic() < deadline:
-            line = server.stdout.readline()
-            assert line or server.poll() is None, "stepwise serve exited early"
-            if line.strip().startswith("sw_"):
-                key = line.strip()
-        assert key, "no demo key printed"
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        ladder = httpx.get(
-            f"http://127.0.0.1:{port}/v1/progressions/lunge-ladder", headers={"Authorization": f"Bearer {key}"}
-        )
+    with serving([str(venv / "bin" / "stepwise")], env=env, cwd=workdir) as (base, key):
+        ladder = httpx.get(f"{base}/v1/progressions/lunge-ladder", headers={"Authorization": f"Bearer {key}"})
         assert ladder.status_code == 200 and len(ladder.json()["steps"]) == 6
         assert (workdir / "stepwise.db").exists()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def test_dockerfile_lints_without_warnings():

@@ -1,0 +1,51 @@
+"""`stepwise serve` as a real process, for tests that need one: started on a free port, its demo
+key read from its output, ready (`/readyz` 200) before the test goes on, stopped after."""
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.factories import free_port
+
+
+@contextmanager
+def serving(command: list[str], *, env: dict[str, str], cwd: Path) -> Iterator[tuple[str, str]]:
+    """Run `command serve --port N` (command: e.g. [python, "-m", "app"]); yields (base URL, demo key)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [*command, "serve", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        deadline = time.monotonic() + 60
+        key = None
+        while key is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "stepwise serve exited early"
+            if line.strip().startswith("sw_"):
+                key = line.strip()
+        assert key, "stepwise serve printed no demo key"
+        threading.Thread(target=server.stdout.read, daemon=True).start()  # keep the pipe drained
+        base = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "stepwise serve did not become ready"
+            time.sleep(0.1)
+        yield base, key
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
