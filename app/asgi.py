@@ -1,12 +1,15 @@
-"""The layers in front of the routes: the catalogue's fast path first (before any middleware),
-then request ids and counting around the framework, and gzip for everything but the
-catalogue, whose answers carry their own pre-compressed variants."""
+"""The layers in front of the routes: the catalogue's fast path and the database routes' hot
+paths first (before any middleware; `app.hotpath`), then request ids and counting around the
+framework, and gzip for everything but the catalogue, whose answers carry their own
+pre-compressed variants."""
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.catalogue.fastpath import answer_from_cache
+from app.recommendations.hotpath import get_recommendation
 from app.request_id import with_request_id
+from app.sessions.hotpath import post_session
 from app.state import AppState
 
 
@@ -35,14 +38,19 @@ class GZipExcept(GZipMiddleware):
 
 
 async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """One HTTP request: from memory when the fast path can answer it (at tens of thousands of
-    requests a second, each layer skipped is throughput gained), else through `framework`; every
-    answer counted by route template, method and status."""
+    """One HTTP request: from memory when the catalogue's fast path can answer it, by a hot path
+    when the request is the plain case of a database route (each layer skipped is throughput
+    gained), else through `framework`; every answer counted by route template, method and status."""
+    answered = None
     if scope["method"] == "GET":
         answered = await answer_from_cache(state.catalogue, state.keys, scope, send)
-        if answered is not None:
-            state.request_counts.add(answered)
-            return
+        if answered is None:
+            answered = await get_recommendation(state, scope, receive, send)
+    elif scope["method"] == "POST":
+        answered, receive = await post_session(state, scope, receive, send)
+    if answered is not None:
+        state.request_counts.add(answered)
+        return
     status = 500  # unless a response starts: the client went away, or the app failed
 
     async def send_and_count(message: Message) -> None:

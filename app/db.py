@@ -110,7 +110,14 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     connect_args = {} if prepared_statements else {"prepare_threshold": None}
-    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30, connect_args=connect_args)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=30,
+        pool_reset_on_return=None,
+        connect_args=connect_args,
+    )
 
 
 class Transaction:

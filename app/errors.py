@@ -150,9 +150,14 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return problem_response(problem(exc.status_code, detail), getattr(exc, "headers", None))
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> Response:
+def failure_response(exc: Exception) -> Response:
+    """The 500 for an error no handler expected: logged (type and traceback), never shown."""
     logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
     return problem_response(problem(500, "The service failed to answer; the error has been logged."))
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> Response:
+    return failure_response(exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,10 +1,10 @@
 """Session-log endpoints: read the request, call one service function, answer."""
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from app.dependencies import Reader, UserIdPath, Writer
@@ -43,10 +43,12 @@ REPLAYED: dict[str, Any] = {
 }
 
 
-def _answer(answer: StoredAnswer, replayed: bool, location: str | None = None) -> Response:
+def stored_answer(answer: StoredAnswer, replayed: bool, created_under: str | None = None) -> Response:
+    """A write's answer; a session created (201) under the path `created_under` gets its Location.
+    The one-session POST's hot path (`app.sessions.hotpath`) answers with this too."""
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    if location and answer.status == 201:
-        headers["Location"] = location
+    if created_under is not None and answer.status == 201:
+        headers["Location"] = f"{created_under}/{orjson.loads(answer.body)['id']}"
     return json_text(answer.status, answer.body, headers)
 
 
@@ -82,18 +84,12 @@ async def post_session(
         idempotency_key=idempotency_key,
         fingerprint=_fingerprint(request, idempotency_key, lambda: body.model_dump(mode="json")),
     )
-    return _answer(answer, replayed, location=_location(request, answer))
+    return stored_answer(answer, replayed, created_under=request.url.path)
 
 
 def _fingerprint(request: Request, idempotency_key: str | None, body: Callable[[], Any]) -> str:
     """What a retry under the same key must repeat; only worked out when a key was sent."""
     return request_fingerprint(request.method, request.url.path, body()) if idempotency_key else ""
-
-
-def _location(request: Request, answer: StoredAnswer) -> str | None:
-    if answer.status != 201:
-        return None
-    return f"{request.url.path}/{json.loads(answer.body)['id']}"
 
 
 # Up to 500 sessions: the body may be up to 8 MiB (app.body_limits) instead of 1 MiB.
@@ -121,7 +117,7 @@ async def post_batch(
         idempotency_key=idempotency_key,
         fingerprint=_fingerprint(request, idempotency_key, lambda: body.sessions),
     )
-    return _answer(answer, replayed)
+    return stored_answer(answer, replayed)
 
 
 @router.get(

@@ -1,0 +1,56 @@
+"""The hot path of `GET /v1/users/{user_id}/recommendation` (see `app.hotpath` for the rules).
+
+Taken only for a recently checked key with `sessions:read` and a query the route would accept
+(`progression`, optionally `as_of`, each once). Everything else goes on to the route in
+`app.recommendations.router`.
+"""
+
+import re
+from urllib.parse import parse_qsl
+
+from pydantic import TypeAdapter, ValidationError
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from app.hotpath import answer, answer_error, cached_caller, request_headers
+from app.recommendations import service
+from app.sessions.schemas import USER_ID_PATTERN, Rfc3339
+from app.state import AppState
+
+ROUTE = "/v1/users/{user_id}/recommendation"
+_PATH = re.compile(r"^/v1/users/(" + USER_ID_PATTERN.strip("^$") + r")/recommendation$")
+_AS_OF = TypeAdapter(Rfc3339)
+
+
+async def get_recommendation(
+    state: AppState, scope: Scope, receive: Receive, send: Send
+) -> tuple[str, str, int] | None:
+    """(route, method, status) when answered here; None leaves the request to the framework."""
+    match = _PATH.match(scope["path"])
+    if match is None:
+        return None
+    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    params = dict(query)
+    progression, as_of_text = params.get("progression"), params.get("as_of")
+    if len(params) != len(query) or progression is None or not 1 <= len(progression) <= 64:
+        return None
+    try:
+        as_of = None if as_of_text is None else _AS_OF.validate_python(as_of_text)
+    except ValidationError:
+        return None
+    caller = cached_caller(state, request_headers(scope), "sessions:read")
+    if caller is None:
+        return None
+    try:
+        recommendation = await state.transaction(
+            service.recommend_from_history,
+            catalogue=state.catalogue,
+            partner_id=caller.partner_id,
+            user_id=match.group(1),
+            progression=progression,
+            as_of=as_of,
+        )
+    except Exception as error:  # answered as the framework's handlers answer it
+        return ROUTE, "GET", await answer_error(scope, receive, send, error)
+    status = await answer(scope, receive, send, JSONResponse(recommendation.model_dump(mode="json")))
+    return ROUTE, "GET", status

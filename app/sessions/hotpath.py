@@ -1,0 +1,65 @@
+"""The hot path of `POST /v1/users/{user_id}/sessions` (see `app.hotpath` for the rules).
+
+Taken only for a recently checked key with `sessions:write`, a JSON body within the size limit
+that `SessionIn` accepts, and no `Idempotency-Key` (retries by key stay with the route, which
+owns them). Everything else goes on to the route in `app.sessions.router`.
+"""
+
+import re
+
+import orjson
+from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
+
+from app.body_limits import BODY
+from app.hotpath import answer, answer_error, cached_caller, read_body, replaying, request_headers
+from app.sessions import ingest
+from app.sessions.router import stored_answer
+from app.sessions.schemas import USER_ID_PATTERN, SessionIn
+from app.state import AppState
+
+ROUTE = "/v1/users/{user_id}/sessions"
+_PATH = re.compile(r"^/v1/users/(" + USER_ID_PATTERN.strip("^$") + r")/sessions$")
+
+
+async def post_session(
+    state: AppState, scope: Scope, receive: Receive, send: Send
+) -> tuple[tuple[str, str, int] | None, Receive]:
+    """((route, method, status) when answered here, else None; the `receive` to go on with)."""
+    match = _PATH.match(scope["path"])
+    if match is None:
+        return None, receive
+    headers = request_headers(scope)
+    media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    declared = headers.get(b"content-length", b"")
+    if (
+        media_type != b"application/json"
+        or b"idempotency-key" in headers
+        or not declared.isdigit()
+        or int(declared) > BODY
+    ):
+        return None, receive
+    caller = cached_caller(state, headers, "sessions:write")
+    if caller is None:
+        return None, receive
+    raw, whole = await read_body(receive, BODY)
+    try:
+        body = SessionIn.model_validate(orjson.loads(raw)) if whole else None
+    except (orjson.JSONDecodeError, ValidationError):
+        body = None
+    if body is None:  # the route answers it (413, 400, 422), from the body read so far
+        return None, replaying(raw, receive)
+    try:
+        stored, replayed = await state.transaction(
+            ingest.post_session,
+            catalogue=state.catalogue,
+            partner_id=caller.partner_id,
+            user_id=match.group(1),
+            body=body,
+            idempotency_key=None,
+            fingerprint="",
+        )
+    except Exception as error:  # answered as the framework's handlers answer it
+        return (ROUTE, "POST", await answer_error(scope, receive, send, error)), receive
+    status = await answer(scope, receive, send, stored_answer(stored, replayed, created_under=scope["path"]))
+    return (ROUTE, "POST", status), receive
