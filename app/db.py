@@ -127,7 +127,18 @@ class Transaction:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # On PostgreSQL a read of one statement needs no BEGIN and COMMIT: two round trips of
+        # three. (SQLite keeps its transaction: its "begin" hook takes the lock a read needs.)
+        postgres = engine.dialect.name == "postgresql"
+        self._one_statement = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
 
     async def __call__(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
         async with self.engine.begin() as connection:
+            return await work(connection=connection, **arguments)
+
+    async def read(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
+        """Run `work` that only reads, with one SELECT, outside any explicit transaction."""
+        if self._one_statement is None:
+            return await self(work, **arguments)
+        async with self._one_statement.connect() as connection:
             return await work(connection=connection, **arguments)

@@ -48,13 +48,14 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     database = make_async_engine(
         settings.database_url, pool_size=settings.db_pool_size, prepared_statements=settings.db_prepared_statements
     )
+    transaction = Transaction(database)
     app.state = AppState(
         settings=settings,
         # Start-up loads and the periodic jobs only, a few times a minute: two connections.
         engine=make_engine(settings.database_url, pool_size=2, prepared_statements=settings.db_prepared_statements),
         database=database,
-        transaction=Transaction(database),
-        keys=KeyStore(database, ttl=settings.key_cache_seconds),
+        transaction=transaction,
+        keys=KeyStore(transaction, ttl=settings.key_cache_seconds),
         catalogue=LiveCatalogue(EMPTY),  # until the lifespan loads the synced one
         migration_head=head_revision(),
     )

@@ -9,16 +9,15 @@ time. A key seen for the first time is always looked up, so a new key works at o
 import time
 from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from app.db import Transaction
 from app.partners.service import Caller, find_caller, hash_key
 
 _MAX_ENTRIES = 50_000
 
 
 class KeyStore:
-    def __init__(self, engine: AsyncEngine, *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._engine = engine
+    def __init__(self, transaction: Transaction, *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._transaction = transaction
         self._ttl = ttl
         self._clock = clock
         self._entries: dict[str, tuple[Caller | None, float]] = {}
@@ -41,8 +40,7 @@ class KeyStore:
         recent = self._recent(digest, now)
         if recent:
             return recent[0]
-        async with self._engine.connect() as connection:
-            caller = await find_caller(connection=connection, key_hash=digest)
+        caller = await self._transaction.read(find_caller, key_hash=digest)
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()
         self._entries[digest] = (caller, now)

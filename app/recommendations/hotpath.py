@@ -42,7 +42,7 @@ async def get_recommendation(
     if caller is None:
         return None
     try:
-        recommendation = await state.transaction(
+        recommendation = await state.transaction.read(
             service.recommend_from_history,
             catalogue=state.catalogue,
             partner_id=caller.partner_id,

@@ -31,7 +31,7 @@ async def get_recommendation(
     access: Reader,
     as_of: AsOfQuery = None,
 ) -> RecommendationOut:
-    return await access.transaction(
+    return await access.transaction.read(
         service.recommend_from_history,
         catalogue=access.catalogue,
         partner_id=access.partner_id,
@@ -63,7 +63,7 @@ def evaluate(body: EvaluateIn, access: CatalogueReader) -> RecommendationOut:
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_routine(user_id: UserIdPath, progression: ProgressionQuery, access: Reader) -> TodaysRoutine:
-    return await access.transaction(
+    return await access.transaction.read(
         service.todays_routine,
         catalogue=access.catalogue,
         partner_id=access.partner_id,

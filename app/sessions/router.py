@@ -140,7 +140,7 @@ async def list_sessions(
     cursor: Cursor = None,
 ) -> SessionPage:
     after = decode_cursor(cursor, parts=(datetime.fromisoformat, int))
-    items, last = await access.transaction(
+    items, last = await access.transaction.read(
         service.list_sessions,
         catalogue=access.catalogue,
         partner_id=access.partner_id,
@@ -173,7 +173,7 @@ async def get_session(
     session_id: Annotated[str, Path(max_length=64)],
     access: Reader,
 ) -> dict:
-    return await access.transaction(
+    return await access.transaction.read(
         service.get_session,
         catalogue=access.catalogue,
         partner_id=access.partner_id,
