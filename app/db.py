@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import DateTime, Engine, Insert, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -105,7 +106,7 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
     (overflow connections are closed on return and reopened under load, and each PostgreSQL
     login costs milliseconds of CPU) and no pre-ping (a round trip on every checkout)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url.replace("sqlite://", "sqlite+aiosqlite://", 1))
+        engine = create_async_engine(url.replace("sqlite://", "sqlite+aiosqlite://", 1), **_JSON)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
@@ -117,7 +118,16 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
         pool_timeout=30,
         pool_reset_on_return=None,
         connect_args=connect_args,
+        **_JSON,
     )
+
+
+def _to_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns (set doses, faults, red flags) through orjson, several times the standard library.
+_JSON: dict[str, Any] = {"json_serializer": _to_json, "json_deserializer": orjson.loads}
 
 
 class Transaction:

@@ -9,17 +9,19 @@ import re
 from urllib.parse import parse_qsl
 
 from pydantic import TypeAdapter, ValidationError
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.hotpath import answer, answer_error, cached_caller, request_headers
 from app.recommendations import service
+from app.recommendations.schemas import RecommendationOut
 from app.sessions.schemas import USER_ID_PATTERN, Rfc3339
 from app.state import AppState
 
 ROUTE = "/v1/users/{user_id}/recommendation"
 _PATH = re.compile(r"^/v1/users/(" + USER_ID_PATTERN.strip("^$") + r")/recommendation$")
 _AS_OF = TypeAdapter(Rfc3339)
+_RECOMMENDATION = TypeAdapter(RecommendationOut)
 
 
 async def get_recommendation(
@@ -52,5 +54,6 @@ async def get_recommendation(
         )
     except Exception as error:  # answered as the framework's handlers answer it
         return ROUTE, "GET", await answer_error(scope, receive, send, error)
-    status = await answer(scope, receive, send, JSONResponse(recommendation.model_dump(mode="json")))
+    document = _RECOMMENDATION.dump_json(recommendation)
+    status = await answer(scope, receive, send, Response(document, media_type="application/json"))
     return ROUTE, "GET", status
