@@ -34,9 +34,16 @@ def decode_cursor(cursor: str | None, *, parts: tuple[Callable[[Any], Any], ...]
         raise InvalidRequest("The cursor is not one this service issued.", loc=["query", "cursor"]) from None
 
 
+_BIGINT = range(-(2**63), 2**63)  # what the databases compare a number with
+
+
 def _exactly(convert: Callable[[Any], Any], value: Any) -> Any:
     if convert in (int, str) and type(value) is not convert:  # no silent "3" -> 3 or 3 -> "3"
         raise TypeError(f"expected {convert.__name__}")
+    if isinstance(value, int) and value not in _BIGINT:
+        raise ValueError("number out of range")
+    if isinstance(value, str) and "\x00" in value:  # PostgreSQL refuses NUL in text
+        raise ValueError("NUL character")
     return convert(value)
 
 

@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import inspect, text
 
+from app.pagination import encode_cursor
 from tests.factories import at, session_body
 
 # The PostgreSQL half runs once more through pgbouncer (transaction pooling): see conftest.
@@ -87,11 +88,24 @@ def test_filters_since_until_and_exercise(client, headers):
         ("limit=0", ["query", "limit"]),
         ("cursor=xyz", ["query", "cursor"]),
         ("cursor=WyJ4IiwxXQ", ["query", "cursor"]),
+        (f"cursor={encode_cursor(['2026-11-20T07:30:00+00:00', 2**70])}", ["query", "cursor"]),  # out of range
+        ("exercise=reverse%00lunge", ["query", "exercise"]),  # PostgreSQL refuses NUL in text
     ],
 )
 def test_bad_list_query_is_422(client, headers, query, loc):
     response = client.get(f"/v1/users/u/sessions?{query}", headers=headers)
     assert response.status_code == 422 and response.json()["errors"][0]["loc"] == loc
+
+
+def test_a_session_id_with_a_nul_character_is_422_not_a_database_error(client, headers):
+    for method in ("GET", "PATCH"):
+        response = client.request(
+            method,
+            "/v1/users/u/sessions/abc%00def",
+            headers=headers | {"Content-Type": "application/merge-patch+json"},
+            content=b"{}" if method == "PATCH" else None,
+        )
+        assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["path", "session_id"]
 
 
 def test_unknown_user_lists_nothing(client, headers):

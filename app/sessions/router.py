@@ -15,6 +15,7 @@ from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_lin
 from app.responses import json_text
 from app.sessions import ingest, service
 from app.sessions.schemas import (
+    NO_NUL,
     BatchIn,
     BatchOut,
     Rfc3339,
@@ -135,7 +136,7 @@ async def list_sessions(
         Rfc3339 | None, Query(description="Only sessions performed at or after this time (RFC 3339).")
     ] = None,
     until: Annotated[Rfc3339 | None, Query(description="Only sessions performed before this time (RFC 3339).")] = None,
-    exercise: Annotated[str | None, Query(max_length=64)] = None,
+    exercise: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> SessionPage:
@@ -170,7 +171,7 @@ async def list_sessions(
 )
 async def get_session(
     user_id: UserIdPath,
-    session_id: Annotated[str, Path(max_length=64)],
+    session_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
     access: Reader,
 ) -> dict:
     return await access.transaction.read(
@@ -195,7 +196,7 @@ async def get_session(
 )
 async def patch_session(
     user_id: UserIdPath,
-    session_id: Annotated[str, Path(max_length=64)],
+    session_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
     patch: SessionPatch,
     access: Writer,
 ) -> dict:

@@ -67,7 +67,8 @@ UtcTimestamp = Annotated[datetime, PlainSerializer(utc_text, return_type=str)]
 
 
 # Text a database can store: PostgreSQL refuses NUL characters, so they are refused up front.
-Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
 
 
 class Body(BaseModel):
