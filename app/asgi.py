@@ -52,16 +52,23 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
         state.request_counts.add(answered)
         return
     status = 500  # unless a response starts: the client went away, or the app failed
+    started = False
 
     async def send_and_count(message: Message) -> None:
-        nonlocal status
+        nonlocal status, started
         if message["type"] == "http.response.start":
-            status = message["status"]
+            status, started = message["status"], True
         await send(message)
 
     try:
         # Outside Starlette's own error middleware, so even a 500 carries the request id.
         await framework(scope, receive, with_request_id(scope, send_and_count))
+    except Exception:
+        # Starlette answers an unexpected error with our 500 handler (which logs it without
+        # anything a client sent), then raises it again; the server would log it once more,
+        # message and all. Once an answer has started there is nothing left to do with it.
+        if not started:
+            raise
     finally:
         route = scope.get("route")
         state.request_counts.add((getattr(route, "path", "unmatched"), scope["method"], status))

@@ -14,7 +14,8 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel, create_engine
 
-# aiosqlite logs every statement with its parameters (health data, key hashes) at DEBUG.
+# Statements' parameters hold health data and key hashes: never in logs. SQLAlchemy's errors
+# leave them out (`hide_parameters` on every engine); aiosqlite logs them at DEBUG.
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 # Predictable constraint names, so migrations can drop and alter them on both databases.
@@ -60,6 +61,7 @@ def make_engine(
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
             url,
+            hide_parameters=True,
             connect_args={"check_same_thread": False},
             poolclass=StaticPool if memory else None,
         )
@@ -70,7 +72,13 @@ def make_engine(
     # `make_async_engine`. A fixed pool, no overflow (see there).
     connect_args = {} if prepared_statements else {"prepare_threshold": None}
     return create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=30, connect_args=connect_args
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=30,
+        connect_args=connect_args,
+        hide_parameters=True,
     )
 
 
@@ -106,7 +114,7 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
     (overflow connections are closed on return and reopened under load, and each PostgreSQL
     login costs milliseconds of CPU) and no pre-ping (a round trip on every checkout)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url.replace("sqlite://", "sqlite+aiosqlite://", 1), **_JSON)
+        engine = create_async_engine(url.replace("sqlite://", "sqlite+aiosqlite://", 1), hide_parameters=True, **_JSON)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
@@ -118,6 +126,7 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
         pool_timeout=30,
         pool_reset_on_return=None,
         connect_args=connect_args,
+        hide_parameters=True,
         **_JSON,
     )
 

@@ -6,6 +6,7 @@ body is made, whether it is answered now, stored for an idempotent replay, or ne
 """
 
 import logging
+import traceback
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -151,8 +153,15 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 
 
 def failure_response(exc: Exception) -> Response:
-    """The 500 for an error no handler expected: logged (type and traceback), never shown."""
-    logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    """The 500 for an error no handler expected: logged, never shown. A database error is logged
+    by its type, SQLSTATE and where it happened only: its message can quote the row (PostgreSQL's
+    "DETAIL: Failing row contains ..."), which is health data."""
+    if isinstance(exc, DBAPIError):
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        logger.error("database error: %s (SQLSTATE %s)\n%s", type(exc.orig).__name__, sqlstate, where)
+    else:
+        logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
     return problem_response(problem(500, "The service failed to answer; the error has been logged."))
 
 

@@ -24,11 +24,6 @@ from app.state import AppState
 Headers = Mapping[bytes, bytes]
 
 
-def request_headers(scope: Scope) -> dict[bytes, bytes]:
-    """The request's headers by (lower-case) name; a repeated header keeps its last value."""
-    return dict(scope["headers"])
-
-
 def cached_caller(state: AppState, headers: Headers, needed: str) -> Caller | None:
     """The caller behind `Authorization: Bearer <key>` if the key was checked recently and has
     the scope `needed`; None sends the request on to the framework (which checks it in full)."""
@@ -39,33 +34,30 @@ def cached_caller(state: AppState, headers: Headers, needed: str) -> Caller | No
     return caller if caller is not None and needed in caller.scopes else None
 
 
-async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
-    """The whole request body, and whether it stayed within `limit` bytes (reading stops past it)."""
-    chunks: list[bytes] = []
+async def read_body(receive: Receive, limit: int) -> tuple[bytes | None, list[Message]]:
+    """The whole request body (None: the client went away, or it grew past `limit` bytes), and
+    the messages read, to hand back to the framework (`replaying`) if it is to answer."""
+    messages: list[Message] = []
     size = 0
     while True:
         message = await receive()
+        messages.append(message)
         if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
+            return None, messages
+        size += len(message.get("body", b""))
         if size > limit:
-            return b"".join(chunks), False
+            return None, messages
         if not message.get("more_body", False):
-            return b"".join(chunks), True
+            return b"".join(m.get("body", b"") for m in messages), messages
 
 
-def replaying(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands back the body already read, then goes on with the client's."""
-    sent = False
+def replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A `receive` that hands back the messages already read, as they came, then goes on with
+    the client's: a body cut short by a disconnect still ends in that disconnect."""
+    pending = list(messages)
 
     async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        return pending.pop(0) if pending else await receive()
 
     return replay
 

@@ -15,6 +15,15 @@ def header_value(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def request_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The request's headers by (lower-case) name; a repeated header counts by its first value,
+    as the framework (Starlette's `Headers.get`) and `app.body_limits` read it."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name, value)
+    return headers
+
+
 def request_id(client_value: bytes | None) -> bytes:
     if client_value is not None and _SANE_ID.match(client_value):
         return client_value

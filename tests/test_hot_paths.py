@@ -5,9 +5,13 @@ cannot vouch for it, so the framework's route answers) and with a key checked mo
 (the hot path answers when it can). The two answers must match: status, body and headers.
 """
 
+import socket
+import time
 import uuid
 from collections.abc import Callable
 
+import httpx
+import orjson
 import pytest
 from sqlmodel import Session
 
@@ -190,3 +194,42 @@ def test_queries_the_hot_path_does_not_take_go_to_the_route(both, hot, query):
     if routed.status_code == 200:  # `as_of` defaults to the moment of asking
         routed_body.pop("as_of"), fast_body.pop("as_of")
     assert fast_body == routed_body
+
+
+def test_a_path_ending_in_a_newline_is_answered_alike_with_a_clean_location(both, hot):
+    routed, fast = both("POST", "/v1/users/hot-8/sessions%0A", json=session_body())
+    assert_alike(routed, fast, ignore=("id", "received_at"))
+    for answer in (routed, fast):
+        if answer.status_code == 201:
+            assert answer.headers["location"] == f"/v1/users/hot-8/sessions/{answer.json()['id']}"
+
+
+def test_a_repeated_header_counts_by_its_first_value_on_both_paths(client, new_key, hot):
+    warm = new_key()
+    client.get("/v1/users/warm-up/sessions", headers=warm)
+    body = orjson.dumps(session_body())
+    media_types = [("Content-Type", "text/plain"), ("Content-Type", "application/json")]
+    assert (
+        client.post("/v1/users/hot-9/sessions", content=body, headers=[*warm.items(), *media_types]).status_code == 415
+    )
+    keys = [("Authorization", "Bearer sw_not-a-key"), *warm.items(), ("Content-Type", "application/json")]
+    assert client.post("/v1/users/hot-9/sessions", content=body, headers=keys).status_code == 401
+    assert hot == []
+
+
+def test_a_client_gone_before_its_body_ended_stores_nothing(live_server, new_key):
+    """A whole JSON document but one byte short of the declared length, then the connection
+    closes: the body never ended, so nothing is stored (as on the route)."""
+    warm = new_key()
+    assert httpx.get(f"{live_server}/v1/users/warm-up/sessions", headers=warm).status_code == 200
+    body = orjson.dumps(session_body())
+    port = int(live_server.rsplit(":", 1)[1])
+    request = (
+        f"POST /v1/users/hot-10/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n{'Authorization'}: {warm['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body) + 1}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(request + body)
+    time.sleep(0.5)
+    listed = httpx.get(f"{live_server}/v1/users/hot-10/sessions", headers=warm).json()
+    assert listed["items"] == []

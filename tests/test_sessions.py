@@ -1,7 +1,9 @@
 """Session logs: posting, reading, amending, listing; every answer as the contract says."""
 
 import pytest
+from sqlmodel import Session
 
+from app.partners import service as partners
 from app.sessions.schemas import SessionOut
 from tests.factories import VALID_SESSION, at, session_body
 
@@ -341,3 +343,77 @@ def test_timestamps_out_of_utc_range_or_not_rfc3339_are_422(client, headers, mom
         ).status_code
         == 422
     )
+
+
+def test_a_patch_racing_an_erasure_answers_404_not_the_erased_session(client, headers, monkeypatch):
+    """The session is erased between the PATCH's read and its update (here, in the same
+    transaction, so the race is certain): the answer is 404, not a 200 with the old document."""
+    from sqlalchemy import delete
+
+    from app.sessions import service
+    from app.sessions.tables import SessionRow
+
+    stored = post(client, headers).json()
+    read = service.find_session
+
+    async def read_then_erase(*, connection, **where):
+        row = await read(connection=connection, **where)
+        await connection.execute(delete(SessionRow).where(SessionRow.seq == row["seq"]))
+        return row
+
+    monkeypatch.setattr(service, "find_session", read_then_erase)
+    patched = client.patch(
+        f"/v1/users/user-1/sessions/{stored['id']}",
+        json={"notes": "later"},
+        headers=headers | {"Content-Type": "application/merge-patch+json"},
+    )
+    assert patched.status_code == 404 and patched.headers["content-type"] == "application/problem+json"
+
+
+def test_a_database_error_is_logged_without_the_session_it_refused(backend, empty_database_url, caplog):
+    """A statement the database refuses: the 500 is logged by error type and SQLSTATE only,
+    never with the statement's parameters or the row the database quotes back."""
+    import logging
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from app import migrate
+    from app.cli import catalogue_sync
+    from app.db import make_engine
+    from app.main import create_app
+    from app.settings import Settings
+
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    with engine.begin() as connection:
+        if backend == "sqlite":
+            connection.execute(
+                text(
+                    "create trigger refuse_marker before insert on session_log when new.notes = 'marker-8c1d' "
+                    "begin select raise(abort, 'refused'); end"
+                )
+            )
+        else:
+            connection.execute(text("alter table session_log add constraint no_marker check (notes <> 'marker-8c1d')"))
+    engine.dispose()
+    catalogue_sync(Settings(database_url=empty_database_url))
+    app = create_app(Settings(database_url=empty_database_url))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        with Session(app.state.engine) as session:
+            partner = partners.create_partner(session=session, name="logs")
+            _, key = partners.issue_key(session=session, partner=partner, scopes=partners.parse_scopes(WRITE))
+            session.commit()
+        key_headers = {"Authorization": f"Bearer {key}"}
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(2):  # the route, then the hot path (the key is known by then)
+                refused = test_client.post(
+                    "/v1/users/patient-42/sessions",
+                    json=session_body(notes="marker-8c1d", exercise="glute-bridge", faults=[]),
+                    headers=key_headers,
+                )
+                assert refused.status_code == 500
+    server_records = [record for record in caplog.records if record.name != "httpx"]  # the test client's own
+    logged = "\n".join(record.getMessage() + str(record.args) + str(record.exc_text) for record in server_records)
+    assert "database error" in logged
+    assert "marker-8c1d" not in logged and "patient-42" not in logged

@@ -15,7 +15,7 @@ from starlette.types import Scope, Send
 
 from app.catalogue.memory import LiveCatalogue
 from app.partners.auth import KeyStore
-from app.request_id import request_id
+from app.request_id import request_headers, request_id
 
 _SCOPE = "catalogue:read"
 
@@ -28,27 +28,20 @@ async def answer_from_cache(
     entry = catalogue.cached_response(scope["path"], scope["query_string"])
     if entry is None:
         return None
-    authorization = if_none_match = accept_encoding = client_request_id = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value
-        elif name == b"if-none-match":
-            if_none_match = value
-        elif name == b"accept-encoding":
-            accept_encoding = value
-        elif name == b"x-request-id":
-            client_request_id = value
+    headers = request_headers(scope)
+    authorization, client_request_id = headers.get(b"authorization"), headers.get(b"x-request-id")
+    if_none_match, accept_encoding = headers.get(b"if-none-match"), headers.get(b"accept-encoding")
     if authorization is None or authorization[:7].lower() != b"bearer ":
         return None
     caller = keys.cached(authorization[7:].strip().decode("latin-1"))
     if caller is None or _SCOPE not in caller.scopes:
         return None
-    status, headers, body = entry.respond(if_none_match, accept_encoding)
+    status, answer_headers, body = entry.respond(if_none_match, accept_encoding)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*headers, (b"x-request-id", request_id(client_request_id))],
+            "headers": [*answer_headers, (b"x-request-id", request_id(client_request_id))],
         }
     )
     await send({"type": "http.response.body", "body": body})

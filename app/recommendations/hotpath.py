@@ -12,14 +12,15 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.hotpath import answer, answer_error, cached_caller, request_headers
+from app.hotpath import answer, answer_error, cached_caller
 from app.recommendations import service
 from app.recommendations.schemas import RecommendationOut
+from app.request_id import request_headers
 from app.sessions.schemas import USER_ID_PATTERN, Rfc3339
 from app.state import AppState
 
 ROUTE = "/v1/users/{user_id}/recommendation"
-_PATH = re.compile(r"^/v1/users/(" + USER_ID_PATTERN.strip("^$") + r")/recommendation$")
+_PATH = re.compile(r"/v1/users/(" + USER_ID_PATTERN.strip("^$") + r")/recommendation")  # fullmatch
 _AS_OF = TypeAdapter(Rfc3339)
 _RECOMMENDATION = TypeAdapter(RecommendationOut)
 
@@ -28,7 +29,7 @@ async def get_recommendation(
     state: AppState, scope: Scope, receive: Receive, send: Send
 ) -> tuple[str, str, int] | None:
     """(route, method, status) when answered here; None leaves the request to the framework."""
-    match = _PATH.match(scope["path"])
+    match = _PATH.fullmatch(scope["path"])
     if match is None:
         return None
     query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)

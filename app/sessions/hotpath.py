@@ -12,21 +12,22 @@ from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
 from app.body_limits import BODY
-from app.hotpath import answer, answer_error, cached_caller, read_body, replaying, request_headers
+from app.hotpath import answer, answer_error, cached_caller, read_body, replaying
+from app.request_id import request_headers
 from app.sessions import ingest
 from app.sessions.router import stored_answer
 from app.sessions.schemas import USER_ID_PATTERN, SessionIn
 from app.state import AppState
 
 ROUTE = "/v1/users/{user_id}/sessions"
-_PATH = re.compile(r"^/v1/users/(" + USER_ID_PATTERN.strip("^$") + r")/sessions$")
+_PATH = re.compile(r"/v1/users/(" + USER_ID_PATTERN.strip("^$") + r")/sessions")  # fullmatch: no "$\n"
 
 
 async def post_session(
     state: AppState, scope: Scope, receive: Receive, send: Send
 ) -> tuple[tuple[str, str, int] | None, Receive]:
     """((route, method, status) when answered here, else None; the `receive` to go on with)."""
-    match = _PATH.match(scope["path"])
+    match = _PATH.fullmatch(scope["path"])
     if match is None:
         return None, receive
     headers = request_headers(scope)
@@ -42,24 +43,26 @@ async def post_session(
     caller = cached_caller(state, headers, "sessions:write")
     if caller is None:
         return None, receive
-    raw, whole = await read_body(receive, BODY)
+    raw, messages = await read_body(receive, BODY)
     try:
-        body = SessionIn.model_validate(orjson.loads(raw)) if whole else None
+        body = None if raw is None else SessionIn.model_validate(orjson.loads(raw))
     except (orjson.JSONDecodeError, ValidationError):
         body = None
-    if body is None:  # the route answers it (413, 400, 422), from the body read so far
-        return None, replaying(raw, receive)
+    if body is None:  # the route answers it (413, 400, 422, or nothing to a client gone), as read
+        return None, replaying(messages, receive)
+    user_id = match.group(1)
     try:
         stored, replayed = await state.transaction(
             ingest.post_session,
             catalogue=state.catalogue,
             partner_id=caller.partner_id,
-            user_id=match.group(1),
+            user_id=user_id,
             body=body,
             idempotency_key=None,
             fingerprint="",
         )
     except Exception as error:  # answered as the framework's handlers answer it
         return (ROUTE, "POST", await answer_error(scope, receive, send, error)), receive
-    status = await answer(scope, receive, send, stored_answer(stored, replayed, created_under=scope["path"]))
+    created_under = f"/v1/users/{user_id}/sessions"
+    status = await answer(scope, receive, send, stored_answer(stored, replayed, created_under=created_under))
     return (ROUTE, "POST", status), receive

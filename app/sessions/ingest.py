@@ -99,8 +99,10 @@ async def store(
         if row["id"] in inserted:
             answers.append(Stored(201, document))
             continue
-        earlier = existing[(row["user_id"], row["client_session_id"])]
-        if same_content(earlier, row):
+        earlier = existing.get((row["user_id"], row["client_session_id"]))
+        if earlier is None:  # the clashing session was erased between the insert and this read
+            answers.append(Conflict("A session with this client_session_id was being erased; retry the request."))
+        elif same_content(earlier, row):
             answers.append(Stored(200, to_document(earlier, catalogue)))
         else:
             clash = (

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from app.catalogue.memory import LiveCatalogue
-from app.errors import InvalidRequest
+from app.errors import InvalidRequest, NotFound
 from app.idempotency.service import forget_user
 from app.sessions.documents import Row, to_document
 from app.sessions.queries import find_session, listing_query
@@ -54,7 +54,18 @@ async def patch_session(
         if "next_morning" in patch.pain.model_fields_set:
             changes["pain_next_morning"] = patch.pain.next_morning
     if changes:
-        await connection.execute(update(SessionRow).where(col(SessionRow.seq) == row["seq"]).values(**changes))
+        amend = (
+            update(SessionRow)
+            .where(
+                col(SessionRow.partner_id) == partner_id,
+                col(SessionRow.user_id) == user_id,
+                col(SessionRow.seq) == row["seq"],
+            )
+            .values(**changes)
+            .returning(col(SessionRow.seq))
+        )
+        if (await connection.execute(amend)).first() is None:  # erased since it was read
+            raise NotFound(f"There is no session {session_id!r} for user {user_id!r}.")
     return to_document(row | changes, catalogue)
 
 
