@@ -53,6 +53,15 @@ def create_partner(settings: Settings, name: str, scopes: frozenset[str]) -> tup
         engine.dispose()
 
 
+def has_partners(settings: Settings) -> bool:
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            return partners.count_partners(session=session) > 0
+    finally:
+        engine.dispose()
+
+
 def ensure_demo_partner(settings: Settings) -> str | None:
     """On a database with no partner yet, create `demo` with every scope and return its key."""
     engine = make_engine(settings.database_url)
@@ -68,7 +77,10 @@ def ensure_demo_partner(settings: Settings) -> str | None:
         engine.dispose()
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, *, demo: bool = False) -> None:
+    """Migrate, sync the catalogue and run the API. A `demo` partner with every scope is made on
+    an empty database only on the embedded default (the SQLite file of an unconfigured run), or
+    when asked (`--demo`): never unasked on a production database, nor printed into its logs."""
     import uvicorn
 
     from app.main import create_app
@@ -76,7 +88,14 @@ def serve(settings: Settings) -> None:
     _configure_logging(settings)
     db_upgrade(settings)
     logger.info(catalogue_sync(settings).summary())
-    demo_key = ensure_demo_partner(settings)
+    embedded_default = settings.database_url == Settings.model_fields["database_url"].default
+    demo_key = ensure_demo_partner(settings) if demo or embedded_default else None
+    if not demo_key and not has_partners(settings):
+        print(
+            "\nNo partner yet. Create one and its API key with:\n\n"
+            "    stepwise partners create NAME --scopes catalogue:read,sessions:read,sessions:write\n",
+            flush=True,
+        )
     if demo_key:
         print(
             "\nCreated partner 'demo' with every scope. Its API key (shown only now):\n"
@@ -107,11 +126,18 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="migrate, sync the catalogue and run the API")
     serve_cmd.add_argument("--host")
     serve_cmd.add_argument("--port", type=int)
+    serve_cmd.add_argument(
+        "--demo",
+        action="store_true",
+        help="on a database with no partner, create 'demo' with every scope and print its key "
+        "(done anyway on the embedded default SQLite file)",
+    )
 
     db = commands.add_parser("db", help="database migrations").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="upgrade the database to the latest migration")
-    db_down = db.add_parser("downgrade", help="downgrade the database (default: to an empty schema)")
-    db_down.add_argument("revision", nargs="?", default="base")
+    db_down = db.add_parser("downgrade", help="downgrade the database to REVISION ('base': drop everything)")
+    db_down.add_argument("revision", help="the migration to go back to, e.g. 0003; 'base' empties the database")
+    db_down.add_argument("--yes", action="store_true", help="confirm a downgrade to 'base' (all data is lost)")
 
     cat = commands.add_parser("catalogue", help="the built-in catalogue").add_subparsers(dest="action", required=True)
     cat.add_parser("sync", help="make the database match the content files")
@@ -139,11 +165,13 @@ def main(argv: list[str] | None = None) -> None:
         match args.command, getattr(args, "action", None):
             case "serve", _:
                 overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-                serve(settings.model_copy(update=overrides))
+                serve(settings.model_copy(update=overrides), demo=args.demo)
             case "db", "upgrade":
                 db_upgrade(settings)
                 print(f"database at migration {migrate.head_revision()}")
             case "db", "downgrade":
+                if args.revision == "base" and not args.yes:
+                    sys.exit("stepwise: a downgrade to 'base' drops every table and all data; add --yes to confirm")
                 migrate.downgrade(settings.database_url, args.revision)
                 print(f"database downgraded to {args.revision}")
             case "catalogue", "sync":

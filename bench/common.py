@@ -58,7 +58,7 @@ def start_stepwise(
     key it prints on a new database (`demo_key` False: the database has partners already)."""
     port = free_port()
     server = subprocess.Popen(
-        pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port)]),
+        pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port), *(["--demo"] if demo_key else [])]),
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,

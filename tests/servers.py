@@ -15,10 +15,11 @@ from tests.factories import free_port
 
 @contextmanager
 def serving(command: list[str], *, env: dict[str, str], cwd: Path) -> Iterator[tuple[str, str]]:
-    """Run `command serve --port N` (command: e.g. [python, "-m", "app"]); yields (base URL, demo key)."""
+    """Run `command serve --port N --demo` (command: e.g. [python, "-m", "app"]); yields (base URL,
+    demo key)."""
     port = free_port()
     server = subprocess.Popen(
-        [*command, "serve", "--port", str(port)],
+        [*command, "serve", "--port", str(port), "--demo"],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -8,10 +8,55 @@ def test_db_upgrade_then_catalogue_sync_twice_changes_nothing_the_second_time(em
     second = cli(empty_database_url, "catalogue", "sync")
     assert second.returncode == 0
     assert "0 rows inserted, 0 updated, 0 deleted" in second.stdout
-    down = cli(empty_database_url, "db", "downgrade")
+    refused = cli(empty_database_url, "db", "downgrade", "base")
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    down = cli(empty_database_url, "db", "downgrade", "base", "--yes")
     assert down.returncode == 0, down.stderr
 
 
 def test_bad_database_url_is_refused_clearly(cli):
     result = cli("mysql://nope", "db", "upgrade")
     assert result.returncode != 0 and "DATABASE_URL" in result.stderr
+
+
+def test_serve_makes_no_demo_partner_on_a_configured_database(empty_database_url, tmp_path):
+    """Only the embedded default (or --demo) gets a demo key: a configured database, production
+    included, starts with no partner, and the output says how to create one."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    from app.db import make_engine
+    from app.partners.tables import Partner
+    from tests.factories import free_port
+
+    env = os.environ | {"DATABASE_URL": empty_database_url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines, deadline = [], time.monotonic() + 60
+        while time.monotonic() < deadline and not any("partners create" in line for line in lines):
+            line = server.stdout.readline()
+            assert line, "stepwise serve exited early:\n" + "".join(lines)
+            lines.append(line)
+        output = "".join(lines)
+        assert "No partner yet" in output and "stepwise partners create" in output
+        assert "sw_" not in output
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    engine = make_engine(empty_database_url)
+    with Session(engine) as session:
+        assert session.execute(select(func.count()).select_from(Partner)).scalar_one() == 0
+    engine.dispose()
