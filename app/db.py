@@ -70,7 +70,7 @@ def make_engine(
         return engine
     # For the command line, migrations, the catalogue's load and the periodic jobs; requests use
     # `make_async_engine`. A fixed pool, no overflow (see there).
-    connect_args = {} if prepared_statements else {"prepare_threshold": None}
+    connect_args = _postgres_connect_args(prepared_statements)
     return create_engine(
         url,
         pool_pre_ping=True,
@@ -118,7 +118,7 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    connect_args = {} if prepared_statements else {"prepare_threshold": None}
+    connect_args = _postgres_connect_args(prepared_statements)
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -129,6 +129,17 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
         hide_parameters=True,
         **_JSON,
     )
+
+
+# A host that takes the TCP connection and never answers must not hang a start or a request.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def _postgres_connect_args(prepared_statements: bool) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    if not prepared_statements:
+        arguments["prepare_threshold"] = None
+    return arguments
 
 
 def _to_json(value: Any) -> str:

@@ -60,3 +60,23 @@ def test_serve_makes_no_demo_partner_on_a_configured_database(empty_database_url
     with Session(engine) as session:
         assert session.execute(select(func.count()).select_from(Partner)).scalar_one() == 0
     engine.dispose()
+
+
+def test_a_database_host_that_never_answers_fails_the_start_in_seconds(cli):
+    """A host that accepts the TCP connection and then says nothing: `stepwise db upgrade`
+    (which `serve` runs first) gives up after the connect timeout instead of hanging."""
+    import socket
+    import time
+
+    from app.db import CONNECT_TIMEOUT_SECONDS
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshake; nobody ever reads or writes
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        result = cli(f"postgresql://nobody:secret@127.0.0.1:{port}/stepwise", "db", "upgrade")
+        elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert elapsed < CONNECT_TIMEOUT_SECONDS + 20, f"took {elapsed:.0f} s"
+    assert "secret" not in result.stdout + result.stderr
