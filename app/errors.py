@@ -6,16 +6,19 @@ body is made, whether it is answered now, stored for an idempotent replay, or ne
 """
 
 import logging
+import sqlite3
 import traceback
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -152,10 +155,37 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return problem_response(problem(exc.status_code, detail), getattr(exc, "headers", None))
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: Exception) -> bool:
+    """The database could not be reached or did not answer in time (refused, dropped, a pool
+    checkout timed out; SQLite locked): a 503 the client may retry, not a failure of ours."""
+    if isinstance(exc, SQLAlchemyTimeoutError | TimeoutError | psycopg.OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    original = getattr(exc, "orig", None)
+    if isinstance(exc, OperationalError | InterfaceError) and isinstance(original, psycopg.OperationalError):
+        return True
+    # SQLite reports SQL mistakes as OperationalError too: only its lock timeout is unavailability.
+    return isinstance(original, sqlite3.OperationalError) and "locked" in str(original)
+
+
+def unavailable_response(exc: Exception) -> Response:
+    """503 with `Retry-After` while the database is out of reach; logged without any detail."""
+    logger.warning("database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__)
+    unavailable = problem(503, "The database is unavailable; retry shortly.", type_=_TYPES + "unavailable")
+    return problem_response(unavailable, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def failure_response(exc: Exception) -> Response:
-    """The 500 for an error no handler expected: logged, never shown. A database error is logged
-    by its type, SQLSTATE and where it happened only: its message can quote the row (PostgreSQL's
-    "DETAIL: Failing row contains ..."), which is health data."""
+    """The answer to an error no handler expected: 503 when the database is out of reach, else a
+    500, logged, never shown. A database error is logged by its type, SQLSTATE and where it
+    happened only: its message can quote the row (PostgreSQL's "DETAIL: Failing row contains
+    ..."), which is health data."""
+    if database_unavailable(exc):
+        return unavailable_response(exc)
     if isinstance(exc, DBAPIError):
         where = "".join(traceback.format_tb(exc.__traceback__))
         sqlstate = getattr(exc.orig, "sqlstate", None)

@@ -83,3 +83,47 @@ def test_a_frozen_database_does_not_stop_answers_that_need_none(cluster, served)
     for reader in readers:
         reader.join(timeout=60)
     assert blocked == [200] * BLOCKED_READS
+
+
+def test_a_stopped_database_answers_503_with_retry_after_and_recovers_without_a_restart(cluster, served):
+    """PostgreSQL shut down: every answer that needs it is a 503 problem with `Retry-After`,
+    never a 500 or a dropped connection; those that do not still answer; and once the database
+    is back, the same service answers again."""
+    base, key = served
+    headers = {"Authorization": f"Bearer {key}"}
+    evaluate_body = {"progression": "lunge-ladder", "sessions": [session_body(faults=[])]}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        stored = client.post("/v1/users/outage/sessions", json=session_body(faults=[])).json()
+        assert client.get("/v1/progressions/lunge-ladder").status_code == 200  # checks and caches the key
+        cluster.stop()
+        needs_database = [
+            ("POST", "/v1/users/outage/sessions", {"json": session_body(faults=[])}),
+            ("POST", "/v1/users/outage/sessions", {"json": session_body(), "headers": {"Idempotency-Key": "k"}}),
+            ("POST", "/v1/sessions/batch", {"json": {"sessions": [session_body(user_id="outage")]}}),
+            ("GET", "/v1/users/outage/sessions", {}),
+            ("GET", f"/v1/users/outage/sessions/{stored['id']}", {}),
+            ("GET", "/v1/users/outage/recommendation?progression=lunge-ladder", {}),
+            ("GET", "/v1/users/outage/routine?progression=lunge-ladder", {}),
+            ("DELETE", "/v1/users/someone-else", {}),
+            ("GET", "/v1/muscles", {"headers": {"Authorization": "Bearer sw_a-key-never-seen"}}),
+        ]
+        for method, path, request in needs_database:
+            answer = client.request(method, path, **request)
+            assert answer.status_code == 503, (method, path, answer.status_code, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert int(answer.headers["retry-after"]) > 0
+        assert client.post("/v1/recommendations/evaluate", json=evaluate_body).status_code == 200
+        assert client.get("/v1/progressions/lunge-ladder").status_code == 200
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 503
+
+        cluster.start()
+        deadline = time.monotonic() + 30
+        while True:  # connections the pool held from before the outage are replaced as they fail
+            answer = client.post("/v1/users/outage/sessions", json=session_body(faults=[]))
+            if answer.status_code == 201:
+                break
+            assert answer.status_code == 503 and time.monotonic() < deadline, answer.text
+            time.sleep(0.2)
+        listed = client.get("/v1/users/outage/sessions").json()["items"]
+        assert len(listed) == 2  # the first session and the one stored after the outage; none in between

@@ -37,6 +37,16 @@ class Cluster:
     def __init__(self, directory: Path, port: int) -> None:
         self.directory, self.port = directory, port
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        data = directory / "data"
+        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.pg_ctl = [str(BIN / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-o", options]
+
+    def start(self) -> None:
+        subprocess.run(_as_server_user([*self.pg_ctl, "-w", "start"]), check=True, capture_output=True)
+
+    def stop(self) -> None:
+        """Shut the server down at once (connections drop; nothing answers on the port)."""
+        subprocess.run(_as_server_user([*self.pg_ctl, "-m", "immediate", "stop"]), capture_output=True)
 
     def _pids(self) -> list[int]:
         """The postmaster and every process it started."""
@@ -74,9 +84,7 @@ def throwaway_cluster() -> Iterator[Cluster]:
         check=True,
         capture_output=True,
     )
-    options = f"-p {cluster.port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg_ctl = [str(BIN / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-o", options]
-    subprocess.run(_as_server_user([*pg_ctl, "-w", "start"]), check=True, capture_output=True)
+    cluster.start()
     try:
         yield cluster
     finally:
@@ -84,5 +92,5 @@ def throwaway_cluster() -> Iterator[Cluster]:
             cluster.thaw()
         except (OSError, ValueError):
             pass
-        subprocess.run(_as_server_user([*pg_ctl, "-m", "immediate", "stop"]), capture_output=True)
+        cluster.stop()
         shutil.rmtree(directory, ignore_errors=True)

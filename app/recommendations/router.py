@@ -23,7 +23,7 @@ AsOfQuery = Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset
     "/users/{user_id}/recommendation",
     response_model=RecommendationOut,
     summary="Recommend a user's next step from their stored sessions",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def get_recommendation(
     user_id: UserIdPath,
@@ -60,7 +60,7 @@ def evaluate(body: EvaluateIn, access: CatalogueReader) -> RecommendationOut:
     "/users/{user_id}/routine",
     response_model=TodaysRoutine,
     summary="Today's routine for a user: warm-up, the recommended step and the daily habit",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def get_routine(user_id: UserIdPath, progression: ProgressionQuery, access: Reader) -> TodaysRoutine:
     return await access.transaction.read(

@@ -67,7 +67,7 @@ _BATCH_JUDGED: dict[int | str, dict[str, Any]] = {
     status_code=201,
     response_model=SessionOut,
     summary="Log a session",
-    responses=_SESSION_STORED | problem_responses(400, 401, 403, 409, 413, 415, 422),
+    responses=_SESSION_STORED | problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
 )
 async def post_session(
     user_id: UserIdPath,
@@ -102,7 +102,7 @@ LARGE_BODY_PATHS = (router.prefix + BATCH_PATH,)
     BATCH_PATH,
     response_model=BatchOut,
     summary="Log up to 500 sessions, each judged on its own",
-    responses=_BATCH_JUDGED | problem_responses(400, 401, 403, 409, 413, 415, 422),
+    responses=_BATCH_JUDGED | problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
 )
 async def post_batch(
     body: BatchIn,
@@ -125,7 +125,7 @@ async def post_batch(
     "/users/{user_id}/sessions",
     response_model=SessionPage,
     summary="List a user's sessions, newest first",
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 503),
 )
 async def list_sessions(
     user_id: UserIdPath,
@@ -167,7 +167,7 @@ async def list_sessions(
     "/users/{user_id}/sessions/{session_id}",
     response_model=SessionOut,
     summary="Get one session",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def get_session(
     user_id: UserIdPath,
@@ -192,7 +192,7 @@ async def get_session(
             "content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/SessionPatch"}}}
         }
     },
-    responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
 )
 async def patch_session(
     user_id: UserIdPath,
@@ -214,7 +214,7 @@ async def patch_session(
     "/users/{user_id}",
     status_code=204,
     summary="Erase a user: every session and stored answer that holds their data",
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 503),
 )
 async def erase_user(user_id: UserIdPath, access: Writer) -> Response:
     await access.transaction(service.erase_user, partner_id=access.partner_id, user_id=user_id)
