@@ -2,7 +2,6 @@
 elsewhere, and purging expired idempotency records. `lifespan` starts and stops it all."""
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -27,7 +26,6 @@ async def _follow_catalogue_syncs(state: AppState, interval: float) -> None:
             version = await anyio.to_thread.run_sync(stored_version, state.engine)
             if version != state.catalogue.version:
                 state.catalogue = await anyio.to_thread.run_sync(load_live, state.engine)
-                gc.freeze()
                 logger.info("catalogue reloaded at version %s", version)
         except Exception:
             logger.exception("catalogue refresh failed; keeping version %s", state.catalogue.version)
@@ -57,10 +55,6 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings = state.settings
     try:
         state.catalogue = await anyio.to_thread.run_sync(load_live, state.engine)
-        # What start-up made lives as long as the process (the catalogue, its rendered answers,
-        # the app): out of the collector's sight, so collections under load walk only what
-        # requests allocate.
-        gc.freeze()
     except Exception:  # not migrated or not reachable yet: start unready, load on a later refresh
         logger.exception("could not load the catalogue; /readyz stays 503 until it loads")
         state.catalogue = LiveCatalogue(EMPTY)

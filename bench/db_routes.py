@@ -19,20 +19,20 @@ on CPU 1.
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import clean_env, free_port, rss_mb, start_bare, start_stepwise, stop, wait_ready, wrk  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent.parent))  # tests.pgbouncer, shared with the suite
+from common import clean_env, rss_mb, start_bare, start_stepwise, stop, wait_ready, wrk  # noqa: E402
 from ingest import drop_database, fresh_database, post_script, session_item  # noqa: E402
+
+from tests import pgbouncer  # noqa: E402
 
 POST_PATH = "/v1/users/post-user/sessions"
 REC_PATH = "/v1/users/rec-user/recommendation"
@@ -99,25 +99,8 @@ def report(title: str, best: dict[str, dict[str, float]], rss: dict[str, float])
 def start_pgbouncer(database_url: str, work: Path) -> tuple[subprocess.Popen, str]:
     """pgbouncer in transaction pooling mode in front of the bench database; returns its URL."""
     url = make_url(database_url)
-    port = free_port()
-    (work / "users.txt").write_text(f'"{url.username}" ""\n')
-    (work / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        f"{url.database} = host={url.host} port={url.port} user={url.username} password={url.password}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {work / 'users.txt'}\n"
-        "pool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 1000\n"
-        f"logfile = {work / 'pgbouncer.log'}\n"
-    )
-    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    argv = [binary, str(work / "pgbouncer.ini")]
-    if os.geteuid() == 0:  # pgbouncer refuses to run as root
-        shutil.chown(work, "postgres")
-        argv = ["runuser", "-u", "postgres", "--", *argv]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    return process, url.set(port=port).render_as_string(hide_password=False)
+    process, port = pgbouncer.start(url, work)
+    return process, url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ pgbouncer in transaction pooling mode that the suite starts (Debian's `pgbouncer
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from app.main import create_app
 from app.partners import service as partners
 from app.partners.tables import Partner
 from app.settings import Settings
+from tests import pgbouncer as pgbouncer_server
 from tests.factories import free_port
 
 POSTGRES_URL = os.environ.get(
@@ -113,7 +113,7 @@ def backend(request) -> str:
             if IN_CI:
                 pytest.fail(f"CI=true but PostgreSQL at {POSTGRES_URL} is unreachable: {problem}")
             pytest.skip(f"PostgreSQL not reachable ({problem})")
-    if request.param == "pgbouncer" and not shutil.which("pgbouncer", path=os.environ["PATH"] + ":/usr/sbin"):
+    if request.param == "pgbouncer" and not pgbouncer_server.binary():
         if IN_CI:
             pytest.fail("CI=true but pgbouncer is not installed")
         pytest.skip("pgbouncer not installed")
@@ -123,30 +123,8 @@ def backend(request) -> str:
 @pytest.fixture(scope="session")
 def pgbouncer(tmp_path_factory) -> Iterator[int]:
     """A pgbouncer in transaction pooling mode in front of the test PostgreSQL; yields its port."""
-    url = make_url(Settings(database_url=POSTGRES_URL).database_url)
     directory = Path(tempfile.mkdtemp(prefix="stepwise-pgbouncer-"))
-    port = free_port()
-    (directory / "users.txt").write_text(f'"{url.username}" ""\n')
-    (directory / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        f"* = host={url.host} port={url.port} user={url.username} password={url.password}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
-        "pool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 500\n"
-        f"logfile = {directory / 'pgbouncer.log'}\n"
-    )
-    if os.geteuid() == 0:  # pgbouncer refuses to run as root
-        shutil.chown(directory, "postgres", "postgres")
-    binary = shutil.which("pgbouncer", path=os.environ["PATH"] + ":/usr/sbin")
-    argv = [binary, str(directory / "pgbouncer.ini")]
-    process = subprocess.Popen(
-        ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 10
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert process.poll() is None and time.monotonic() < deadline, "pgbouncer did not start"
-        time.sleep(0.05)
+    process, port = pgbouncer_server.start(make_url(Settings(database_url=POSTGRES_URL).database_url), directory)
     yield port
     process.terminate()
     process.wait(timeout=10)
@@ -254,7 +232,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def live_server(database_url) -> Iterator[str]:
     """The app served by a real uvicorn on a free port (in a thread); yields its base URL."""
     import threading
-    import time
 
     import uvicorn
 

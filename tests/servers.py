@@ -13,19 +13,25 @@ import httpx
 from tests.factories import free_port
 
 
-@contextmanager
-def serving(command: list[str], *, env: dict[str, str], cwd: Path) -> Iterator[tuple[str, str]]:
-    """Run `command serve --port N --demo` (command: e.g. [python, "-m", "app"]); yields (base URL,
-    demo key)."""
+def start(command: list[str], *arguments: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, int]:
+    """Start `command serve --port N ARGUMENTS` (command: e.g. [python, "-m", "app"]) with its
+    output on a text pipe; returns it and its port."""
     port = free_port()
     server = subprocess.Popen(
-        [*command, "serve", "--port", str(port), "--demo"],
+        [*command, "serve", "--port", str(port), *arguments],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return server, port
+
+
+@contextmanager
+def serving(command: list[str], *, env: dict[str, str], cwd: Path) -> Iterator[tuple[str, str]]:
+    """Run `command serve --demo`; yields (base URL, demo key) once it is ready, stops it after."""
+    server, port = start(command, "--demo", env=env, cwd=cwd)
     try:
         assert server.stdout is not None
         deadline = time.monotonic() + 60

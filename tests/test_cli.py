@@ -23,7 +23,6 @@ def test_serve_makes_no_demo_partner_on_a_configured_database(empty_database_url
     """Only the embedded default (or --demo) gets a demo key: a configured database, production
     included, starts with no partner, and the output says how to create one."""
     import os
-    import subprocess
     import sys
     import time
 
@@ -32,17 +31,10 @@ def test_serve_makes_no_demo_partner_on_a_configured_database(empty_database_url
 
     from app.db import make_engine
     from app.partners.tables import Partner
-    from tests.factories import free_port
+    from tests import servers
 
     env = os.environ | {"DATABASE_URL": empty_database_url}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(free_port())],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server, _ = servers.start([sys.executable, "-m", "app"], env=env, cwd=tmp_path)
     try:
         assert server.stdout is not None
         lines, deadline = [], time.monotonic() + 60

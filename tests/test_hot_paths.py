@@ -225,7 +225,7 @@ def test_a_client_gone_before_its_body_ended_stores_nothing(live_server, new_key
     body = orjson.dumps(session_body())
     port = int(live_server.rsplit(":", 1)[1])
     request = (
-        f"POST /v1/users/hot-10/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n{'Authorization'}: {warm['Authorization']}\r\n"
+        f"POST /v1/users/hot-10/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {warm['Authorization']}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body) + 1}\r\n\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", port)) as connection:
