@@ -4,9 +4,12 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app import migrate
@@ -25,56 +28,66 @@ def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def db_upgrade(settings: Settings) -> None:
-    migrate.upgrade(settings.database_url)
-
-
-def catalogue_sync(settings: Settings) -> store.SyncReport:
+@contextmanager
+def _session(settings: Settings, bind: Connection | None = None) -> Iterator[Session]:
+    """A session on `bind` (joining its transaction: commit then commits nothing yet) or on an
+    engine of its own."""
+    if bind is not None:
+        with Session(bind=bind) as session:
+            yield session
+        return
     engine = make_engine(settings.database_url)
     try:
         with Session(engine) as session:
-            report = store.sync(session=session, catalogue=load_content())
-            session.commit()
-        return report
+            yield session
     finally:
         engine.dispose()
+
+
+def db_upgrade(settings: Settings, bind: Connection | None = None) -> None:
+    migrate.upgrade(settings.database_url, connection=bind)
+
+
+def catalogue_sync(settings: Settings, bind: Connection | None = None) -> store.SyncReport:
+    with _session(settings, bind) as session:
+        report = store.sync(session=session, catalogue=load_content())
+        session.commit()
+    return report
 
 
 def create_partner(settings: Settings, name: str, scopes: frozenset[str]) -> tuple[ApiKey, str]:
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine) as session:
-            partner = partners.create_partner(session=session, name=name)
-            record, key = partners.issue_key(session=session, partner=partner, scopes=scopes)
-            session.commit()
-            session.refresh(record)
-        return record, key
-    finally:
-        engine.dispose()
+    with _session(settings) as session:
+        partner = partners.create_partner(session=session, name=name)
+        record, key = partners.issue_key(session=session, partner=partner, scopes=scopes)
+        session.commit()
+        session.refresh(record)
+    return record, key
 
 
-def has_partners(settings: Settings) -> bool:
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine) as session:
-            return partners.count_partners(session=session) > 0
-    finally:
-        engine.dispose()
+def has_partners(settings: Settings, bind: Connection | None = None) -> bool:
+    with _session(settings, bind) as session:
+        return partners.count_partners(session=session) > 0
 
 
-def ensure_demo_partner(settings: Settings) -> str | None:
+def ensure_demo_partner(settings: Settings, bind: Connection | None = None) -> str | None:
     """On a database with no partner yet, create `demo` with every scope and return its key."""
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine) as session:
-            if partners.count_partners(session=session):
-                return None
-            partner = partners.create_partner(session=session, name="demo")
-            _, key = partners.issue_key(session=session, partner=partner, scopes=frozenset(partners.SCOPES))
-            session.commit()
-            return key
-    finally:
-        engine.dispose()
+    with _session(settings, bind) as session:
+        if partners.count_partners(session=session):
+            return None
+        partner = partners.create_partner(session=session, name="demo")
+        _, key = partners.issue_key(session=session, partner=partner, scopes=frozenset(partners.SCOPES))
+        session.commit()
+        return key
+
+
+def prepare_database(settings: Settings, *, demo: bool) -> tuple[str | None, bool]:
+    """Migrate, sync the catalogue and (if `demo`) make the demo partner, one replica at a time
+    (`migrate.exclusive`). Returns the demo key if one was made, and whether any partner exists."""
+    with migrate.exclusive(settings.database_url) as bind:
+        db_upgrade(settings, bind)
+        logger.info(catalogue_sync(settings, bind).summary())
+        demo_key = ensure_demo_partner(settings, bind) if demo else None
+        return demo_key, demo_key is not None or has_partners(settings, bind)
 
 
 def serve(settings: Settings, *, demo: bool = False) -> None:
@@ -86,11 +99,9 @@ def serve(settings: Settings, *, demo: bool = False) -> None:
     from app.main import create_app
 
     _configure_logging(settings)
-    db_upgrade(settings)
-    logger.info(catalogue_sync(settings).summary())
     embedded_default = settings.database_url == Settings.model_fields["database_url"].default
-    demo_key = ensure_demo_partner(settings) if demo or embedded_default else None
-    if not demo_key and not has_partners(settings):
+    demo_key, any_partner = prepare_database(settings, demo=demo or embedded_default)
+    if not any_partner:
         print(
             "\nNo partner yet. Create one and its API key with:\n\n"
             "    stepwise partners create NAME --scopes catalogue:read,sessions:read,sessions:write\n",
@@ -167,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
                 overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
                 serve(settings.model_copy(update=overrides), demo=args.demo)
             case "db", "upgrade":
-                db_upgrade(settings)
+                with migrate.exclusive(settings.database_url) as bind:
+                    db_upgrade(settings, bind)
                 print(f"database at migration {migrate.head_revision()}")
             case "db", "downgrade":
                 if args.revision == "base" and not args.yes:
@@ -175,19 +187,18 @@ def main(argv: list[str] | None = None) -> None:
                 migrate.downgrade(settings.database_url, args.revision)
                 print(f"database downgraded to {args.revision}")
             case "catalogue", "sync":
-                db_upgrade(settings)
-                print(catalogue_sync(settings).summary())
+                with migrate.exclusive(settings.database_url) as bind:
+                    db_upgrade(settings, bind)
+                    print(catalogue_sync(settings, bind).summary())
             case "partners", "create":
                 record, key = create_partner(settings, args.name, partners.parse_scopes(args.scopes))
                 print(f"partner {args.name!r}: key id {record.id}, prefix {record.prefix}, scopes {record.scopes}")
                 print(key)
             case "partners", "revoke":
-                engine = make_engine(settings.database_url)
-                with Session(engine) as session:
+                with _session(settings) as session:
                     record = partners.revoke_key(session=session, key_prefix_or_id=args.key)
                     session.commit()
-                    print(f"revoked key id {record.id} ({record.prefix})")
-                engine.dispose()
+                print(f"revoked key id {record.id} ({record.prefix})")
             case "openapi", _:
                 document = openapi_document()
                 if args.write:

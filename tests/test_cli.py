@@ -72,3 +72,51 @@ def test_a_database_host_that_never_answers_fails_the_start_in_seconds(cli):
     assert result.returncode != 0
     assert elapsed < CONNECT_TIMEOUT_SECONDS + 20, f"took {elapsed:.0f} s"
     assert "secret" not in result.stdout + result.stderr
+
+
+def test_three_replicas_started_at_once_on_an_empty_database_all_come_up(empty_database_url, tmp_path):
+    """Replicas take turns at start-up (an advisory lock on PostgreSQL, the write lock on
+    SQLite): all three migrate-or-find-migrated and serve, and only one makes the demo partner."""
+    import os
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    from tests import servers
+
+    env = os.environ | {"DATABASE_URL": empty_database_url}
+    started = [servers.start([sys.executable, "-m", "app"], "--demo", env=env, cwd=tmp_path) for _ in range(3)]
+    outputs: list[list[str]] = [[] for _ in started]
+    readers = [
+        threading.Thread(target=lambda s=server, out=output: out.extend(iter(s.stdout.readline, "")), daemon=True)
+        for (server, _), output in zip(started, outputs, strict=True)
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        deadline = time.monotonic() + 90
+        for (server, port), output in zip(started, outputs, strict=True):
+            while True:
+                assert server.poll() is None, "a replica exited:\n" + "".join(output)
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "a replica did not become ready:\n" + "".join(output)
+                time.sleep(0.2)
+        keys = [line.strip() for output in outputs for line in output if line.strip().startswith("sw_")]
+        assert len(keys) == 1, "exactly one replica makes the demo partner"
+        for _, port in started:
+            answer = httpx.get(
+                f"http://127.0.0.1:{port}/v1/progressions/lunge-ladder", headers={"Authorization": f"Bearer {keys[0]}"}
+            )
+            assert answer.status_code == 200
+        assert not any("Traceback" in line for output in outputs for line in output)
+    finally:
+        for server, _ in started:
+            server.terminate()
+        for server, _ in started:
+            server.wait(timeout=30)
