@@ -11,11 +11,20 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from app.catalogue.memory import EMPTY, LiveCatalogue, load_live, stored_version
+from app.errors import database_unavailable
 from app.idempotency.service import purge_expired
 from app.state import AppState, state_of
 
 logger = logging.getLogger("stepwise")
 PURGE_INTERVAL_SECONDS = 600
+
+
+def _log_failure(error: Exception, message: str, *arguments: object) -> None:
+    """A database out of reach is one warning line per attempt; anything else, with its traceback."""
+    if database_unavailable(error):
+        logger.warning(message + " (database unavailable: %s)", *arguments, type(error).__name__)
+    else:
+        logger.error(message, *arguments, exc_info=error)
 
 
 async def _follow_catalogue_syncs(state: AppState, interval: float) -> None:
@@ -27,8 +36,8 @@ async def _follow_catalogue_syncs(state: AppState, interval: float) -> None:
             if version != state.catalogue.version:
                 state.catalogue = await anyio.to_thread.run_sync(load_live, state.engine)
                 logger.info("catalogue reloaded at version %s", version)
-        except Exception:
-            logger.exception("catalogue refresh failed; keeping version %s", state.catalogue.version)
+        except Exception as error:
+            _log_failure(error, "catalogue refresh failed; keeping version %s", state.catalogue.version)
 
 
 def _purge_idempotency_records(engine: Engine) -> int:
@@ -44,8 +53,8 @@ async def _purge_expired_answers(state: AppState, interval: float) -> None:
             purged = await anyio.to_thread.run_sync(_purge_idempotency_records, state.engine)
             if purged:
                 logger.info("purged %d expired idempotency records", purged)
-        except Exception:
-            logger.exception("purging expired idempotency records failed")
+        except Exception as error:
+            _log_failure(error, "purging expired idempotency records failed")
         await asyncio.sleep(interval)
 
 

@@ -36,7 +36,7 @@ def _session(settings: Settings, bind: Connection | None = None) -> Iterator[Ses
         with Session(bind=bind) as session:
             yield session
         return
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, **settings.engine_options())
     try:
         with Session(engine) as session:
             yield session
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                 with _session(settings) as session:
                     record = partners.revoke_key(session=session, key_prefix_or_id=args.key)
                     session.commit()
-                print(f"revoked key id {record.id} ({record.prefix})")
+                    print(f"revoked key id {record.id} ({record.prefix})")
             case "openapi", _:
                 document = openapi_document()
                 if args.write:

@@ -2,10 +2,12 @@
 transaction runner; nothing domain-specific."""
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
+import anyio
 import orjson
 from sqlalchemy import DateTime, Engine, Insert, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,8 +56,28 @@ def insert_skipping_conflicts(dialect: str, table: Any, conflict_columns: list[s
     return module.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
+# Defaults of the `STEPWISE_DB_*_TIMEOUT` settings, in seconds.
+CONNECT_TIMEOUT_SECONDS = 5.0
+POOL_TIMEOUT_SECONDS = 5.0
+STATEMENT_TIMEOUT_SECONDS = 5.0
+
+
+class EngineOptions(TypedDict):
+    """What `make_engine` and `make_async_engine` take from the settings."""
+
+    prepared_statements: bool
+    connect_timeout: float
+    pool_timeout: float
+
+
 def make_engine(
-    url: str, *, pool_size: int = 20, foreign_keys: bool = True, prepared_statements: bool = True
+    url: str,
+    *,
+    pool_size: int = 20,
+    foreign_keys: bool = True,
+    prepared_statements: bool = True,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
 ) -> Engine:
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -70,13 +92,13 @@ def make_engine(
         return engine
     # For the command line, migrations, the catalogue's load and the periodic jobs; requests use
     # `make_async_engine`. A fixed pool, no overflow (see there).
-    connect_args = _postgres_connect_args(prepared_statements)
+    connect_args = _postgres_connect_args(prepared_statements, connect_timeout)
     return create_engine(
         url,
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=0,
-        pool_timeout=30,
+        pool_timeout=pool_timeout,
         connect_args=connect_args,
         hide_parameters=True,
     )
@@ -108,7 +130,14 @@ def _sqlite_begin_immediate(connection) -> None:
 T = TypeVar("T")
 
 
-def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: bool = True) -> AsyncEngine:
+def make_async_engine(
+    url: str,
+    *,
+    pool_size: int = 20,
+    prepared_statements: bool = True,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+) -> AsyncEngine:
     """The request path's engine: psycopg 3 async on PostgreSQL, aiosqlite on SQLite, so no
     request holds a thread while it waits for the database. A fixed pool with no overflow
     (overflow connections are closed on return and reopened under load, and each PostgreSQL
@@ -118,12 +147,12 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    connect_args = _postgres_connect_args(prepared_statements)
+    connect_args = _postgres_connect_args(prepared_statements, connect_timeout)
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
-        pool_timeout=30,
+        pool_timeout=pool_timeout,
         pool_reset_on_return=None,
         connect_args=connect_args,
         hide_parameters=True,
@@ -131,12 +160,10 @@ def make_async_engine(url: str, *, pool_size: int = 20, prepared_statements: boo
     )
 
 
-# A host that takes the TCP connection and never answers must not hang a start or a request.
-CONNECT_TIMEOUT_SECONDS = 5
-
-
-def _postgres_connect_args(prepared_statements: bool) -> dict[str, Any]:
-    arguments: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+def _postgres_connect_args(prepared_statements: bool, connect_timeout: float) -> dict[str, Any]:
+    # A host that takes the TCP connection and never answers must not hang a start or a request
+    # (libpq takes whole seconds, at least 2).
+    arguments: dict[str, Any] = {"connect_timeout": max(2, round(connect_timeout))}
     if not prepared_statements:
         arguments["prepare_threshold"] = None
     return arguments
@@ -155,20 +182,32 @@ class Transaction:
     error), all before the response is sent, so a 2xx always means "committed". `work` is an
     async service function taking `connection=` and keyword arguments."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout: float = STATEMENT_TIMEOUT_SECONDS) -> None:
         self.engine = engine
+        # A PostgreSQL server that stops answering (frozen, partitioned, overloaded) fails the
+        # work after `timeout` seconds of it, counted from the connection's checkout (the pool
+        # wait has its own timeout). anyio's cancellation is delivered again while psycopg tries
+        # to cancel the statement on the server, so psycopg closes the connection at once
+        # instead of waiting 10 s on a server that does not answer; the pool replaces it. A
+        # client-side deadline, because a server-side `statement_timeout` cannot fire on a
+        # server that is not running. SQLite is a local file: its own lock wait (busy_timeout,
+        # 5 s) is its timeout.
+        self._timeout = timeout if engine.dialect.name == "postgresql" else math.inf
         # On PostgreSQL a read of one statement needs no BEGIN and COMMIT: two round trips of
         # three. (SQLite keeps its transaction: its "begin" hook takes the lock a read needs.)
         postgres = engine.dialect.name == "postgresql"
         self._one_statement = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
 
     async def __call__(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
-        async with self.engine.begin() as connection:
-            return await work(connection=connection, **arguments)
+        async with self.engine.connect() as connection:
+            with anyio.fail_after(self._timeout):
+                async with connection.begin():
+                    return await work(connection=connection, **arguments)
 
     async def read(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
         """Run `work` that only reads, with one SELECT, outside any explicit transaction."""
         if self._one_statement is None:
             return await self(work, **arguments)
         async with self._one_statement.connect() as connection:
-            return await work(connection=connection, **arguments)
+            with anyio.fail_after(self._timeout):
+                return await work(connection=connection, **arguments)

@@ -21,6 +21,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Scope
+
+from app.request_id import request_id_of
 
 logger = logging.getLogger("stepwise")
 
@@ -172,31 +175,42 @@ def database_unavailable(exc: Exception) -> bool:
     return isinstance(original, sqlite3.OperationalError) and "locked" in str(original)
 
 
-def unavailable_response(exc: Exception) -> Response:
+def _where(scope: Scope | None, route: str | None) -> str:
+    """'METHOD route-template (request ID)' for a log line: never the path itself, which holds
+    user ids, nor anything else the client sent."""
+    if scope is None:
+        return "outside a request"
+    template = route or getattr(scope.get("route"), "path", "unmatched route")
+    return f"{scope['method']} {template} (request {request_id_of(scope).decode()})"
+
+
+def unavailable_response(exc: Exception, scope: Scope | None = None, route: str | None = None) -> Response:
     """503 with `Retry-After` while the database is out of reach; logged without any detail."""
-    logger.warning("database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__)
+    cause = type(getattr(exc, "orig", None) or exc).__name__
+    logger.warning("database unavailable in %s: %s", _where(scope, route), cause)
     unavailable = problem(503, "The database is unavailable; retry shortly.", type_=_TYPES + "unavailable")
     return problem_response(unavailable, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def failure_response(exc: Exception) -> Response:
+def failure_response(exc: Exception, scope: Scope | None = None, route: str | None = None) -> Response:
     """The answer to an error no handler expected: 503 when the database is out of reach, else a
     500, logged, never shown. A database error is logged by its type, SQLSTATE and where it
     happened only: its message can quote the row (PostgreSQL's "DETAIL: Failing row contains
     ..."), which is health data."""
     if database_unavailable(exc):
-        return unavailable_response(exc)
+        return unavailable_response(exc, scope, route)
+    where = _where(scope, route)
     if isinstance(exc, DBAPIError):
-        where = "".join(traceback.format_tb(exc.__traceback__))
+        frames = "".join(traceback.format_tb(exc.__traceback__))
         sqlstate = getattr(exc.orig, "sqlstate", None)
-        logger.error("database error: %s (SQLSTATE %s)\n%s", type(exc.orig).__name__, sqlstate, where)
+        logger.error("database error in %s: %s (SQLSTATE %s)\n%s", where, type(exc.orig).__name__, sqlstate, frames)
     else:
-        logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+        logger.error("unhandled error in %s: %s", where, type(exc).__name__, exc_info=exc)
     return problem_response(problem(500, "The service failed to answer; the error has been logged."))
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> Response:
-    return failure_response(exc)
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    return failure_response(exc, request.scope)
 
 
 def install_error_handlers(app: FastAPI) -> None:

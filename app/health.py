@@ -1,13 +1,13 @@
 """Liveness and readiness probes (no auth)."""
 
-import anyio.to_thread
 from fastapi import APIRouter
 from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app.dependencies import AppStateDep
-from app.errors import problem, problem_response, problem_responses
-from app.migrate import current_revision
+from app.errors import RETRY_AFTER_SECONDS, problem, problem_response, problem_responses
 
 router = APIRouter(tags=["operations"])
 
@@ -35,11 +35,20 @@ async def healthz() -> Health:
 )
 async def readyz(state: AppStateDep) -> Readiness | Response:
     try:
-        revision = await anyio.to_thread.run_sync(current_revision, state.engine)
-    except Exception:  # any driver error means "not reachable"; details stay in the logs
-        return problem_response(problem(503, "The database is not reachable."))
+        revision = await state.transaction.read(_migration)
+    except Exception:  # any error means "not ready"; probes run every few seconds: no log line
+        return _not_ready("The database is not reachable.")
     if revision != state.migration_head:
-        return problem_response(problem(503, f"The database is at migration {revision}, not {state.migration_head}."))
+        return _not_ready(f"The database is at migration {revision}, not {state.migration_head}.")
     if state.catalogue.version is None:
-        return problem_response(problem(503, "The catalogue has not been synced yet."))
+        return _not_ready("The catalogue has not been synced yet.")
     return Readiness(status="ready", migration=revision, catalogue_version=state.catalogue.version)
+
+
+async def _migration(*, connection: AsyncConnection) -> str | None:
+    """The database's Alembic revision (one SELECT; bounded by the statement timeout)."""
+    return (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+
+
+def _not_ready(detail: str) -> Response:
+    return problem_response(problem(503, detail), {"Retry-After": str(RETRY_AFTER_SECONDS)})

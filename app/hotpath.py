@@ -69,7 +69,7 @@ async def answer(scope: Scope, receive: Receive, send: Send, response: Response)
     return response.status_code
 
 
-async def answer_error(scope: Scope, receive: Receive, send: Send, error: Exception) -> int:
-    """A domain error as the framework answers it; anything else as its 500."""
-    response = error_response(error) if isinstance(error, DomainError) else failure_response(error)
+async def answer_error(scope: Scope, receive: Receive, send: Send, error: Exception, *, route: str) -> int:
+    """A domain error as the framework answers it; anything else as its 500 (or 503)."""
+    response = error_response(error) if isinstance(error, DomainError) else failure_response(error, scope, route)
     return await answer(scope, receive, send, response)

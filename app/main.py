@@ -45,17 +45,15 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
     )
-    database = make_async_engine(
-        settings.database_url, pool_size=settings.db_pool_size, prepared_statements=settings.db_prepared_statements
-    )
-    transaction = Transaction(database)
+    database = make_async_engine(settings.database_url, pool_size=settings.db_pool_size, **settings.engine_options())
+    transaction = Transaction(database, timeout=settings.db_statement_timeout)
     app.state = AppState(
         settings=settings,
         # Start-up loads and the periodic jobs only, a few times a minute: two connections.
-        engine=make_engine(settings.database_url, pool_size=2, prepared_statements=settings.db_prepared_statements),
+        engine=make_engine(settings.database_url, pool_size=2, **settings.engine_options()),
         database=database,
         transaction=transaction,
-        keys=KeyStore(transaction, ttl=settings.key_cache_seconds),
+        keys=KeyStore(transaction, ttl=settings.key_cache_seconds, stale_limit=settings.key_stale_seconds),
         catalogue=LiveCatalogue(EMPTY),  # until the lifespan loads the synced one
         migration_head=head_revision(),
     )

@@ -30,9 +30,21 @@ def request_id(client_value: bytes | None) -> bytes:
     return os.urandom(16).hex().encode()
 
 
+_SCOPE_KEY = "stepwise.request_id"
+
+
+def request_id_of(scope: Scope) -> bytes:
+    """The request's id, chosen once per request (kept in its scope) so logs and the
+    `X-Request-ID` header agree."""
+    rid = scope.get(_SCOPE_KEY)
+    if rid is None:
+        rid = scope[_SCOPE_KEY] = request_id(header_value(scope, b"x-request-id"))
+    return rid
+
+
 def with_request_id(scope: Scope, send: Send) -> Send:
     """`send`, adding `X-Request-ID` to the response it starts."""
-    rid = request_id(header_value(scope, b"x-request-id"))
+    rid = request_id_of(scope)
 
     async def send_with_id(message: Message) -> None:
         if message["type"] == "http.response.start":

@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.db import CONNECT_TIMEOUT_SECONDS, POOL_TIMEOUT_SECONDS, STATEMENT_TIMEOUT_SECONDS, EngineOptions
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STEPWISE_", extra="ignore")
@@ -23,11 +25,28 @@ class Settings(BaseSettings):
     # Server-side prepared statements (psycopg prepares a statement run five times). Turn off
     # behind a pgbouncer in transaction pooling mode older than 1.21, which cannot route them.
     db_prepared_statements: bool = True
+    # Seconds before giving up (the request then answers 503 with Retry-After): opening a
+    # PostgreSQL connection; waiting for a free pooled connection; one request's database work
+    # once it has a connection (PostgreSQL; SQLite waits at most 5 s for its write lock).
+    db_connect_timeout: float = Field(default=CONNECT_TIMEOUT_SECONDS, ge=2, le=60)
+    db_pool_timeout: float = Field(default=POOL_TIMEOUT_SECONDS, gt=0, le=60)
+    db_statement_timeout: float = Field(default=STATEMENT_TIMEOUT_SECONDS, gt=0, le=300)
     # How long a checked API key is trusted before the database is asked again; bounds how long
     # a key revoked elsewhere (another replica, the CLI) keeps working here.
     key_cache_seconds: float = Field(default=5.0, ge=0, le=10)
+    # While the database cannot be reached, a key checked valid within this many seconds keeps
+    # working (for the answers that need no database: catalogue, evaluate); 0 turns it off.
+    key_stale_seconds: float = Field(default=300.0, ge=0, le=3600)
     # How often each replica checks whether the catalogue was re-synced by someone else.
     catalogue_refresh_seconds: float = Field(default=10.0, gt=0)
+
+    def engine_options(self) -> EngineOptions:
+        """The keyword arguments `app.db.make_engine` and `make_async_engine` take from here."""
+        return {
+            "prepared_statements": self.db_prepared_statements,
+            "connect_timeout": self.db_connect_timeout,
+            "pool_timeout": self.db_pool_timeout,
+        }
 
     @field_validator("database_url")
     @classmethod

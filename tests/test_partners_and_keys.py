@@ -64,3 +64,25 @@ def test_key_cache_time_cannot_exceed_ten_seconds(setting):
 
     with pytest.raises(ValidationError):
         Settings(key_cache_seconds=setting)
+
+
+def test_a_flood_of_unknown_keys_evicts_the_least_used_entries_not_the_whole_cache(client, make_key, app, cli):
+    """The key cache is an LRU: a key in use stays cached (answered without the database) while
+    thousands of made-up keys pass through a cache of a few entries."""
+    import anyio
+
+    from app.partners.auth import KeyStore
+
+    key, other = make_key("catalogue:read"), make_key("catalogue:read")
+    now = [0.0]
+    keys = KeyStore(app.state.transaction, ttl=5.0, max_entries=4, clock=lambda: now[0])
+
+    async def flood() -> None:
+        assert await keys.authenticate(key) is not None and await keys.authenticate(other) is not None
+        for n in range(200):
+            assert await keys.authenticate(f"sw_made-up-{n}") is None
+            assert keys.cached(key) is not None  # in use: stays
+            assert keys.size() <= 4
+
+    anyio.run(flood)
+    assert keys.cached(other) is None  # unused: evicted by the flood, looked up again when next seen

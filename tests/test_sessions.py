@@ -406,14 +406,16 @@ def test_a_database_error_is_logged_without_the_session_it_refused(backend, empt
             session.commit()
         key_headers = {"Authorization": f"Bearer {key}"}
         with caplog.at_level(logging.DEBUG):
-            for _ in range(2):  # the route, then the hot path (the key is known by then)
+            for trace in ("trace-route", "trace-hot"):  # the route, then the hot path (the key is known by then)
                 refused = test_client.post(
                     "/v1/users/patient-42/sessions",
                     json=session_body(notes="marker-8c1d", exercise="glute-bridge", faults=[]),
-                    headers=key_headers,
+                    headers=key_headers | {"X-Request-ID": trace},
                 )
-                assert refused.status_code == 500
+                assert refused.status_code == 500 and refused.headers["x-request-id"] == trace
     server_records = [record for record in caplog.records if record.name != "httpx"]  # the test client's own
     logged = "\n".join(record.getMessage() + str(record.args) + str(record.exc_text) for record in server_records)
-    assert "database error" in logged
+    for trace in ("trace-route", "trace-hot"):  # once each, with the method, route and request id
+        where = f"database error in POST /v1/users/{{user_id}}/sessions (request {trace})"
+        assert sum(record.getMessage().startswith(where) for record in server_records) == 1, logged
     assert "marker-8c1d" not in logged and "patient-42" not in logged

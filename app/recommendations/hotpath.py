@@ -54,7 +54,7 @@ async def get_recommendation(
             as_of=as_of,
         )
     except Exception as error:  # answered as the framework's handlers answer it
-        return ROUTE, "GET", await answer_error(scope, receive, send, error)
+        return ROUTE, "GET", await answer_error(scope, receive, send, error, route=ROUTE)
     document = _RECOMMENDATION.dump_json(recommendation)
     status = await answer(scope, receive, send, Response(document, media_type="application/json"))
     return ROUTE, "GET", status

@@ -62,7 +62,7 @@ async def post_session(
             fingerprint="",
         )
     except Exception as error:  # answered as the framework's handlers answer it
-        return (ROUTE, "POST", await answer_error(scope, receive, send, error)), receive
+        return (ROUTE, "POST", await answer_error(scope, receive, send, error, route=ROUTE)), receive
     created_under = f"/v1/users/{user_id}/sessions"
     status = await answer(scope, receive, send, stored_answer(stored, replayed, created_under=created_under))
     return (ROUTE, "POST", status), receive
