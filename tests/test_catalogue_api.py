@@ -407,3 +407,24 @@ def test_unexpected_errors_are_problems_without_internals(database_url):
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["x-request-id"] == "trace-1"
     assert "secret" not in response.text and "SELECT" not in response.text
+
+
+def test_the_answer_cache_is_keyed_on_the_route_s_own_parameters(client, auth, app):
+    """Unknown parameters are ignored and never render or store another copy of an answer; the
+    same parameters in another order or repeated share one answer; the spellings seen are kept
+    in a bounded alias table, whichever path (fast or framework) answers."""
+    headers = auth()
+    whole = client.get("/v1/catalogue", headers=headers)
+    answers_before, _ = app.state.catalogue.cached_sizes()
+    for n in range(300):
+        junk = client.get(f"/v1/catalogue?junk={n}", headers=headers | {"If-None-Match": whole.headers["etag"]})
+        assert junk.status_code == 304
+    answers_after, aliases = app.state.catalogue.cached_sizes()
+    assert answers_after == answers_before and aliases >= 300
+    one = client.get("/v1/exercises?tag=lunge-ladder&limit=3", headers=headers)
+    answers_now, _ = app.state.catalogue.cached_sizes()
+    for spelling in ("limit=3&tag=lunge-ladder", "limit=50&tag=lunge-ladder&limit=3", "tag=lunge-ladder&limit=3&x=1"):
+        other = client.get(f"/v1/exercises?{spelling}", headers=headers)
+        assert other.status_code == 200 and other.headers["etag"] == one.headers["etag"]
+        assert other.content == one.content
+    assert app.state.catalogue.cached_sizes()[0] == answers_now

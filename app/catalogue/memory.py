@@ -1,8 +1,11 @@
 """The catalogue held in memory between syncs, with every answer it has given pre-serialised.
 
 A `LiveCatalogue` is immutable: a sync elsewhere produces a new one, swapped in whole. Each
-response it renders is kept as bytes (plus a gzip variant and its ETag), keyed by path and query
-string, so a repeated request costs a dictionary lookup; the fast path serves from that cache.
+response it renders is kept as bytes (plus a gzip variant and its ETag), keyed by path and the
+canonical query (the route's own parameters, sorted; anything else in the query string is
+ignored, so `?junk=N` never renders or stores a copy). The raw query strings seen are kept as
+aliases of those answers in a bounded LRU, so a repeated request costs a dictionary lookup; the
+fast path serves from there.
 """
 
 import gzip
@@ -11,6 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cachetools import LRUCache
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -36,6 +40,8 @@ GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 1
 CACHE_CONTROL = b"private, max-age=300"
 _MAX_CACHED_RESPONSES = 4096
+# Raw (path, query string) -> answer: one small entry per spelling, pointing at a shared answer.
+_MAX_ALIASES = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +156,8 @@ class LiveCatalogue:
             key=lambda s: (s.level, s.slug),
         )
         self._search_text = {e.slug: f"{e.name} {e.summary}".casefold() for e in catalogue.exercises}
-        self._responses: dict[tuple[str, bytes], CachedResponse] = {}
+        self._responses: dict[tuple[str, str], CachedResponse] = {}
+        self._aliases: LRUCache[tuple[str, bytes], CachedResponse] = LRUCache(maxsize=_MAX_ALIASES)
         self._rules_versions = {p.slug: _rules_version(p) for p in catalogue.progressions}
         self._fault_codes = {e.slug: frozenset(f.code for f in e.faults) for e in catalogue.exercises}
         self.red_flag_codes = frozenset(f.code for f in catalogue.safety.red_flags)
@@ -231,18 +238,29 @@ class LiveCatalogue:
     # -- pre-serialised responses --------------------------------------------------------------
 
     def cached_response(self, path: str, query: bytes) -> CachedResponse | None:
-        return self._responses.get((path, query))
+        return self._aliases.get((path, query))
 
     def render(
-        self, route: str, path: str, query: bytes, build: Callable[[], BaseModel | tuple[BaseModel, dict[str, str]]]
+        self,
+        route: str,
+        path: str,
+        query: bytes,
+        canonical_query: str,
+        build: Callable[[], BaseModel | tuple[BaseModel, dict[str, str]]],
     ) -> CachedResponse:
-        """The cached response for this request, building and keeping it on first use."""
-        entry = self._responses.get((path, query))
+        """The cached response for this request (`query` as sent, `canonical_query` the
+        parameters that count), building and keeping it on first use."""
+        entry = self._responses.get((path, canonical_query))
         if entry is None:
             result = build()
             model, headers = result if isinstance(result, tuple) else (result, {})
             entry = CachedResponse.build(route, self.version or "", model.model_dump_json().encode(), headers)
             if len(self._responses) >= _MAX_CACHED_RESPONSES:
                 self._responses.pop(next(iter(self._responses)))
-            self._responses[(path, query)] = entry
+            self._responses[(path, canonical_query)] = entry
+        self._aliases[(path, query)] = entry
         return entry
+
+    def cached_sizes(self) -> tuple[int, int]:
+        """(answers, aliases) held, for tests and benches."""
+        return len(self._responses), len(self._aliases)

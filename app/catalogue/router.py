@@ -4,6 +4,7 @@ query string and the catalogue version, because the fast path replays it to ever
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
@@ -35,10 +36,20 @@ _LIST = problem_responses(401, 403, 422) | _CACHED
 _ONE = problem_responses(401, 403, 404) | _CACHED
 
 
+def _canonical_query(request: Request) -> str:
+    """The route's own query parameters as the route reads them (the last value of each), sorted:
+    equal for every spelling of the same request, and blind to parameters the route ignores."""
+    route, query = request.scope["route"], request.query_params
+    names = sorted(field.alias for field in route.dependant.query_params if field.alias in query)
+    return urlencode([(name, query[name]) for name in names])
+
+
 def _respond(request: Request, access: Access, build: Callable[[LiveCatalogue], Any]) -> Response:
     """The cached answer for this URL, or `build(catalogue)` rendered and cached."""
     scope, catalogue = request.scope, access.catalogue
-    entry = catalogue.render(scope["route"].path, scope["path"], scope["query_string"], lambda: build(catalogue))
+    entry = catalogue.render(
+        scope["route"].path, scope["path"], scope["query_string"], _canonical_query(request), lambda: build(catalogue)
+    )
     status, headers, body = entry.respond(
         header_value(scope, b"if-none-match"), header_value(scope, b"accept-encoding")
     )
