@@ -43,7 +43,7 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
     gained), else through `framework`; every answer counted by route template, method and status."""
     answered = None
     if scope["method"] == "GET":
-        answered = await answer_from_cache(state.catalogue, state.keys, scope, send)
+        answered = await answer_from_cache(state.catalogue, state.keys, state.limits, scope, send)
         if answered is None:
             answered = await get_recommendation(state, scope, receive, send)
     elif scope["method"] == "POST":

@@ -55,9 +55,13 @@ def catalogue_sync(settings: Settings, bind: Connection | None = None) -> store.
     return report
 
 
-def create_partner(settings: Settings, name: str, scopes: frozenset[str]) -> tuple[ApiKey, str]:
+def create_partner(
+    settings: Settings, name: str, scopes: frozenset[str], rate_limit: int | None = None
+) -> tuple[ApiKey, str]:
     with _session(settings) as session:
         partner = partners.create_partner(session=session, name=name)
+        if rate_limit is not None:
+            partners.set_rate_limit(session=session, name=name, per_minute=rate_limit)
         record, key = partners.issue_key(session=session, partner=partner, scopes=scopes)
         session.commit()
         session.refresh(record)
@@ -157,6 +161,12 @@ def _parser() -> argparse.ArgumentParser:
     create = part.add_parser("create", help="create a partner and print its first API key on the last line")
     create.add_argument("name")
     create.add_argument("--scopes", default="catalogue:read", help="comma-separated: " + ",".join(partners.SCOPES))
+    create.add_argument(
+        "--rate-limit", type=int, metavar="N", help="requests per minute for this partner (default: the service's)"
+    )
+    quota = part.add_parser("set-rate-limit", help="set a partner's requests per minute ('default': the service's)")
+    quota.add_argument("name")
+    quota.add_argument("per_minute", metavar="N|default")
     revoke = part.add_parser("revoke", help="revoke a key by id, prefix (first 11 characters) or whole key")
     revoke.add_argument("key")
 
@@ -191,9 +201,19 @@ def main(argv: list[str] | None = None) -> None:
                     db_upgrade(settings, bind)
                     print(catalogue_sync(settings, bind).summary())
             case "partners", "create":
-                record, key = create_partner(settings, args.name, partners.parse_scopes(args.scopes))
+                scopes = partners.parse_scopes(args.scopes)
+                record, key = create_partner(settings, args.name, scopes, args.rate_limit)
                 print(f"partner {args.name!r}: key id {record.id}, prefix {record.prefix}, scopes {record.scopes}")
                 print(key)
+            case "partners", "set-rate-limit":
+                if args.per_minute != "default" and not args.per_minute.isdigit():
+                    sys.exit("stepwise: give a whole number of requests per minute, or 'default'")
+                per_minute = None if args.per_minute == "default" else int(args.per_minute)
+                with _session(settings) as session:
+                    partners.set_rate_limit(session=session, name=args.name, per_minute=per_minute)
+                    session.commit()
+                shown = f"{per_minute} requests per minute" if per_minute else "the service's default"
+                print(f"partner {args.name!r}: {shown} (in effect within {settings.key_cache_seconds:g} s)")
             case "partners", "revoke":
                 with _session(settings) as session:
                     record = partners.revoke_key(session=session, key_prefix_or_id=args.key)

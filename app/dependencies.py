@@ -13,6 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.catalogue.memory import LiveCatalogue
 from app.db import Transaction
 from app.errors import Forbidden, Unauthorized
+from app.partners.service import Caller
+from app.ratelimits import RateLimits, client_address
 from app.sessions.schemas import USER_ID_PATTERN
 from app.state import AppState, state_of
 
@@ -34,6 +36,12 @@ class Access:
     partner_id: int
     catalogue: LiveCatalogue
     transaction: Transaction
+    caller: Caller
+    limits: RateLimits
+
+    async def charge(self, cost: int) -> None:
+        """Charge `cost` more requests to the caller's quota (the request itself is charged)."""
+        await self.limits.charge(self.caller, cost)
 
 
 def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Access]]:
@@ -41,14 +49,19 @@ def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Access]]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Access:
+        state = state_of(request.app)
+        address = client_address(request.scope)
         if credentials is None:
+            await state.limits.count_failed_authentication(address)
             raise Unauthorized(
                 "An API key is required: send `Authorization: Bearer <key>`.",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        state = state_of(request.app)
+        if state.keys.cached(credentials.credentials) is None:  # about to be looked up
+            await state.limits.refuse_failing_client(address)
         caller = await state.keys.authenticate(credentials.credentials)
         if caller is None:
+            await state.limits.count_failed_authentication(address)
             raise Unauthorized(
                 "The API key is unknown or revoked.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
@@ -58,7 +71,8 @@ def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Access]]:
                 f"The API key lacks the scope {scope!r}.",
                 headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
             )
-        return Access(caller.partner_id, state.catalogue, state.transaction)
+        await state.limits.charge(caller)
+        return Access(caller.partner_id, state.catalogue, state.transaction, caller, state.limits)
 
     return authorised_caller
 

@@ -13,6 +13,7 @@ from app.db import Transaction, make_async_engine, make_engine
 from app.errors import install_error_handlers
 from app.migrate import head_revision
 from app.partners.auth import KeyStore
+from app.ratelimits import RateLimits
 from app.recommendations import router as recommendations_router
 from app.sessions import router as sessions_router
 from app.settings import Settings, get_settings
@@ -53,6 +54,11 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         engine=make_engine(settings.database_url, pool_size=2, **settings.engine_options()),
         database=database,
         transaction=transaction,
+        limits=RateLimits(
+            per_minute=settings.rate_limit_per_minute,
+            auth_failures_per_minute=settings.auth_failures_per_minute,
+            redis_url=settings.redis_url,
+        ),
         keys=KeyStore(transaction, ttl=settings.key_cache_seconds, stale_limit=settings.key_stale_seconds),
         catalogue=LiveCatalogue(EMPTY),  # until the lifespan loads the synced one
         migration_head=head_revision(),

@@ -10,6 +10,22 @@ from fastapi.routing import APIRoute
 from app.errors import PROBLEM_MEDIA_TYPE
 
 _PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_RATE_LIMITED = {
+    "description": "Too Many Requests: the partner's quota (or the address's budget of failed "
+    "authentications) is used up for now; retry after `Retry-After` seconds.",
+    "headers": {
+        "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
+        "RateLimit-Policy": {
+            "description": 'The quota, per the IETF draft: `"partner";q=6000;w=60` (q requests per w seconds).',
+            "schema": {"type": "string"},
+        },
+        "RateLimit": {
+            "description": 'What is left of it: `"partner";r=0;t=12` (r remaining, t seconds to reset).',
+            "schema": {"type": "string"},
+        },
+    },
+    "content": _PROBLEM,
+}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -30,6 +46,8 @@ def document(app: FastAPI) -> dict[str, Any]:
                         content.update(_PROBLEM)
                     if status == "422":
                         response["content"] = dict(_PROBLEM)
+                if "security" in operation:  # every request made with a key counts against a quota
+                    operation["responses"]["429"] = _RATE_LIMITED
         schema["components"]["schemas"].pop("HTTPValidationError", None)
         schema["components"]["schemas"].pop("ValidationError", None)
         app.openapi_schema = schema

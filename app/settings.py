@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     # While the database cannot be reached, a key checked valid within this many seconds keeps
     # working (for the answers that need no database: catalogue, evaluate); 0 turns it off.
     key_stale_seconds: float = Field(default=300.0, ge=0, le=3600)
+    # Requests per minute per partner (all its keys), unless set for the partner with
+    # `stepwise partners set-rate-limit`; and failed authentications per minute per client
+    # address (behind a proxy, set uvicorn's FORWARDED_ALLOW_IPS so the address is the client's).
+    rate_limit_per_minute: int = Field(default=6000, ge=1, le=10_000_000)
+    auth_failures_per_minute: int = Field(default=60, ge=1, le=1_000_000)
+    # Rate-limit counts in Redis (shared by every replica) instead of in each replica's memory.
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "STEPWISE_REDIS_URL"))
     # How often each replica checks whether the catalogue was re-synced by someone else.
     catalogue_refresh_seconds: float = Field(default=10.0, gt=0)
 
@@ -58,6 +65,13 @@ class Settings(BaseSettings):
         if not url.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("DATABASE_URL must be a sqlite:// or postgresql:// URL")
         return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def redis_scheme(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("redis://", "rediss://", "redis+unix://", "async+redis")):
+            raise ValueError("REDIS_URL must be a redis://, rediss:// or redis+unix:// URL")
+        return url or None
 
     @field_validator("log_level", mode="before")
     @classmethod

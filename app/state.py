@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from app.catalogue.memory import LiveCatalogue
 from app.db import Transaction
 from app.partners.auth import KeyStore
+from app.ratelimits import RateLimits
 from app.settings import Settings
 
 
@@ -36,6 +37,7 @@ class AppState:
     database: AsyncEngine
     transaction: Transaction
     keys: KeyStore
+    limits: RateLimits
     # Swapped whole when a sync (here, on another replica or from the CLI) changes the catalogue.
     catalogue: LiveCatalogue
     # The Alembic revision this code expects; /readyz compares the database's with it.

@@ -163,7 +163,15 @@ def database_url(databases) -> str:
 @pytest.fixture(scope="session")
 def app(database_url, backend):
     # Behind pgbouncer 1.18 (transaction pooling), server-side prepared statements must be off.
-    settings = Settings(database_url=database_url, key_cache_seconds=1.0, db_prepared_statements=backend != "pgbouncer")
+    # One app serves the whole run, whose tests send thousands of requests (and many refused
+    # keys) from one address: rate limits are tested on apps of their own (test_rate_limits).
+    settings = Settings(
+        database_url=database_url,
+        key_cache_seconds=1.0,
+        db_prepared_statements=backend != "pgbouncer",
+        rate_limit_per_minute=10_000_000,
+        auth_failures_per_minute=1_000_000,
+    )
     return create_app(settings)
 
 

@@ -11,17 +11,19 @@ catalogue version (the cache's key). Anything that varies by caller, by time or 
 other than the conditional and encoding ones must not be rendered into the cache.
 """
 
-from starlette.types import Scope, Send
+from starlette.types import Message, Scope, Send
 
 from app.catalogue.memory import LiveCatalogue
+from app.errors import error_response
 from app.partners.auth import KeyStore
-from app.request_id import request_headers, request_id
+from app.ratelimits import RateLimited, RateLimits
+from app.request_id import request_headers, request_id, with_request_id
 
 _SCOPE = "catalogue:read"
 
 
 async def answer_from_cache(
-    catalogue: LiveCatalogue, keys: KeyStore, scope: Scope, send: Send
+    catalogue: LiveCatalogue, keys: KeyStore, limits: RateLimits, scope: Scope, send: Send
 ) -> tuple[str, str, int] | None:
     """Answer the request if it can be served from memory, returning (route, method, status) for
     the metrics; None leaves it to the framework."""
@@ -36,6 +38,11 @@ async def answer_from_cache(
     caller = keys.cached(authorization[7:].strip().decode("latin-1"))
     if caller is None or _SCOPE not in caller.scopes:
         return None
+    try:
+        await limits.charge(caller)
+    except RateLimited as refused:
+        await error_response(refused)(scope, _no_body, with_request_id(scope, send))
+        return entry.route, "GET", refused.status
     status, answer_headers, body = entry.respond(if_none_match, accept_encoding)
     await send(
         {
@@ -46,3 +53,7 @@ async def answer_from_cache(
     )
     await send({"type": "http.response.body", "body": body})
     return entry.route, "GET", status
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}

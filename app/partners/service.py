@@ -27,6 +27,7 @@ class Caller:
     partner_id: int
     key_id: int
     scopes: frozenset[str]
+    rate_limit: int | None = None  # requests per minute; None: the service's default
 
 
 def hash_key(key: str) -> str:
@@ -46,6 +47,19 @@ def create_partner(*, session: Session, name: str) -> Partner:
     if session.exec(select(Partner).where(Partner.name == name)).first():
         raise PartnerExists(f"a partner named {name!r} already exists")
     partner = Partner(name=name)
+    session.add(partner)
+    session.flush()
+    return partner
+
+
+def set_rate_limit(*, session: Session, name: str, per_minute: int | None) -> Partner:
+    """Set the partner's quota in requests per minute (None: back to the service's default)."""
+    if per_minute is not None and not 1 <= per_minute <= 10_000_000:
+        raise InvalidRequest("the rate limit must be between 1 and 10000000 requests per minute", loc=["rate_limit"])
+    partner = session.exec(select(Partner).where(Partner.name == name)).first()
+    if partner is None:
+        raise NotFound(f"no partner named {name!r}")
+    partner.rate_limit_per_minute = per_minute
     session.add(partner)
     session.flush()
     return partner
@@ -95,10 +109,17 @@ def revoke_key(*, session: Session, key_prefix_or_id: str) -> ApiKey:
 
 async def find_caller(*, connection: AsyncConnection, key_hash: str) -> Caller | None:
     """The partner and scopes behind a key's hash, unless the key is unknown or revoked."""
-    query = select(col(ApiKey.id), col(ApiKey.partner_id), col(ApiKey.scopes)).where(
-        col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None)
+    query = (
+        select(col(ApiKey.id), col(ApiKey.partner_id), col(ApiKey.scopes), col(Partner.rate_limit_per_minute))
+        .join(Partner, col(Partner.id) == col(ApiKey.partner_id))
+        .where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
     )
     record = (await connection.execute(query)).first()
     if record is None:
         return None
-    return Caller(partner_id=record.partner_id, key_id=record.id, scopes=frozenset(record.scopes.split(",")))
+    return Caller(
+        partner_id=record.partner_id,
+        key_id=record.id,
+        scopes=frozenset(record.scopes.split(",")),
+        rate_limit=record.rate_limit_per_minute,
+    )

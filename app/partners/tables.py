@@ -15,6 +15,8 @@ class Partner(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100, unique=True)
+    # Requests per minute for all the partner's keys together; None: the service's default.
+    rate_limit_per_minute: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 

@@ -45,6 +45,7 @@ async def get_recommendation(
     if caller is None:
         return None
     try:
+        await state.limits.charge(caller)
         recommendation = await state.transaction.read(
             service.recommend_from_history,
             catalogue=state.catalogue,

@@ -1,12 +1,15 @@
 """Recommendation endpoints."""
 
+from functools import partial
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Query
 
 from app.dependencies import CatalogueReader, Reader, UserIdPath
 from app.errors import problem_responses
 from app.json_route import OrjsonRoute
+from app.ratelimits import EVALUATE_SESSIONS_PER_UNIT
 from app.recommendations import service
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
 from app.sessions.schemas import Rfc3339
@@ -52,8 +55,12 @@ LARGE_BODY_PATHS = (router.prefix + EVALUATE_PATH,)
     summary="Recommend a next step from sessions sent in the request (nothing is stored)",
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
 )
-def evaluate(body: EvaluateIn, access: CatalogueReader) -> RecommendationOut:
-    return service.evaluate(catalogue=access.catalogue, body=body)
+async def evaluate(body: EvaluateIn, access: CatalogueReader) -> RecommendationOut:
+    # Charged by size: 1 request, plus 1 per EVALUATE_SESSIONS_PER_UNIT sessions sent.
+    if extra := len(body.sessions) // EVALUATE_SESSIONS_PER_UNIT:
+        await access.charge(extra)
+    # CPU-bound for large histories: in a worker thread, so other requests go on meanwhile.
+    return await anyio.to_thread.run_sync(partial(service.evaluate, catalogue=access.catalogue, body=body))
 
 
 @router.get(

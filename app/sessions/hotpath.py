@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.body_limits import BODY
 from app.hotpath import answer, answer_error, cached_caller, read_body, replaying
+from app.ratelimits import RateLimited
 from app.request_id import request_headers
 from app.sessions import ingest
 from app.sessions.router import stored_answer
@@ -43,6 +44,10 @@ async def post_session(
     caller = cached_caller(state, headers, "sessions:write")
     if caller is None:
         return None, receive
+    try:
+        await state.limits.charge(caller)
+    except RateLimited as refused:
+        return (ROUTE, "POST", await answer_error(scope, receive, send, refused, route=ROUTE)), receive
     raw, messages = await read_body(receive, BODY)
     try:
         body = None if raw is None else SessionIn.model_validate(orjson.loads(raw))

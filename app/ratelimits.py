@@ -1,0 +1,131 @@
+"""Rate limits (the `limits` library): a quota per partner, and a budget of failed
+authentications per client address.
+
+- Every request made with a key is charged to its partner: 1, and `evaluate` 1 more per
+  `EVALUATE_SESSIONS_PER_UNIT` sessions it sends. The quota is the partner's own
+  (`stepwise partners set-rate-limit`) or `STEPWISE_RATE_LIMIT_PER_MINUTE`.
+- A client address whose requests failed authentication `STEPWISE_AUTH_FAILURES_PER_MINUTE`
+  times is refused before any key it sends is looked up, until the minute has passed.
+- A refused request gets 429 problem+json with `Retry-After` and the `RateLimit-Policy` and
+  `RateLimit` fields of the IETF httpapi draft (structured fields: `"partner";q=600;w=60`,
+  `"partner";r=0;t=12`).
+
+Counts live in memory by default (one budget per replica), or in Redis when `REDIS_URL` is
+set, so every replica draws on one budget. Windows are sliding-window counters: one round trip
+to Redis per request. If Redis cannot be reached, requests are let through (a warning is
+logged, at most every 10 s): a limiter outage must not become an API outage.
+"""
+
+import logging
+import math
+import time
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+from starlette.types import Scope
+
+from app.errors import DomainError
+from app.partners.service import Caller
+
+logger = logging.getLogger("stepwise")
+
+EVALUATE_SESSIONS_PER_UNIT = 100
+_WINDOW_SECONDS = 60
+_WARN_EVERY_SECONDS = 10.0
+
+
+class RateLimited(DomainError, status=429, problem_type="rate-limited"):
+    pass
+
+
+def redis_storage_uri(redis_url: str) -> str:
+    """`redis://...` (or `rediss://`, `redis+unix://`) as the async storage URI of `limits`."""
+    return redis_url if redis_url.startswith("async+") else "async+" + redis_url
+
+
+def client_address(scope: Scope) -> str:
+    """The client's address (uvicorn puts the proxy's `X-Forwarded-For` there when it trusts
+    the proxy: `FORWARDED_ALLOW_IPS`)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+class RateLimits:
+    def __init__(self, *, per_minute: int, auth_failures_per_minute: int, redis_url: str | None = None) -> None:
+        self._default = per_minute
+        self._auth_failures = RateLimitItemPerMinute(auth_failures_per_minute)
+        self._items: dict[int, RateLimitItem] = {}
+        storage: Storage = MemoryStorage()
+        if redis_url:
+            shared = storage_from_string(
+                redis_storage_uri(redis_url),
+                wrap_exceptions=True,
+                key_prefix="stepwise",
+                connect_timeout=1,
+                stream_timeout=1,
+            )
+            assert isinstance(shared, Storage), "an async+ URI gives an asyncio storage"
+            storage = shared
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._warned_at = -math.inf
+
+    def _item(self, per_minute: int) -> RateLimitItem:
+        item = self._items.get(per_minute)
+        if item is None:
+            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        return item
+
+    async def charge(self, caller: Caller, cost: int = 1) -> None:
+        """Count `cost` requests against the caller's partner; raises `RateLimited` past its quota."""
+        item = self._item(caller.rate_limit or self._default)
+        identity = f"partner:{caller.partner_id}"
+        if not await self._hit(item, identity, cost):
+            raise await self._refusal(item, identity, "partner", "This partner's request quota is used up")
+
+    async def refuse_failing_client(self, address: str) -> None:
+        """Raises `RateLimited` if the client at `address` has used up its failed authentications."""
+        identity = f"auth-failures:{address}"
+        try:
+            allowed = await self._limiter.test(self._auth_failures, identity)
+        except Exception as error:
+            self._storage_failed(error)
+            return
+        if not allowed:
+            raise await self._refusal(
+                self._auth_failures, identity, "auth-failures", "Too many requests with a missing or invalid API key"
+            )
+
+    async def count_failed_authentication(self, address: str) -> None:
+        await self._hit(self._auth_failures, f"auth-failures:{address}", 1)
+
+    async def _hit(self, item: RateLimitItem, identity: str, cost: int) -> bool:
+        try:
+            return await self._limiter.hit(item, identity, cost=cost)
+        except Exception as error:
+            self._storage_failed(error)
+            return True
+
+    async def _refusal(self, item: RateLimitItem, identity: str, policy: str, what: str) -> RateLimited:
+        try:
+            stats = await self._limiter.get_window_stats(item, identity)
+            wait = max(1, math.ceil(stats.reset_time - time.time()))
+        except Exception as error:
+            self._storage_failed(error)
+            wait = _WINDOW_SECONDS
+        quota = item.amount
+        return RateLimited(
+            f"{what} ({quota} per minute); retry in {wait} s.",
+            headers={
+                "Retry-After": str(wait),
+                "RateLimit-Policy": f'"{policy}";q={quota};w={_WINDOW_SECONDS}',
+                "RateLimit": f'"{policy}";r=0;t={wait}',
+            },
+        )
+
+    def _storage_failed(self, error: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= _WARN_EVERY_SECONDS:
+            self._warned_at = now
+            logger.warning("rate-limit storage unavailable, requests let through: %s", type(error).__name__)

@@ -1,0 +1,158 @@
+"""Rate limits: a quota per partner on every path (catalogue fast path, hot paths, framework),
+`evaluate` charged by size, a budget of failed authentications per client address, 429 with
+`Retry-After` and the IETF `RateLimit` fields, and one budget across replicas through Redis."""
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.main import create_app
+from app.partners import service as partners
+from app.settings import Settings
+from tests import redis_server
+from tests.factories import at, session_body
+
+ALL_SCOPES = "catalogue:read,sessions:read,sessions:write"
+
+
+@contextmanager
+def replica(database_url: str, **settings) -> Iterator[TestClient]:
+    """An app of its own (its own memory: key cache, counts) on the shared test database."""
+    app = create_app(Settings(database_url=database_url, **settings))
+    with TestClient(app) as client:
+        yield client
+
+
+def new_key(client: TestClient, name: str | None = None) -> dict[str, str]:
+    """Headers with the key of a new partner (named `name`, or a made-up name)."""
+    with Session(client.app.state.engine) as session:
+        partner = partners.create_partner(session=session, name=name or f"limited-{partners.secrets.token_hex(6)}")
+        _, key = partners.issue_key(session=session, partner=partner, scopes=partners.parse_scopes(ALL_SCOPES))
+        session.commit()
+    return {"Authorization": f"Bearer {key}"}
+
+
+def assert_refused(answer, policy: str, quota: int) -> None:
+    assert answer.status_code == 429, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == 429 and str(quota) in answer.json()["detail"]
+    wait = int(answer.headers["retry-after"])
+    assert 1 <= wait <= 60
+    assert answer.headers["ratelimit-policy"] == f'"{policy}";q={quota};w=60'
+    assert re.fullmatch(rf'"{policy}";r=0;t=\d+', answer.headers["ratelimit"])
+
+
+def mixed_requests(headers: dict[str, str]) -> list[Callable[[TestClient], object]]:
+    """One request of each path: catalogue (fast path once the key is cached), session post and
+    recommendation read (hot paths), session list (framework)."""
+    return [
+        lambda c: c.get("/v1/progressions/lunge-ladder", headers=headers),
+        lambda c: c.post("/v1/users/limited/sessions", json=session_body(faults=[]), headers=headers),
+        lambda c: c.get("/v1/users/limited/recommendation?progression=lunge-ladder", headers=headers),
+        lambda c: c.get("/v1/users/limited/sessions", headers=headers),
+    ]
+
+
+def test_every_path_counts_against_the_partner_s_quota(database_url, fresh_partners):
+    with replica(database_url, rate_limit_per_minute=9) as client:
+        headers = new_key(client)
+        statuses = [request(client).status_code for _ in range(3) for request in mixed_requests(headers)]
+        assert statuses[:9] == [200, 201, 200, 200] * 2 + [200]
+        assert statuses[9:] == [429, 429, 429]
+        for request in mixed_requests(headers):  # refused on each path alike
+            assert_refused(request(client), "partner", 9)
+        other = new_key(client)  # another partner's budget is its own
+        assert client.get("/v1/progressions/lunge-ladder", headers=other).status_code == 200
+
+
+def test_a_partner_s_own_quota_set_from_the_cli_replaces_the_default(database_url, fresh_partners, cli):
+    with replica(database_url, rate_limit_per_minute=100, key_cache_seconds=0) as client:
+        name = "own-quota"
+        headers = new_key(client, name)
+        assert client.get("/v1/muscles", headers=headers).status_code == 200
+        result = cli(database_url, "partners", "set-rate-limit", name, "3")
+        assert result.returncode == 0, result.stderr
+        statuses = [client.get("/v1/muscles", headers=headers).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        assert_refused(client.get("/v1/muscles", headers=headers), "partner", 3)
+        assert cli(database_url, "partners", "set-rate-limit", name, "default").returncode == 0
+        assert client.get("/v1/muscles", headers=headers).status_code == 200
+        bad = cli(database_url, "partners", "set-rate-limit", name, "lots")
+        assert bad.returncode != 0 and "whole number" in bad.stderr
+
+
+def test_evaluate_is_charged_by_its_size(database_url, fresh_partners):
+    sessions = [session_body(faults=[], performed_at=at(-21 * 60 * n)) for n in range(250)]
+    body = {"progression": "lunge-ladder", "sessions": sessions}
+    with replica(database_url, rate_limit_per_minute=7) as client:
+        headers = new_key(client)
+        assert client.post("/v1/recommendations/evaluate", json=body, headers=headers).status_code == 200  # 1 + 2
+        assert client.post("/v1/recommendations/evaluate", json=body, headers=headers).status_code == 200  # 6
+        # The request itself is charged (7 of 7), its 2 for size no longer fit:
+        assert_refused(client.post("/v1/recommendations/evaluate", json=body, headers=headers), "partner", 7)
+    with replica(database_url, rate_limit_per_minute=7) as client:
+        headers = new_key(client)
+        small = {"progression": "lunge-ladder", "sessions": sessions[:99]}
+        statuses = [
+            client.post("/v1/recommendations/evaluate", json=small, headers=headers).status_code for _ in range(8)
+        ]
+        assert statuses == [200] * 7 + [429]  # under 100 sessions, 1 each
+
+
+def test_failed_authentication_is_limited_per_client_address(database_url, fresh_partners):
+    with replica(database_url, auth_failures_per_minute=3) as client:
+        good = new_key(client)
+        assert client.get("/v1/muscles", headers=good).status_code == 200  # checked and cached
+        assert client.get("/v1/muscles").status_code == 401  # no key at all counts too
+        for n in range(2):
+            assert client.get("/v1/muscles", headers={"Authorization": f"Bearer sw_guess-{n}"}).status_code == 401
+        refused = client.get("/v1/muscles", headers={"Authorization": "Bearer sw_guess-3"})
+        assert_refused(refused, "auth-failures", 3)
+        assert client.get("/v1/muscles", headers=good).status_code == 200  # a key already checked goes on
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    problem = redis_server.available()
+    if problem:
+        if redis_server.in_ci():
+            pytest.fail(f"CI=true but {problem}")
+        pytest.skip(problem)
+    with redis_server.redis_server() as url:
+        yield url
+
+
+def test_replicas_sharing_redis_share_one_budget(database_url, fresh_partners, redis_url):
+    """Two app instances on one Redis: a burst spread over both gets the quota once, in total,
+    on the fast path and the hot paths alike; without Redis each replica would count alone."""
+    quota = 10
+    with (
+        replica(database_url, rate_limit_per_minute=quota, redis_url=redis_url) as first,
+        replica(database_url, rate_limit_per_minute=quota, redis_url=redis_url) as second,
+    ):
+        headers = new_key(first)
+        requests = mixed_requests(headers)
+        statuses = [requests[n % 4](first if n % 2 else second).status_code for n in range(2 * quota)]
+        assert sum(status < 400 for status in statuses) == quota, statuses
+        assert statuses[quota:] == [429] * quota
+        assert_refused(first.get("/v1/muscles", headers=headers), "partner", quota)
+        assert_refused(second.get("/v1/muscles", headers=headers), "partner", quota)
+    with (
+        replica(database_url, rate_limit_per_minute=quota) as first,
+        replica(database_url, rate_limit_per_minute=quota) as second,
+    ):
+        headers = new_key(first)
+        statuses = [(first if n % 2 else second).get("/v1/muscles", headers=headers).status_code for n in range(20)]
+        assert statuses == [200] * 20  # in memory: each replica's own 10
+
+
+def test_an_unreachable_redis_lets_requests_through(database_url, fresh_partners):
+    from tests.factories import free_port
+
+    with replica(database_url, rate_limit_per_minute=1, redis_url=f"redis://127.0.0.1:{free_port()}/0") as client:
+        headers = new_key(client)
+        assert [client.get("/v1/muscles", headers=headers).status_code for _ in range(3)] == [200] * 3
