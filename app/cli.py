@@ -100,6 +100,7 @@ def serve(settings: Settings, *, demo: bool = False) -> None:
     when asked (`--demo`): never unasked on a production database, nor printed into its logs."""
     import uvicorn
 
+    from app.edge import protocol_class
     from app.main import create_app
 
     _configure_logging(settings)
@@ -125,6 +126,8 @@ def serve(settings: Settings, *, demo: bool = False) -> None:
         log_level=settings.log_level,
         access_log=settings.access_log,
         server_header=False,
+        http=protocol_class(head_timeout=settings.head_timeout, body_timeout=settings.body_timeout),
+        limit_concurrency=settings.max_connections,
     )
 
 

@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     access_log: bool = False
+    # The HTTP edge (app.edge): seconds for a request head to arrive, and the longest pause in a
+    # request body, before 408; open connections (and requests) at most, past which uvicorn
+    # answers 503 (a file-descriptor and memory bound).
+    head_timeout: float = Field(default=10.0, gt=0, le=300)
+    body_timeout: float = Field(default=15.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
     # Database connections per replica (PostgreSQL); requests beyond it wait for a free one.
     db_pool_size: int = Field(default=20, ge=1, le=200)
     # Server-side prepared statements (psycopg prepares a statement run five times). Turn off

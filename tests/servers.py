@@ -31,6 +31,15 @@ def start(command: list[str], *arguments: str, env: dict[str, str], cwd: Path) -
 @contextmanager
 def serving(command: list[str], *, env: dict[str, str], cwd: Path) -> Iterator[tuple[str, str]]:
     """Run `command serve --demo`; yields (base URL, demo key) once it is ready, stops it after."""
+    with serving_process(command, env=env, cwd=cwd) as (_, base, key):
+        yield base, key
+
+
+@contextmanager
+def serving_process(
+    command: list[str], *, env: dict[str, str], cwd: Path
+) -> Iterator[tuple[subprocess.Popen, str, str]]:
+    """`serving`, yielding the process too: (process, base URL, demo key)."""
     server, port = start(command, "--demo", env=env, cwd=cwd)
     try:
         assert server.stdout is not None
@@ -52,7 +61,7 @@ def serving(command: list[str], *, env: dict[str, str], cwd: Path) -> Iterator[t
                 pass
             assert time.monotonic() < deadline, "stepwise serve did not become ready"
             time.sleep(0.1)
-        yield base, key
+        yield server, base, key
     finally:
         server.terminate()
         server.wait(timeout=30)

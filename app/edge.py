@@ -1,0 +1,150 @@
+"""The HTTP edge: what uvicorn's protocol (httptools) does not bound, bounded here.
+
+uvicorn caps concurrency (`limit_concurrency`: past it, new requests get 503) and closes idle
+keep-alive connections (`timeout_keep_alive`), and its h11 protocol caps an unfinished request
+head; its faster httptools protocol, the one that runs, has none of these:
+
+- **Header size and count**: a request head over `MAX_HEAD_BYTES` (16 KiB: request line and
+  headers) or with more than `MAX_HEADERS` headers is answered `431` and the connection closed,
+  while it is still arriving, so a client sending an endless header costs at most 16 KiB.
+- **Head timeout**: a request head not complete `head_timeout` seconds after its first byte
+  (or after the connection opened) is answered `408` and closed: slow-header clients
+  (slowloris) cannot hold connections open.
+- **Body timeout**: a request body that stalls (no byte for `body_timeout` seconds) is
+  answered `408` (unless an answer has started) and closed.
+
+`GuardedHttpTools` is uvicorn's `HttpToolsProtocol` with these checks added around its parser
+callbacks; `protocol_class` makes one with the service's settings, passed as uvicorn's `http`.
+"""
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEAD_BYTES = 16 * 1024
+MAX_HEADERS = 100
+
+
+def _plain_response(status: bytes, message: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 "
+        + status
+        + b"\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: "
+        + str(len(message)).encode()
+        + b"\r\nconnection: close\r\n\r\n"
+        + message
+    )
+
+
+_TOO_LARGE = _plain_response(b"431 Request Header Fields Too Large", b"Request headers too large or too many.")
+_TIMEOUT = _plain_response(b"408 Request Timeout", b"The request did not arrive in time.")
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    head_timeout: float = 10.0
+    body_timeout: float = 15.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True  # between requests or inside a head: bytes received are head bytes
+        self._head_bytes = 0  # received since the head began (raw, so an unfinished head counts)
+        self._head_size = 0  # the parsed request line and headers
+        self._too_large = False
+        self._in_body = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- timers and refusals -------------------------------------------------------------------
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(seconds, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if self._in_head or (self._in_body and (self.cycle is None or not self.cycle.response_started)):
+            self.transport.write(_TIMEOUT)
+        self.transport.close()
+
+    def _refuse(self) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
+
+    # -- the protocol --------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.head_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._too_large:
+            return
+        if self._in_head:
+            if self._timer is None:  # the first byte of the next request on a kept-alive connection
+                self._arm(self.head_timeout)
+            self._head_bytes += len(data)
+        elif self._in_body:
+            self._arm(self.body_timeout)
+        super().data_received(data)
+        if self._too_large or (self._in_head and self._head_bytes > MAX_HEAD_BYTES):
+            self._too_large = True
+            self._refuse()
+
+    def on_message_begin(self) -> None:
+        self._in_head, self._head_bytes, self._head_size = True, 0, 0
+        if self._timer is None:
+            self._arm(self.head_timeout)
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        if len(self.headers) >= MAX_HEADERS or self._head_size > MAX_HEAD_BYTES:
+            self._too_large = True
+        if not self._too_large:
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._too_large:
+            return  # no request starts; `data_received` answers 431 once the parser returns
+        self._in_head, self._in_body = False, True
+        self._arm(self.body_timeout)
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._too_large:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._too_large:
+            return
+        self._in_body = False
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._in_body:
+            self._in_head, self._head_bytes = True, 0  # idle now: uvicorn's keep-alive timer watches
+
+
+def protocol_class(*, head_timeout: float, body_timeout: float) -> type[GuardedHttpTools]:
+    """`GuardedHttpTools` with the service's timeouts, for `uvicorn.run(http=...)`."""
+    return type("GuardedHttpTools", (GuardedHttpTools,), {"head_timeout": head_timeout, "body_timeout": body_timeout})
