@@ -59,7 +59,7 @@ def start_stepwise(
     The partner quota is raised past what wrk can send: the limiter still counts every request
     (its cost is in the figures), it just never refuses one."""
     port = free_port()
-    env = env | {"STEPWISE_RATE_LIMIT_PER_MINUTE": "10000000"}
+    env = {"STEPWISE_RATE_LIMIT_PER_MINUTE": "10000000"} | env  # unless the caller sets one
     server = subprocess.Popen(
         pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port), *(["--demo"] if demo_key else [])]),
         cwd=workdir,

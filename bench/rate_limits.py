@@ -1,0 +1,101 @@
+"""Rate limits across replicas: a burst on two `stepwise serve` processes sharing one Redis gets
+the partner's quota once in total; in memory, each replica counts alone. Also the limiter's cost
+on the catalogue fast path, Redis against memory.
+
+    python bench/rate_limits.py [--quota 1200] [--seconds 3]
+
+Needs `wrk` and `redis-server` (Debian packages). Runs on a fresh SQLite database.
+"""
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import clean_env, free_port, pinned, start_stepwise, stop, wait_ready, wrk  # noqa: E402
+
+PATH = "/v1/muscles"
+
+
+def burst(port: int, key: str, seconds: int, results: list[tuple[int, int]]) -> None:
+    """wrk -c16 on one replica; appends (answers, refused)."""
+    argv = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}"]
+    out = subprocess.run(pinned(1, [*argv, f"http://127.0.0.1:{port}{PATH}"]), capture_output=True, text=True).stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    refused = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    results.append((total, int(refused.group(1)) if refused else 0))
+
+
+def two_replicas(work: Path, quota: int, seconds: int, redis_url: str | None) -> list[tuple[int, int]]:
+    database = work / f"{'redis' if redis_url else 'memory'}.db"
+    env = clean_env(DATABASE_URL=f"sqlite:///{database}", STEPWISE_RATE_LIMIT_PER_MINUTE=str(quota))
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    first, first_port, key = start_stepwise(work, env)
+    second, second_port, _ = start_stepwise(work, env, demo_key=False)
+    try:
+        results: list[tuple[int, int]] = []
+        threads = [threading.Thread(target=burst, args=(p, key, seconds, results)) for p in (first_port, second_port)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+    finally:
+        stop(first, second)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quota", type=int, default=1200)
+    parser.add_argument("--seconds", type=int, default=3)
+    args = parser.parse_args()
+    for tool in ("wrk", "redis-server"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found: apt-get install -y {tool}")
+    work = Path(tempfile.mkdtemp(prefix="stepwise-bench-"))
+    redis_port = free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+    )
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    try:
+        print(f"burst of {args.seconds} s on two replicas, wrk -c16 each, quota {args.quota} per minute")
+        for label, url in (("Redis (REDIS_URL)", redis_url), ("memory (default)", None)):
+            results = two_replicas(work, args.quota, args.seconds, url)
+            answered = [total - refused for total, refused in results]
+            print(
+                f"  {label:18} answered {sum(answered):6} (replicas {answered[0]} + {answered[1]}), "
+                f"429 {sum(refused for _, refused in results):6}, answered/quota {sum(answered) / args.quota:.2f}"
+            )
+        print("catalogue fast path, one replica, quota never reached, wrk -t1 -c32 -d4s")
+        rates = {}
+        for label, url in (("memory", None), ("Redis", redis_url), ("memory", None), ("Redis", redis_url)):
+            env = clean_env(DATABASE_URL=f"sqlite:///{work / 'speed.db'}")
+            if url:
+                env["REDIS_URL"] = url
+            server, port, key = start_stepwise(work, env, demo_key=not (work / "speed.db").exists())
+            if key is None:
+                key = speed_key
+            speed_key = key
+            try:
+                wait_ready(port)
+                rate, _ = wrk(port, PATH, key, 4)
+                rates[label] = max(rates.get(label, 0.0), rate)
+            finally:
+                stop(server)
+        print(
+            f"  memory {rates['memory']:.0f} req/s, Redis {rates['Redis']:.0f} req/s, ratio {rates['Redis'] / rates['memory']:.2f}"
+        )
+    finally:
+        redis.terminate()
+        redis.wait()
+
+
+if __name__ == "__main__":
+    main()
