@@ -74,24 +74,23 @@ def main() -> None:
                 f"429 {sum(refused for _, refused in results):6}, answered/quota {sum(answered) / args.quota:.2f}"
             )
         print("catalogue fast path, one replica, quota never reached, wrk -t1 -c32 -d4s")
-        rates = {}
+        rates: dict[str, float] = {}
+        speed_key = None
         for label, url in (("memory", None), ("Redis", redis_url), ("memory", None), ("Redis", redis_url)):
             env = clean_env(DATABASE_URL=f"sqlite:///{work / 'speed.db'}")
             if url:
                 env["REDIS_URL"] = url
-            server, port, key = start_stepwise(work, env, demo_key=not (work / "speed.db").exists())
-            if key is None:
-                key = speed_key
-            speed_key = key
+            server, port, key = start_stepwise(work, env, demo_key=speed_key is None)
+            speed_key = speed_key or key
+            assert speed_key is not None
             try:
                 wait_ready(port)
-                rate, _ = wrk(port, PATH, key, 4)
+                rate, _ = wrk(port, PATH, speed_key, 4)
                 rates[label] = max(rates.get(label, 0.0), rate)
             finally:
                 stop(server)
-        print(
-            f"  memory {rates['memory']:.0f} req/s, Redis {rates['Redis']:.0f} req/s, ratio {rates['Redis'] / rates['memory']:.2f}"
-        )
+        memory, shared = rates["memory"], rates["Redis"]
+        print(f"  memory {memory:.0f} req/s, Redis {shared:.0f} req/s, ratio {shared / memory:.2f}")
     finally:
         redis.terminate()
         redis.wait()
