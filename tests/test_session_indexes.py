@@ -73,13 +73,13 @@ def test_listing_a_later_page_uses_the_index(big_history):
 
 def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
     engine, partner_id = big_history
-    query = latest_for_ladder_query(
+    query, parameters = latest_for_ladder_query(
         partner_id=partner_id,
         user_id="user-3",
         exercises=LADDER_EXERCISES,
         as_of=datetime(2021, 1, 1, tzinfo=UTC),
         limit=2,
     )
-    plan = _plan(engine, query)
+    plan = _plan(engine, query.params(parameters))
     assert plan.count("ix_session_log_user_exercise_time") == len(LADDER_EXERCISES) and '"Seq Scan"' not in plan
     assert "ix_session_log_user_time" in plan  # the latest session of any exercise (red flags)

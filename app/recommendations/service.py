@@ -50,7 +50,7 @@ async def recommend_from_history(
     """From stored sessions: only the latest few the rules can look at are loaded (indexed)."""
     ladder = catalogue.progression(progression)
     as_of = as_of or datetime.now(UTC)
-    query = latest_for_ladder_query(
+    query, parameters = latest_for_ladder_query(
         partner_id=partner_id,
         user_id=user_id,
         exercises=sorted({step.exercise for step in ladder.steps}),
@@ -65,7 +65,7 @@ async def recommend_from_history(
             received_order=row["seq"],
             performance=performance(row),
         )
-        for row in (await connection.execute(query)).mappings()
+        for row in (await connection.execute(query, parameters)).mappings()
     ]
     return _answer(
         catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of
