@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.catalogue.fastpath import answer_from_cache
 from app.recommendations.hotpath import get_recommendation
-from app.request_id import with_request_id
+from app.request_id import with_outer_headers
 from app.sessions.hotpath import post_session
 from app.state import AppState
 
@@ -62,7 +62,7 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
 
     try:
         # Outside Starlette's own error middleware, so even a 500 carries the request id.
-        await framework(scope, receive, with_request_id(scope, send_and_count))
+        await framework(scope, receive, with_outer_headers(scope, send_and_count))
     except Exception:
         # Starlette answers an unexpected error with our 500 handler (which logs it without
         # anything a client sent), then raises it again; the server would log it once more,

@@ -6,22 +6,25 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from app import migrate
 from app.catalogue import store
 from app.catalogue.content import load_content
 from app.db import make_engine
-from app.errors import DomainError
 from app.partners import service as partners
 from app.partners.tables import ApiKey
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("stepwise")
+# What a new partner needs to log sessions and get recommendations.
+DEFAULT_SCOPES = "catalogue:read,sessions:read,sessions:write"
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -138,12 +141,18 @@ def openapi_document() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stepwise", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="stepwise",
+        description=__doc__,
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"stepwise {version('stepwise')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_cmd = commands.add_parser("serve", help="migrate, sync the catalogue and run the API")
     serve_cmd.add_argument("--host")
-    serve_cmd.add_argument("--port", type=int)
+    serve_cmd.add_argument("--port", type=_port, help="default: STEPWISE_PORT (8000)")
     serve_cmd.add_argument(
         "--demo",
         action="store_true",
@@ -163,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     part = commands.add_parser("partners", help="partners and API keys").add_subparsers(dest="action", required=True)
     create = part.add_parser("create", help="create a partner and print its first API key on the last line")
     create.add_argument("name")
-    create.add_argument("--scopes", default="catalogue:read", help="comma-separated: " + ",".join(partners.SCOPES))
+    create.add_argument("--scopes", default=DEFAULT_SCOPES, help="comma-separated: " + ",".join(partners.SCOPES))
     create.add_argument(
         "--rate-limit", type=int, metavar="N", help="requests per minute for this partner (default: the service's)"
     )
@@ -172,10 +181,53 @@ def _parser() -> argparse.ArgumentParser:
     quota.add_argument("per_minute", metavar="N|default")
     revoke = part.add_parser("revoke", help="revoke a key by id, prefix (first 11 characters) or whole key")
     revoke.add_argument("key")
+    part.add_parser("list", help="list partners, their quotas and their keys (prefixes only)")
+    keys = part.add_parser("keys", help="a partner's keys: add one (rotation), revoke one").add_subparsers(
+        dest="keys_action", required=True
+    )
+    add = keys.add_parser("add", help="issue another key for a partner (the old one keeps working until revoked)")
+    add.add_argument("name")
+    add.add_argument("--scopes", default=DEFAULT_SCOPES, help="comma-separated: " + ",".join(partners.SCOPES))
+    keys_revoke = keys.add_parser("revoke", help="revoke a key by id, prefix (first 11 characters) or whole key")
+    keys_revoke.add_argument("key")
 
     out = commands.add_parser("openapi", help="print the OpenAPI document (or write it to a file)")
     out.add_argument("--write", type=Path, metavar="PATH")
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return int(text)
+
+
+def _settings_help() -> str:
+    lines = ["settings (environment variables, with their defaults):"]
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None)
+        variable = aliases[0] if aliases else f"STEPWISE_{name.upper()}"
+        lines.append(f"  {variable}={'' if field.default is None else field.default}")
+    return "\n".join(lines)
+
+
+_CREATES_THE_DATABASE = {("serve", None), ("db", "upgrade"), ("catalogue", "sync")}
+
+
+def _missing_sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite file the URL names, if it is a file that does not exist yet."""
+    url = settings.database_url
+    if not url.startswith("sqlite:///") or url in ("sqlite://", "sqlite:///:memory:"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    return None if path.exists() else path.resolve()
+
+
+def _database_error(error: SQLAlchemyError) -> str:
+    """One line for an operator: what failed, never the URL or its password."""
+    cause = getattr(error, "orig", None) or error
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"stepwise: database error ({type(cause).__name__}): {first_line}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -185,49 +237,87 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
         sys.exit(f"stepwise: bad configuration: {problems}")
+    command = (args.command, getattr(args, "action", None) if args.command != "serve" else None)
+    missing = _missing_sqlite_file(settings) if args.command != "openapi" else None
+    if missing is not None and command not in _CREATES_THE_DATABASE:
+        sys.exit(
+            f"stepwise: no database at {missing} (DATABASE_URL {settings.database_url}; a relative path is "
+            "relative to the current directory). Run `stepwise serve` or `stepwise db upgrade` there first, "
+            "or set DATABASE_URL."
+        )
+    if missing is not None:
+        print(f"stepwise: creating a new SQLite database at {missing}", file=sys.stderr, flush=True)
     try:
-        match args.command, getattr(args, "action", None):
-            case "serve", _:
-                overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-                serve(settings.model_copy(update=overrides), demo=args.demo)
-            case "db", "upgrade":
-                with migrate.exclusive(settings.database_url) as bind:
-                    db_upgrade(settings, bind)
-                print(f"database at migration {migrate.head_revision()}")
-            case "db", "downgrade":
-                if args.revision == "base" and not args.yes:
-                    sys.exit("stepwise: a downgrade to 'base' drops every table and all data; add --yes to confirm")
-                migrate.downgrade(settings.database_url, args.revision)
-                print(f"database downgraded to {args.revision}")
-            case "catalogue", "sync":
-                with migrate.exclusive(settings.database_url) as bind:
-                    db_upgrade(settings, bind)
-                    print(catalogue_sync(settings, bind).summary())
-            case "partners", "create":
+        _run(args, settings)
+    except SQLAlchemyError as error:
+        sys.exit(_database_error(error))
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
+    match args.command, getattr(args, "action", None):
+        case "serve", _:
+            overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+            serve(settings.model_copy(update=overrides), demo=args.demo)
+        case "db", "upgrade":
+            with migrate.exclusive(settings.database_url) as bind:
+                db_upgrade(settings, bind)
+            print(f"database at migration {migrate.head_revision()}")
+        case "db", "downgrade":
+            if args.revision == "base" and not args.yes:
+                sys.exit("stepwise: a downgrade to 'base' drops every table and all data; add --yes to confirm")
+            migrate.downgrade(settings.database_url, args.revision)
+            print(f"database downgraded to {args.revision}")
+        case "catalogue", "sync":
+            with migrate.exclusive(settings.database_url) as bind:
+                db_upgrade(settings, bind)
+                print(catalogue_sync(settings, bind).summary())
+        case "partners", "create":
+            scopes = partners.parse_scopes(args.scopes)
+            record, key = create_partner(settings, args.name, scopes, args.rate_limit)
+            print(f"partner {args.name!r}: key id {record.id}, prefix {record.prefix}, scopes {record.scopes}")
+            print(key)
+        case "partners", "set-rate-limit":
+            if args.per_minute != "default" and not args.per_minute.isdigit():
+                sys.exit("stepwise: give a whole number of requests per minute, or 'default'")
+            per_minute = None if args.per_minute == "default" else int(args.per_minute)
+            with _session(settings) as session:
+                partners.set_rate_limit(session=session, name=args.name, per_minute=per_minute)
+                session.commit()
+            shown = f"{per_minute} requests per minute" if per_minute else "the service's default"
+            print(f"partner {args.name!r}: {shown} (in effect within {settings.key_cache_seconds:g} s)")
+        case "partners", "revoke":
+            _revoke(settings, args.key)
+        case "partners", "list":
+            with _session(settings) as session:
+                for partner, keys in partners.list_partners(session=session):
+                    quota = partner.rate_limit_per_minute or f"default ({settings.rate_limit_per_minute})"
+                    print(
+                        f"{partner.name}  (id {partner.id}, since {partner.created_at:%Y-%m-%d}, {quota} requests/min)"
+                    )
+                    for record in keys:
+                        state = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
+                        print(f"    key id {record.id}  {record.prefix}...  {record.scopes}  {state}")
+        case "partners", "keys" if args.keys_action == "add":
+            with _session(settings) as session:
+                partner = partners.find_partner(session=session, name=args.name)
                 scopes = partners.parse_scopes(args.scopes)
-                record, key = create_partner(settings, args.name, scopes, args.rate_limit)
-                print(f"partner {args.name!r}: key id {record.id}, prefix {record.prefix}, scopes {record.scopes}")
+                record, key = partners.issue_key(session=session, partner=partner, scopes=scopes)
+                session.commit()
+                print(f"partner {args.name!r}: new key id {record.id}, prefix {record.prefix}, scopes {record.scopes}")
                 print(key)
-            case "partners", "set-rate-limit":
-                if args.per_minute != "default" and not args.per_minute.isdigit():
-                    sys.exit("stepwise: give a whole number of requests per minute, or 'default'")
-                per_minute = None if args.per_minute == "default" else int(args.per_minute)
-                with _session(settings) as session:
-                    partners.set_rate_limit(session=session, name=args.name, per_minute=per_minute)
-                    session.commit()
-                shown = f"{per_minute} requests per minute" if per_minute else "the service's default"
-                print(f"partner {args.name!r}: {shown} (in effect within {settings.key_cache_seconds:g} s)")
-            case "partners", "revoke":
-                with _session(settings) as session:
-                    record = partners.revoke_key(session=session, key_prefix_or_id=args.key)
-                    session.commit()
-                    print(f"revoked key id {record.id} ({record.prefix})")
-            case "openapi", _:
-                document = openapi_document()
-                if args.write:
-                    args.write.write_text(document, encoding="utf-8")
-                else:
-                    sys.stdout.write(document)
-    except DomainError as error:
-        print(f"stepwise: {error.detail}", file=sys.stderr)
-        sys.exit(1)
+        case "partners", "keys":
+            _revoke(settings, args.key)
+        case "openapi", _:
+            document = openapi_document()
+            if args.write:
+                args.write.write_text(document, encoding="utf-8")
+            else:
+                sys.stdout.write(document)
+
+
+def _revoke(settings: Settings, key: str) -> None:
+    with _session(settings) as session:
+        record = partners.revoke_key(session=session, key_prefix_or_id=key)
+        session.commit()
+        within = f"{settings.key_cache_seconds:g} s"
+        print(f"revoked key id {record.id} ({record.prefix}); every replica refuses it within {within}")

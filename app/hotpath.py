@@ -18,7 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 from app.catalogue.memory import GZIP_LEVEL, GZIP_MIN_BYTES
 from app.errors import DomainError, error_response, failure_response
 from app.partners.service import Caller
-from app.request_id import with_request_id
+from app.request_id import with_outer_headers
 from app.state import AppState
 
 Headers = Mapping[bytes, bytes]
@@ -65,7 +65,7 @@ def replaying(messages: list[Message], receive: Receive) -> Receive:
 async def answer(scope: Scope, receive: Receive, send: Send, response: Response) -> int:
     """Send `response` through the layers the framework's answers go through; returns its status."""
     gzip = GZipMiddleware(response, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
-    await gzip(scope, receive, with_request_id(scope, send))
+    await gzip(scope, receive, with_outer_headers(scope, send))
     return response.status_code
 
 

@@ -1,4 +1,7 @@
-"""`X-Request-ID` on every response (echoed when the client sent a sane one), as plain ASGI."""
+"""The headers every response carries, as plain ASGI: `X-Request-ID` (echoed when the client
+sent a sane one), `X-Content-Type-Options: nosniff`, and `Cache-Control: no-store` on answers
+about a person (their sessions, recommendations, routines; evaluate's answer, computed from
+the history sent), which no cache may keep."""
 
 import os
 import re
@@ -42,13 +45,21 @@ def request_id_of(scope: Scope) -> bytes:
     return rid
 
 
-def with_request_id(scope: Scope, send: Send) -> Send:
-    """`send`, adding `X-Request-ID` to the response it starts."""
-    rid = request_id_of(scope)
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+# Paths whose answers are about one person (or computed from a person's history).
+PERSONAL_PREFIXES = ("/v1/users/", "/v1/sessions/", "/v1/recommendations/")
 
-    async def send_with_id(message: Message) -> None:
+
+def with_outer_headers(scope: Scope, send: Send) -> Send:
+    """`send`, adding the outer headers to the response it starts."""
+    extra = [(b"x-request-id", request_id_of(scope)), NOSNIFF]
+    if scope["path"].startswith(PERSONAL_PREFIXES):
+        extra.append(_NO_STORE)
+
+    async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
+            message["headers"] = [*message.get("headers", []), *extra]
         await send(message)
 
-    return send_with_id
+    return send_with_headers

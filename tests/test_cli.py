@@ -120,3 +120,56 @@ def test_three_replicas_started_at_once_on_an_empty_database_all_come_up(empty_d
             server.terminate()
         for server, _ in started:
             server.wait(timeout=30)
+
+
+def test_version_and_help_show_the_settings(cli):
+    from importlib.metadata import version
+
+    assert cli("sqlite://", "--version").stdout.strip() == f"stepwise {version('stepwise')}"
+    helped = cli("sqlite://", "--help").stdout
+    assert "STEPWISE_RATE_LIMIT_PER_MINUTE=6000" in helped and "DATABASE_URL=sqlite:///./stepwise.db" in helped
+
+
+def test_a_port_out_of_range_is_refused(cli):
+    refused = cli("sqlite://", "serve", "--port", "99999")
+    assert refused.returncode == 2 and "not a TCP port" in refused.stderr
+
+
+def test_key_rotation_and_the_partner_list(database_url, cli, client):
+    created = cli(database_url, "partners", "create", "rotating")
+    assert created.returncode == 0, created.stderr
+    old = created.stdout.strip().splitlines()[-1]
+    added = cli(database_url, "partners", "keys", "add", "rotating")
+    assert added.returncode == 0, added.stderr
+    new = added.stdout.strip().splitlines()[-1]
+    for key in (old, new):  # both work during the overlap; the default scopes suffice to log sessions
+        answer = client.get("/v1/users/someone/sessions", headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200
+    listed = cli(database_url, "partners", "list").stdout
+    assert "rotating" in listed and old[:11] in listed and new[:11] in listed
+    assert old not in listed and new not in listed  # prefixes only
+    assert cli(database_url, "partners", "keys", "revoke", old[:11]).returncode == 0
+    assert "revoked" in cli(database_url, "partners", "list").stdout
+    assert cli(database_url, "partners", "keys", "add", "nobody").returncode == 1
+
+
+def test_a_relative_sqlite_path_with_no_database_leaves_no_stray_file(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "partners", "list"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "no database at" in result.stderr
+    assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_an_unreachable_database_is_one_line_without_a_traceback(cli):
+    from tests.factories import free_port
+
+    result = cli(f"postgresql://someone:secret@127.0.0.1:{free_port()}/stepwise", "partners", "list")
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("stepwise: database error")
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr

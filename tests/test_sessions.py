@@ -419,3 +419,29 @@ def test_a_database_error_is_logged_without_the_session_it_refused(backend, empt
         where = f"database error in POST /v1/users/{{user_id}}/sessions (request {trace})"
         assert sum(record.getMessage().startswith(where) for record in server_records) == 1, logged
     assert "marker-8c1d" not in logged and "patient-42" not in logged
+
+
+def test_answers_about_a_person_are_never_cached_and_never_sniffed(client, auth):
+    """`Cache-Control: no-store` on every answer about a person, from the hot paths and the
+    framework alike, errors included; `nosniff` on every answer; the catalogue keeps its own
+    caching."""
+    headers = auth(WRITE)
+    answers = [
+        client.post("/v1/users/private-1/sessions", json=session_body(faults=[]), headers=headers),  # hot path
+        client.post("/v1/users/private-1/sessions", json=session_body(), headers=headers | {"Idempotency-Key": "n"}),
+        client.get("/v1/users/private-1/sessions", headers=headers),
+        client.get("/v1/users/private-1/recommendation?progression=lunge-ladder", headers=headers),
+        client.get("/v1/users/private-1/routine?progression=lunge-ladder", headers=headers),
+        client.post("/v1/sessions/batch", json={"sessions": [session_body(user_id="private-1")]}, headers=headers),
+        client.post("/v1/recommendations/evaluate", json={"progression": "ladder", "sessions": []}, headers=headers),
+        client.get("/v1/users/private-1/sessions/not-a-session", headers=headers),  # an error
+    ]
+    for answer in answers:
+        assert answer.headers["cache-control"] == "no-store", (answer.request.url, answer.status_code)
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    reader = auth("catalogue:read")
+    for _ in range(2):  # framework, then fast path
+        catalogue = client.get("/v1/muscles", headers=reader)
+        assert catalogue.headers["cache-control"] == "private, max-age=300"
+        assert catalogue.headers["x-content-type-options"] == "nosniff"
+    assert client.get("/healthz").headers["x-content-type-options"] == "nosniff"

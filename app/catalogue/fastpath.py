@@ -17,7 +17,7 @@ from app.catalogue.memory import LiveCatalogue
 from app.errors import error_response
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimited, RateLimits
-from app.request_id import request_headers, request_id, with_request_id
+from app.request_id import NOSNIFF, request_headers, request_id, with_outer_headers
 
 _SCOPE = "catalogue:read"
 
@@ -41,14 +41,14 @@ async def answer_from_cache(
     try:
         await limits.charge(caller)
     except RateLimited as refused:
-        await error_response(refused)(scope, _no_body, with_request_id(scope, send))
+        await error_response(refused)(scope, _no_body, with_outer_headers(scope, send))
         return entry.route, "GET", refused.status
     status, answer_headers, body = entry.respond(if_none_match, accept_encoding)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*answer_headers, (b"x-request-id", request_id(client_request_id))],
+            "headers": [*answer_headers, (b"x-request-id", request_id(client_request_id)), NOSNIFF],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -56,13 +56,27 @@ def set_rate_limit(*, session: Session, name: str, per_minute: int | None) -> Pa
     """Set the partner's quota in requests per minute (None: back to the service's default)."""
     if per_minute is not None and not 1 <= per_minute <= 10_000_000:
         raise InvalidRequest("the rate limit must be between 1 and 10000000 requests per minute", loc=["rate_limit"])
-    partner = session.exec(select(Partner).where(Partner.name == name)).first()
-    if partner is None:
-        raise NotFound(f"no partner named {name!r}")
+    partner = find_partner(session=session, name=name)
     partner.rate_limit_per_minute = per_minute
     session.add(partner)
     session.flush()
     return partner
+
+
+def find_partner(*, session: Session, name: str) -> Partner:
+    partner = session.exec(select(Partner).where(Partner.name == name)).first()
+    if partner is None:
+        raise NotFound(f"no partner named {name!r}")
+    return partner
+
+
+def list_partners(*, session: Session) -> list[tuple[Partner, list[ApiKey]]]:
+    """Every partner with its keys (revoked ones included), oldest first."""
+    keys: dict[int, list[ApiKey]] = {}
+    for key in session.exec(select(ApiKey).order_by(col(ApiKey.id))).all():
+        keys.setdefault(key.partner_id, []).append(key)
+    partners = session.exec(select(Partner).order_by(col(Partner.id))).all()
+    return [(partner, keys.get(partner.id or 0, [])) for partner in partners]
 
 
 def count_partners(*, session: Session) -> int:
