@@ -10,6 +10,7 @@ from app.body_limits import BodyLimits
 from app.catalogue import router as catalogue_router
 from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue
 from app.db import Transaction, make_async_engine, make_engine
+from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.migrate import head_revision
 from app.partners.auth import KeyStore
@@ -45,7 +46,10 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
+        docs_url=None,  # app.docs serves them, from installed assets
+        redoc_url=None,
     )
+    install_docs(app)
     database = make_async_engine(settings.database_url, pool_size=settings.db_pool_size, **settings.engine_options())
     transaction = Transaction(database, timeout=settings.db_statement_timeout)
     app.state = AppState(

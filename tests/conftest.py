@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +32,7 @@ from app.partners import service as partners
 from app.partners.tables import Partner
 from app.settings import Settings
 from tests import pgbouncer as pgbouncer_server
-from tests.factories import free_port
+from tests import servers
 
 POSTGRES_URL = os.environ.get(
     "STEPWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
@@ -239,20 +238,5 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.fixture
 def live_server(database_url) -> Iterator[str]:
     """The app served by a real uvicorn on a free port (in a thread); yields its base URL."""
-    import threading
-
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(Settings(database_url=database_url)), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with servers.in_thread(create_app(Settings(database_url=database_url))) as base:
+        yield base

@@ -65,3 +65,23 @@ def serving_process(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@contextmanager
+def in_thread(app) -> Iterator[str]:
+    """`app` served by a real uvicorn on a free port, in a thread; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
