@@ -3,14 +3,21 @@ paths first (before any middleware; `app.hotpath`), then request ids and countin
 framework, and gzip for everything but the catalogue, whose answers carry their own
 pre-compressed variants."""
 
+import logging
+from time import perf_counter
+
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.catalogue.fastpath import answer_from_cache
 from app.recommendations.hotpath import get_recommendation
-from app.request_id import with_outer_headers
+from app.request_id import PARTNER_KEY, request_id_of, with_outer_headers
 from app.sessions.hotpath import post_session
 from app.state import AppState
+
+# One line per request when STEPWISE_ACCESS_LOG is on: method, route template, status, duration,
+# request id and partner id; never the path itself (user ids), a key or a body.
+request_log = logging.getLogger("stepwise.requests")
 
 
 class GZipExcept(GZipMiddleware):
@@ -40,7 +47,9 @@ class GZipExcept(GZipMiddleware):
 async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """One HTTP request: from memory when the catalogue's fast path can answer it, by a hot path
     when the request is the plain case of a database route (each layer skipped is throughput
-    gained), else through `framework`; every answer counted by route template, method and status."""
+    gained), else through `framework`; every answer counted by route template, method and status,
+    timed, and logged when the request log is on."""
+    started_at = perf_counter()
     answered = None
     if scope["method"] == "GET":
         answered = await answer_from_cache(state.catalogue, state.keys, state.limits, scope, send)
@@ -49,7 +58,7 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
     elif scope["method"] == "POST":
         answered, receive = await post_session(state, scope, receive, send)
     if answered is not None:
-        state.request_counts.add(answered)
+        _done(state, scope, answered, started_at)
         return
     status = 500  # unless a response starts: the client went away, or the app failed
     started = False
@@ -71,4 +80,26 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
             raise
     finally:
         route = scope.get("route")
-        state.request_counts.add((getattr(route, "path", "unmatched"), scope["method"], status))
+        _done(state, scope, (getattr(route, "path", "unmatched"), scope["method"], status), started_at)
+
+
+def _done(state: AppState, scope: Scope, answered: tuple[str, str, int], started_at: float) -> None:
+    seconds = perf_counter() - started_at
+    state.request_counts.add(answered, seconds)
+    if state.settings.access_log:
+        route, method, status = answered
+        request_log.info(
+            "%s %s %d %.1f ms",
+            method,
+            route,
+            status,
+            seconds * 1000,
+            extra={
+                "request_id": request_id_of(scope).decode(),
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "partner_id": scope.get(PARTNER_KEY),
+            },
+        )

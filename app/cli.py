@@ -10,6 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from pydantic import ValidationError
+from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -28,7 +29,16 @@ DEFAULT_SCOPES = "catalogue:read,sessions:read,sessions:write"
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Every logger (uvicorn's too) through one handler on stderr, as text or as JSON lines
+    (python-json-logger; a request line carries its fields as keys)."""
+    handler = logging.StreamHandler()
+    if settings.log_format == "json":
+        handler.setFormatter(
+            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
 
 
 @contextmanager
@@ -127,7 +137,8 @@ def serve(settings: Settings, *, demo: bool = False) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        access_log=False,  # the service writes its own request line (app.asgi), with more in it
+        log_config=None,  # uvicorn's loggers go through the handler set up above
         server_header=False,
         http=protocol_class(head_timeout=settings.head_timeout, body_timeout=settings.body_timeout),
         limit_concurrency=settings.max_connections,

@@ -15,6 +15,7 @@ from app.db import Transaction
 from app.errors import Forbidden, Unauthorized
 from app.partners.service import Caller
 from app.ratelimits import RateLimits, client_address
+from app.request_id import PARTNER_KEY
 from app.sessions.schemas import USER_ID_PATTERN
 from app.state import AppState, state_of
 
@@ -71,6 +72,7 @@ def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Access]]:
                 f"The API key lacks the scope {scope!r}.",
                 headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
             )
+        request.scope[PARTNER_KEY] = caller.partner_id
         await state.limits.charge(caller)
         return Access(caller.partner_id, state.catalogue, state.transaction, caller, state.limits)
 

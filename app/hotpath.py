@@ -18,20 +18,23 @@ from starlette.types import Message, Receive, Scope, Send
 from app.catalogue.memory import GZIP_LEVEL, GZIP_MIN_BYTES
 from app.errors import DomainError, error_response, failure_response
 from app.partners.service import Caller
-from app.request_id import with_outer_headers
+from app.request_id import PARTNER_KEY, with_outer_headers
 from app.state import AppState
 
 Headers = Mapping[bytes, bytes]
 
 
-def cached_caller(state: AppState, headers: Headers, needed: str) -> Caller | None:
+def cached_caller(state: AppState, scope: Scope, headers: Headers, needed: str) -> Caller | None:
     """The caller behind `Authorization: Bearer <key>` if the key was checked recently and has
     the scope `needed`; None sends the request on to the framework (which checks it in full)."""
     authorization = headers.get(b"authorization")
     if authorization is None or authorization[:7].lower() != b"bearer ":
         return None
     caller = state.keys.cached(authorization[7:].strip().decode("latin-1"))
-    return caller if caller is not None and needed in caller.scopes else None
+    if caller is None or needed not in caller.scopes:
+        return None
+    scope[PARTNER_KEY] = caller.partner_id
+    return caller
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[bytes | None, list[Message]]:

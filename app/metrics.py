@@ -6,11 +6,17 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from app.dependencies import AppStateDep
-from app.state import AppState
+from app.state import LATENCY_BUCKETS, AppState
 
 router = APIRouter(tags=["operations"])
 
@@ -26,6 +32,18 @@ class _Collector(Collector):
         for (route, method, status), count in list(self.state.request_counts.counts.items()):
             requests.add_metric([route, method, str(status)], count)
         yield requests
+        latency = HistogramMetricFamily(
+            "stepwise_http_request_duration_seconds",
+            "Time from a request's arrival to its answer, by route template",
+            labels=["route", "method"],
+        )
+        for (route, method), counts in list(self.state.request_counts.latency.items()):
+            cumulative, buckets = 0.0, []
+            for bound, in_bucket in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts[:-1], strict=True):
+                cumulative += in_bucket
+                buckets.append((bound, cumulative))
+            latency.add_metric([route, method], buckets, counts[-1])
+        yield latency
         yield InfoMetricFamily(
             "stepwise_catalogue", "The catalogue version served", value={"version": self.state.catalogue.version or ""}
         )

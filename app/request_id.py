@@ -34,6 +34,8 @@ def request_id(client_value: bytes | None) -> bytes:
 
 
 _SCOPE_KEY = "stepwise.request_id"
+# Where the paths put the partner a request was made for, once its key is known (for the log).
+PARTNER_KEY = "stepwise.partner_id"
 
 
 def request_id_of(scope: Scope) -> bytes:

@@ -19,7 +19,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # One log line per request (method, route template, status, duration, request id, partner
+    # id); and the log format: `text` for a terminal, `json` (one object per line) for a collector.
     access_log: bool = False
+    log_format: Literal["text", "json"] = "text"
     # The HTTP edge (app.edge): seconds for a request head to arrive, and the longest pause in a
     # request body, before 408; open connections (and requests) at most, past which uvicorn
     # answers 503 (a file-descriptor and memory bound).

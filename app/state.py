@@ -4,6 +4,7 @@ Everything here is shared by every request of a process; nothing is per partner 
 except through the stores it names (keys, catalogue answers). Replicas share only the database.
 """
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -16,16 +17,29 @@ from app.partners.auth import KeyStore
 from app.ratelimits import RateLimits
 from app.settings import Settings
 
+# Upper bounds of the latency histogram's buckets, in seconds (+Inf is implied).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
 
 class RequestCounts:
-    """Answers by (route template, method, status), for `/metrics`: one dict increment a request."""
+    """Answers by (route template, method, status), and their latency by (route template,
+    method) in `LATENCY_BUCKETS`, for `/metrics`: a few dictionary updates a request; the
+    Prometheus objects are built only when scraped."""
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str, int], int] = {}
+        # (route, method) -> [count per bucket (the last one: +Inf)..., sum of seconds]
+        self.latency: dict[tuple[str, str], list[float]] = {}
 
-    def add(self, answered: tuple[str, str, int]) -> None:
+    def add(self, answered: tuple[str, str, int], seconds: float = 0.0) -> None:
         counts = self.counts
         counts[answered] = counts.get(answered, 0) + 1
+        key = answered[:2]
+        buckets = self.latency.get(key)
+        if buckets is None:
+            buckets = self.latency[key] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        buckets[-1] += seconds
 
 
 @dataclass

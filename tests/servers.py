@@ -51,7 +51,10 @@ def serving_process(
             if line.strip().startswith("sw_"):
                 key = line.strip()
         assert key, "stepwise serve printed no demo key"
-        threading.Thread(target=server.stdout.read, daemon=True).start()  # keep the pipe drained
+        # Keep the pipe drained; what the server writes stays readable as `server.captured`.
+        captured: list[str] = []
+        server.captured = captured  # type: ignore[attr-defined]
+        threading.Thread(target=lambda: captured.extend(server.stdout), daemon=True).start()
         base = f"http://127.0.0.1:{port}"
         while True:
             try:

@@ -173,3 +173,41 @@ def test_an_unreachable_database_is_one_line_without_a_traceback(cli):
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("stepwise: database error")
     assert "Traceback" not in result.stderr and "secret" not in result.stderr
+
+
+def test_json_logs_carry_one_line_per_request_and_never_a_key(tmp_path):
+    """STEPWISE_LOG_FORMAT=json with the request log on: every line is a JSON object; a request
+    line has its request id, route template, status, duration and partner id; no key, no body,
+    no user id from the path."""
+    import json
+    import os
+    import sys
+    import time
+
+    import httpx
+
+    from tests.factories import session_body
+    from tests.servers import serving_process
+
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'logs.db'}",
+        "STEPWISE_LOG_FORMAT": "json",
+        "STEPWISE_ACCESS_LOG": "true",
+    }
+    with serving_process([sys.executable, "-m", "app"], env=env, cwd=tmp_path) as (server, base, key):
+        headers = {"Authorization": f"Bearer {key}", "X-Request-ID": "trace-json-1"}
+        posted = httpx.post(f"{base}/v1/users/person-77/sessions", json=session_body(notes="n-5512"), headers=headers)
+        assert posted.status_code == 201
+        for _ in range(2):  # the framework, then the fast path
+            httpx.get(f"{base}/v1/muscles", headers=headers | {"X-Request-ID": "trace-json-2"})
+        time.sleep(0.3)
+        lines = [line for line in server.captured if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    requests = [r for r in records if r["name"] == "stepwise.requests"]
+    posted_line = next(r for r in requests if r["request_id"] == "trace-json-1")
+    assert posted_line["route"] == "/v1/users/{user_id}/sessions" and posted_line["status"] == 201
+    assert posted_line["method"] == "POST" and posted_line["duration_ms"] > 0 and posted_line["partner_id"] == 1
+    assert len([r for r in requests if r["request_id"] == "trace-json-2"]) == 2
+    assert any(r["name"].startswith("uvicorn") for r in records)  # uvicorn's own lines are JSON too
+    everything = "".join(lines)  # the log (the demo banner before it shows the key by design)
+    assert key not in everything and "person-77" not in everything and "n-5512" not in everything

@@ -54,3 +54,32 @@ def test_metrics_count_requests_by_route_in_prometheus_format(client, auth):
     assert "stepwise_catalogue_info{version=" in text and "stepwise_api_keys_cached" in text
     counted = next(line for line in text.splitlines() if 'route="/v1/exercises/{slug}",status="200"' in line)
     assert float(counted.split()[-1]) >= 3
+
+
+def test_metrics_hold_a_latency_histogram_by_route(client, auth):
+    """Every path (fast path, hot path, framework) times its answers into one histogram."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def histogram() -> dict[tuple[str, str, str], float]:
+        families = text_string_to_metric_families(client.get("/metrics").text)
+        family = next(f for f in families if f.name == "stepwise_http_request_duration_seconds")
+        return {
+            (s.name, s.labels["route"], s.labels.get("le", "")): s.value
+            for s in family.samples
+            if s.labels["method"] == "GET"
+        }
+
+    headers = auth("catalogue:read,sessions:read")
+    before = histogram()
+    for _ in range(3):
+        client.get("/v1/muscles", headers=headers)  # the framework, then the fast path
+        client.get("/v1/users/timed/recommendation?progression=lunge-ladder", headers=headers)
+    after = histogram()
+    for route in ("/v1/muscles", "/v1/users/{user_id}/recommendation"):
+        count = ("stepwise_http_request_duration_seconds_count", route, "")
+        assert after[count] - before.get(count, 0) == 3
+        assert after[("stepwise_http_request_duration_seconds_bucket", route, "+Inf")] == after[count]
+        total = ("stepwise_http_request_duration_seconds_sum", route, "")
+        assert 0 < after[total] - before.get(total, 0) < 30
+        bounds = [v for (name, r, le), v in sorted(after.items()) if r == route and le not in ("", "+Inf")]
+        assert bounds == sorted(bounds)  # cumulative

@@ -17,7 +17,7 @@ from app.catalogue.memory import LiveCatalogue
 from app.errors import error_response
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimited, RateLimits
-from app.request_id import NOSNIFF, request_headers, request_id, with_outer_headers
+from app.request_id import NOSNIFF, PARTNER_KEY, request_headers, request_id_of, with_outer_headers
 
 _SCOPE = "catalogue:read"
 
@@ -31,13 +31,14 @@ async def answer_from_cache(
     if entry is None:
         return None
     headers = request_headers(scope)
-    authorization, client_request_id = headers.get(b"authorization"), headers.get(b"x-request-id")
+    authorization = headers.get(b"authorization")
     if_none_match, accept_encoding = headers.get(b"if-none-match"), headers.get(b"accept-encoding")
     if authorization is None or authorization[:7].lower() != b"bearer ":
         return None
     caller = keys.cached(authorization[7:].strip().decode("latin-1"))
     if caller is None or _SCOPE not in caller.scopes:
         return None
+    scope[PARTNER_KEY] = caller.partner_id
     try:
         await limits.charge(caller)
     except RateLimited as refused:
@@ -48,7 +49,7 @@ async def answer_from_cache(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*answer_headers, (b"x-request-id", request_id(client_request_id)), NOSNIFF],
+            "headers": [*answer_headers, (b"x-request-id", request_id_of(scope)), NOSNIFF],
         }
     )
     await send({"type": "http.response.body", "body": body})

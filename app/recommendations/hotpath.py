@@ -41,7 +41,7 @@ async def get_recommendation(
         as_of = None if as_of_text is None else _AS_OF.validate_python(as_of_text)
     except ValidationError:
         return None
-    caller = cached_caller(state, request_headers(scope), "sessions:read")
+    caller = cached_caller(state, scope, request_headers(scope), "sessions:read")
     if caller is None:
         return None
     try:

@@ -41,7 +41,7 @@ async def post_session(
         or int(declared) > BODY
     ):
         return None, receive
-    caller = cached_caller(state, headers, "sessions:write")
+    caller = cached_caller(state, scope, headers, "sessions:write")
     if caller is None:
         return None, receive
     try:
