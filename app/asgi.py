@@ -50,6 +50,8 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
     gained), else through `framework`; every answer counted by route template, method and status,
     timed, and logged when the request log is on."""
     started_at = perf_counter()
+    if scope["method"] == "HEAD":  # every GET route answers HEAD: the same headers, no body
+        scope, send = {**scope, "method": "GET"}, _headers_only(send)
     answered = None
     if scope["method"] == "GET":
         answered = await answer_from_cache(state.catalogue, state.keys, state.limits, scope, send)
@@ -81,6 +83,15 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
     finally:
         route = scope.get("route")
         _done(state, scope, (getattr(route, "path", "unmatched"), scope["method"], status), started_at)
+
+
+def _headers_only(send: Send) -> Send:
+    async def send_headers(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)}
+        await send(message)
+
+    return send_headers
 
 
 def _done(state: AppState, scope: Scope, answered: tuple[str, str, int], started_at: float) -> None:

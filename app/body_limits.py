@@ -3,7 +3,7 @@ the body is read, and while it streams in, so an oversized body is never held in
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, UnsupportedMediaType, error_response
+from app.errors import PayloadTooLarge, UnsupportedMediaType, allowed_methods, error_response
 from app.request_id import header_value
 
 MiB = 1024 * 1024
@@ -30,6 +30,9 @@ class BodyLimits:
         media_type = (header_value(scope, b"content-type") or b"").split(b";")[0].strip().lower()
         allowed = MEDIA_TYPES[scope["method"]]
         if media_type not in allowed:
+            if scope["method"] not in allowed_methods(scope["app"], scope):  # the router answers 405
+                await self.app(scope, receive, send)
+                return
             names = " or ".join(sorted(t.decode() for t in allowed))
             await error_response(UnsupportedMediaType(f"Send the body as {names}."))(scope, receive, send)
             return

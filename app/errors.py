@@ -19,8 +19,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import Scope
 
 from app.request_id import request_id_of
@@ -152,10 +154,28 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(InvalidRequest("The request does not match the schema; see errors.", errors=errors))
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
-    return problem_response(problem(exc.status_code, detail), getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        # Every method some route takes on this path (the router names only the first route's).
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+    return problem_response(problem(exc.status_code, detail), headers or None)
+
+
+def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
+    """The methods the app answers on the scope's path, from its OpenAPI document (HEAD wherever
+    GET is), sorted. 405s are rare: the path templates are matched afresh each time."""
+    from app.openapi import document
+
+    methods: set[str] = set()
+    for template, operations in document(app).get("paths", {}).items():  # type: ignore[arg-type]
+        if compile_path(template)[0].match(scope["path"]):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 RETRY_AFTER_SECONDS = 5

@@ -1,6 +1,7 @@
 """The OpenAPI document as partners get it: FastAPI's, with every error response declared as
 `application/problem+json` (our one error model) instead of FastAPI's default validation shape."""
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,6 +29,57 @@ _RATE_LIMITED = {
 }
 
 
+_STRING = {"type": "string"}
+_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "This request's id: the client's own `X-Request-ID` when it is 1-128 characters of "
+        "`A-Za-z0-9._:-`, else a new one. Quote it when reporting a problem; the service's logs carry it.",
+        "schema": _STRING,
+    },
+    "ETag": {
+        "description": "A strong tag of this representation (it differs for the gzip variant); send it back "
+        "in `If-None-Match` to get `304 Not Modified` while it is current.",
+        "schema": _STRING,
+    },
+    "Cache-Control": {"description": "How long, and by whom, the answer may be cached.", "schema": _STRING},
+    "Link": {
+        "description": 'The next page, if any: `<...?cursor=...>; rel="next"` (RFC 8288).',
+        "schema": _STRING,
+    },
+    "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An `ETag` from an earlier answer: `304 Not Modified`, with no body, while it is still current.",
+    "schema": _STRING,
+}
+SERVERS = [
+    {"url": "/", "description": "The server this document came from"},
+    {"url": "http://localhost:8000", "description": "`stepwise serve` on this machine, with the default settings"},
+]
+
+
+def _declare_headers(operation: dict[str, Any]) -> None:
+    """Headers the layers in front of the routes add, declared where they appear."""
+    responses = operation.get("responses", {})
+    cached = "304" in responses
+    paged = any(parameter["name"] == "cursor" for parameter in operation.get("parameters", []))
+    if cached:
+        operation.setdefault("parameters", []).append(_IF_NONE_MATCH)
+    for status, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers.setdefault("X-Request-ID", _HEADERS["X-Request-ID"])
+        if cached and status in ("200", "304"):
+            headers.setdefault("ETag", _HEADERS["ETag"])
+            headers.setdefault("Cache-Control", _HEADERS["Cache-Control"])
+        if paged and status == "200":
+            headers.setdefault("Link", _HEADERS["Link"])
+        if status == "503":
+            headers.setdefault("Retry-After", _HEADERS["Retry-After"])
+
+
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids, `<tag>-<function name>`: generated clients name methods after them."""
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
@@ -47,7 +99,12 @@ def document(app: FastAPI) -> dict[str, Any]:
                     if status == "422":
                         response["content"] = dict(_PROBLEM)
                 if "security" in operation:  # every request made with a key counts against a quota
-                    operation["responses"]["429"] = _RATE_LIMITED
+                    operation["responses"]["429"] = copy.deepcopy(_RATE_LIMITED)
+                body = operation.get("requestBody", {}).get("content", {})
+                if "application/merge-patch+json" in body:  # the only type a PATCH takes
+                    body.pop("application/json", None)
+                _declare_headers(operation)
+        schema["servers"] = SERVERS
         schema["components"]["schemas"].pop("HTTPValidationError", None)
         schema["components"]["schemas"].pop("ValidationError", None)
         app.openapi_schema = schema

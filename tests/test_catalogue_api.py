@@ -428,3 +428,17 @@ def test_the_answer_cache_is_keyed_on_the_route_s_own_parameters(client, auth, a
         assert other.status_code == 200 and other.headers["etag"] == one.headers["etag"]
         assert other.content == one.content
     assert app.state.catalogue.cached_sizes()[0] == answers_now
+
+
+def test_undeclared_methods_get_405_with_every_allowed_method_and_head_works(client, auth):
+    headers = auth()
+    refused = client.request("PUT", "/v1/users/someone/sessions", json={}, headers=headers)
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, POST"
+    assert refused.headers["content-type"] == "application/problem+json"
+    wrong_type = client.request("PUT", "/v1/muscles", content=b"x", headers=headers | {"Content-Type": "text/plain"})
+    assert wrong_type.status_code == 405 and wrong_type.headers["allow"] == "GET, HEAD"  # 405 before 415
+    for _ in range(2):  # the framework, then the fast path
+        got, head = client.get("/v1/muscles", headers=headers), client.head("/v1/muscles", headers=headers)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["etag"] == got.headers["etag"]
+        assert head.headers["content-length"] == got.headers["content-length"]
