@@ -16,7 +16,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.applications import Starlette
@@ -34,16 +34,23 @@ _TYPES = "https://stepwise.dev/problems/"
 
 
 class ProblemError(BaseModel):
-    loc: list[str | int]
-    msg: str
+    loc: list[str | int] = Field(
+        description='Where the refused value is: keys and zero-based indexes, e.g. `["body", "sets", 0, "dose"]`.'
+    )
+    msg: str = Field(description="What is wrong with it.")
 
 
 class Problem(BaseModel):
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    errors: list[ProblemError] | None = None
+    type: str = Field(
+        default="about:blank",
+        description="A URI naming the kind of problem, under `https://stepwise.dev/problems/`, or `about:blank`.",
+    )
+    title: str = Field(description="The HTTP status's standard phrase, e.g. `Not Found`.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong this time, in a sentence.")
+    errors: list[ProblemError] | None = Field(
+        default=None, description="On a 422: every refused value and why; absent otherwise."
+    )
 
 
 def problem(

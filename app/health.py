@@ -1,7 +1,7 @@
 """Liveness and readiness probes (no auth)."""
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
@@ -13,13 +13,13 @@ router = APIRouter(tags=["operations"])
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="`ok` while the process is up.")
 
 
 class Readiness(BaseModel):
-    status: str
-    migration: str
-    catalogue_version: str
+    status: str = Field(description="`ready`: the database is reachable, migrated to head and the catalogue is synced.")
+    migration: str = Field(description="The database's Alembic migration revision.")
+    catalogue_version: str = Field(description="The loaded catalogue's version, a hash of its content.")
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")

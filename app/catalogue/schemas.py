@@ -16,112 +16,146 @@ class Schema(BaseModel):
 
 
 class Muscle(Schema):
-    slug: Slug
-    name: str
-    group: Slug
-    description: str
+    slug: Slug = Field(description="The muscle's slug, as exercises list it in `muscles`.")
+    name: str = Field(description="The muscle's name.")
+    group: Slug = Field(description="The slug of the group it belongs to, e.g. `quadriceps`.")
+    description: str = Field(description="Where the muscle is and what it does, in plain English.")
 
 
 class Equipment(Schema):
-    slug: Slug
-    name: str
-    description: str
+    slug: Slug = Field(description="The equipment's slug, as exercises list it in `equipment`.")
+    name: str = Field(description="The equipment's name.")
+    description: str = Field(description="What it is, in plain English.")
 
 
 class Source(Schema):
-    slug: Slug
-    title: str
-    authors: list[str]
+    slug: Slug = Field(description="The source's slug.")
+    title: str = Field(description="The title of the article or paper.")
+    authors: list[str] = Field(description="The authors' names, in the order the source gives them.")
     journal: str = Field(description="Where it was published: a journal, or the article's publisher.")
     year: int | None = Field(description="Year of publication; null when the source gives none.")
     kind: Literal["article", "cited_reference"] = Field(
         description="`article`: the article the exercises are taken from. `cited_reference`: a paper that "
         "article cites, listed for background; it did not study these exact exercises."
     )
-    doi: str | None = None
-    note: str | None = None
+    doi: str | None = Field(
+        default=None, description="The DOI (e.g. `10.1123/jpah.2012-0426`); null when there is none."
+    )
+    note: str | None = Field(
+        default=None, description="How the source relates to the exercises; null when there is none."
+    )
 
 
 class Fault(Schema):
-    code: FaultCode
-    description: str
-    correction: str
+    code: FaultCode = Field(description="The fault's code, as a session logs it in `faults`.")
+    description: str = Field(description="What the fault looks like.")
+    correction: str = Field(description="How to correct it.")
 
 
 class ExerciseMuscles(Schema):
-    primary: list[Slug] = Field(min_length=1)
-    secondary: list[Slug] = []
+    primary: list[Slug] = Field(
+        min_length=1, description="Slugs of the muscles the exercise mainly works (at least one)."
+    )
+    secondary: list[Slug] = Field(default=[], description="Slugs of the muscles that help.")
 
 
 class ExerciseSummary(Schema):
-    slug: Slug
-    name: str
-    summary: str
-    level: int = Field(ge=1, le=6)
-    unit: Unit
-    per_side: bool
-    muscles: ExerciseMuscles
-    equipment: list[Slug]
-    tags: list[Slug]
+    slug: Slug = Field(description="The exercise's slug, as a session logs it in `exercise`.")
+    name: str = Field(description="The exercise's name.")
+    summary: str = Field(description="What the exercise is, in one sentence.")
+    level: int = Field(ge=1, le=6, description="Difficulty, from 1 (easiest) to 6.")
+    unit: Unit = Field(description="How its dose is counted: `reps`, or `seconds` (one hold per set).")
+    per_side: bool = Field(description="Whether it is done on each side in turn, the dose counting each side.")
+    muscles: ExerciseMuscles = Field(description="The muscles it works.")
+    equipment: list[Slug] = Field(description="Slugs of the equipment it needs (`none` when it needs nothing).")
+    tags: list[Slug] = Field(description="Slugs to filter by, e.g. `lunge-ladder` or `warm-up`.")
 
 
 class Exercise(ExerciseSummary):
-    instructions: list[str] = Field(min_length=3)
-    cues: list[str]
-    faults: list[Fault]
-    safety: list[str]
-    sources: list[Source]
+    instructions: list[str] = Field(min_length=3, description="How to do it, step by step (at least 3 steps).")
+    cues: list[str] = Field(description="Short reminders for good form.")
+    faults: list[Fault] = Field(description="Technique faults to watch for, each with its correction.")
+    safety: list[str] = Field(description="Safety notes: when to stop, and when to get medical help.")
+    sources: list[Source] = Field(description="Where the exercise comes from, and background reading.")
 
 
 class Rules(Schema):
-    streak: int = Field(ge=1)
-    easy_rpe: int = Field(ge=0, le=10)
-    pain_ok: int = Field(ge=0, le=10)
-    pain_limit: int = Field(ge=0, le=10)
-    pain_stop: int = Field(ge=0, le=10)
-    flare_margin: int = Field(ge=0, le=10)
-    incomplete_streak: int = Field(ge=1)
-    break_days: int = Field(ge=1)
-    min_rest_hours: int = Field(ge=0, le=168)
+    streak: int = Field(
+        ge=1, description="How many qualifying sessions in a row, all at the current position, it takes to move up."
+    )
+    easy_rpe: int = Field(ge=0, le=10, description="An rpe (0–10) at or below this counts as easy enough.")
+    pain_ok: int = Field(
+        ge=0, le=10, description="To move up, pain during (and after, when given) must be at or below this (0–10)."
+    )
+    pain_limit: int = Field(ge=0, le=10, description="Pain during or after above this (0–10) moves one position down.")
+    pain_stop: int = Field(
+        ge=0, le=10, description="Pain during, after or the next morning at or above this (0–10) pauses the ladder."
+    )
+    flare_margin: int = Field(
+        ge=0,
+        le=10,
+        description="Next-morning pain is a flare only when more than this above the pain before (a missing "
+        "`before` counts as 0) and above `pain_ok`.",
+    )
+    incomplete_streak: int = Field(
+        ge=1, description="How many incomplete sessions in a row at the current position move one position down."
+    )
+    break_days: int = Field(
+        ge=1, description="Days (of 24 hours) after the latest session beyond which the person moves one position down."
+    )
+    min_rest_hours: int = Field(
+        ge=0, le=168, description="Hours (0–168) each session of a streak must come after the one before it."
+    )
 
 
 class StepPrescription(Schema):
-    step: int = Field(ge=1)
-    exercise: Slug
-    sets: int = Field(ge=1, le=20)
-    start: int = Field(ge=1, le=600)
-    target: int = Field(ge=1, le=600)
-    increment: int = Field(ge=1, le=600)
-    support: Support
+    step: int = Field(ge=1, description="The step's number on the ladder, counting from 1 at the bottom.")
+    exercise: Slug = Field(description="The step's exercise slug.")
+    sets: int = Field(ge=1, le=20, description="How many sets a session of this step has (1–20).")
+    start: int = Field(ge=1, le=600, description="The step's first dose (1–600), in its `unit`.")
+    target: int = Field(ge=1, le=600, description="The step's top dose (1–600), in its `unit`.")
+    increment: int = Field(ge=1, le=600, description="How much the dose rises from one position to the next (1–600).")
+    support: Support = Field(
+        description="Whether a hand on a chair, wall or rail is `required`, `optional` or not expected (`none`)."
+    )
 
 
 class Step(StepPrescription):
-    unit: Unit
+    unit: Unit = Field(description="The exercise's unit: `reps` (each side, for a per-side exercise) or `seconds`.")
 
 
 class ProgressionSummary(Schema):
-    slug: Slug
-    name: str
-    goal: str
-    step_count: int
-    exercises: list[Slug]
+    slug: Slug = Field(description="The ladder's slug, e.g. `lunge-ladder`.")
+    name: str = Field(description="The ladder's name.")
+    goal: str = Field(description="What the ladder builds towards.")
+    step_count: int = Field(description="How many steps the ladder has.")
+    exercises: list[Slug] = Field(description="The steps' exercise slugs, from the bottom step up.")
 
 
 class RoutineBlock(Schema):
-    exercise: Slug
-    sets: int = Field(ge=1, le=20)
-    dose: int = Field(ge=1, le=600)
-    unit: Unit
-    rest_seconds: int = Field(ge=0, le=600)
-    notes: str = ""
+    exercise: Slug = Field(description="The exercise's slug.")
+    sets: int = Field(ge=1, le=20, description="How many sets (1–20).")
+    dose: int = Field(
+        ge=1,
+        le=600,
+        description="The dose of each set (1–600): repetitions (each side, for a per-side exercise) or seconds, "
+        "per `unit`.",
+    )
+    unit: Unit = Field(description="How the dose is counted: `reps`, or `seconds` (one hold per set).")
+    rest_seconds: int = Field(ge=0, le=600, description="Rest after each set, in seconds (0–600).")
+    notes: str = Field(default="", description="Guidance for the block; may be empty.")
 
 
 class LadderRoutineBlock(RoutineBlock):
     """A block of a ladder's day, given only while the recommended step is within
     `min_step`..`max_step` (either end open when null)."""
 
-    min_step: int | None = Field(default=None, ge=1)
-    max_step: int | None = Field(default=None, ge=1)
+    min_step: int | None = Field(
+        default=None, ge=1, description="The lowest recommended step the block is given for; null for no lower bound."
+    )
+    max_step: int | None = Field(
+        default=None, ge=1, description="The highest recommended step the block is given for; null for no upper bound."
+    )
 
     def applies_to(self, step: int) -> bool:
         return (self.min_step is None or step >= self.min_step) and (self.max_step is None or step <= self.max_step)
@@ -130,34 +164,40 @@ class LadderRoutineBlock(RoutineBlock):
 class LadderRoutine(Schema):
     """How a day on the ladder is laid out around the recommended step."""
 
-    warm_up: list[LadderRoutineBlock]
-    step_rest_seconds: int = Field(ge=0, le=600)
-    step_notes: str = ""
-    daily_habit: list[LadderRoutineBlock]
+    warm_up: list[LadderRoutineBlock] = Field(description="Blocks done before the recommended step.")
+    step_rest_seconds: int = Field(
+        ge=0, le=600, description="Rest after each set of the recommended step, in seconds (0–600)."
+    )
+    step_notes: str = Field(default="", description="Guidance for the recommended step's block; may be empty.")
+    daily_habit: list[LadderRoutineBlock] = Field(description="Blocks after the recommended step: the everyday habit.")
 
 
 class Progression(Schema):
-    slug: Slug
-    name: str
-    goal: str
-    rules: Rules
-    steps: list[Step] = Field(min_length=1)
-    routine: LadderRoutine | None = None
+    slug: Slug = Field(description="The ladder's slug, e.g. `lunge-ladder`.")
+    name: str = Field(description="The ladder's name.")
+    goal: str = Field(description="What the ladder builds towards.")
+    rules: Rules = Field(description="The ladder's thresholds, which the progression rules read.")
+    steps: list[Step] = Field(min_length=1, description="The ladder's steps, from the bottom up (at least one).")
+    routine: LadderRoutine | None = Field(
+        default=None, description="How a day on the ladder is laid out; null when the ladder has none."
+    )
 
 
 class Routine(Schema):
-    slug: Slug
-    name: str
-    summary: str
-    duration_minutes: int = Field(ge=1)
-    blocks: list[RoutineBlock] = Field(min_length=1)
+    slug: Slug = Field(description="The routine's slug.")
+    name: str = Field(description="The routine's name.")
+    summary: str = Field(description="What the routine does, in a sentence or two.")
+    duration_minutes: int = Field(ge=1, description="About how long it takes, in minutes (at least 1).")
+    blocks: list[RoutineBlock] = Field(min_length=1, description="What to do, in order (at least one block).")
 
 
 class RedFlag(Schema):
-    code: Code
-    name: str
-    description: str
-    urgency: Urgency
+    code: Code = Field(description="The code a session reports in `red_flags`.")
+    name: str = Field(description="A short name for the symptom.")
+    description: str = Field(description="The symptom, in plain English.")
+    urgency: Urgency = Field(
+        description="`emergency`: get urgent medical care today; `see_clinician`: see a clinician before continuing."
+    )
 
 
 class Safety(Schema):
@@ -168,31 +208,31 @@ class Safety(Schema):
 
 
 class Catalogue(Schema):
-    version: str
-    safety: Safety
-    muscles: list[Muscle]
-    equipment: list[Equipment]
-    exercises: list[Exercise]
-    progressions: list[Progression]
-    routines: list[Routine]
+    version: str = Field(description="A hash of the catalogue's content: it changes exactly when the content does.")
+    safety: Safety = Field(description="The disclaimer and the red flags, as `GET /v1/safety` serves them.")
+    muscles: list[Muscle] = Field(description="Every muscle.")
+    equipment: list[Equipment] = Field(description="Every piece of equipment.")
+    exercises: list[Exercise] = Field(description="Every exercise, in full.")
+    progressions: list[Progression] = Field(description="Every progression ladder, in full.")
+    routines: list[Routine] = Field(description="Every ready-made routine.")
 
 
 class MuscleList(Schema):
-    items: list[Muscle]
+    items: list[Muscle] = Field(description="Every muscle.")
 
 
 class EquipmentList(Schema):
-    items: list[Equipment]
+    items: list[Equipment] = Field(description="Every piece of equipment.")
 
 
 class ExercisePage(Schema):
-    items: list[ExerciseSummary]
-    next_cursor: str | None
+    items: list[ExerciseSummary] = Field(description="Up to `limit` matching exercises, by level, then slug.")
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
 
 
 class ProgressionList(Schema):
-    items: list[ProgressionSummary]
+    items: list[ProgressionSummary] = Field(description="Every progression ladder, in summary.")
 
 
 class RoutineList(Schema):
-    items: list[Routine]
+    items: list[Routine] = Field(description="Every ready-made routine.")

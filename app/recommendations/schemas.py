@@ -2,23 +2,28 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.progression.model import Action, ReasonCode, Support, Unit, UnmetCode
-from app.sessions.schemas import Body, Rfc3339, SessionIn, UtcTimestamp
+from app.sessions.schemas import SESSION_EXAMPLE, Body, Rfc3339, SessionIn, UtcTimestamp
 
 
 class Prescription(BaseModel):
-    step: int
-    exercise: str
-    sets: int
-    dose: int
-    unit: Unit
-    support: Support
+    step: int = Field(description="The step's number on the ladder, counting from 1 at the bottom.")
+    exercise: str = Field(description="The step's exercise slug.")
+    sets: int = Field(description="How many sets the step prescribes.")
+    dose: int = Field(
+        description="The dose of each set at this position: repetitions (each side, for a per-side exercise) or "
+        "seconds, per `unit`."
+    )
+    unit: Unit = Field(description="How the dose is counted: `reps`, or `seconds` (one hold per set).")
+    support: Support = Field(
+        description="Whether a hand on a chair, wall or rail is `required`, `optional` or not expected (`none`)."
+    )
 
 
 class Reason(BaseModel):
-    code: ReasonCode
+    code: ReasonCode = Field(description="The rule that fired; key your app's logic on this.")
     message: str = Field(
         description="A sentence for the person, matching the action taken; key on `code`, not on this text."
     )
@@ -29,46 +34,107 @@ class Reason(BaseModel):
 
 
 class RecommendationOut(BaseModel):
-    progression: str
-    as_of: UtcTimestamp
+    progression: str = Field(description="The ladder's slug.")
+    as_of: UtcTimestamp = Field(
+        description="The instant the answer is for: RFC 3339 in UTC, with a `Z`; sessions performed after it are "
+        "left out."
+    )
     rules_version: str = Field(
         description="Changes whenever the rules or the ladder's data change; compare for equality."
     )
-    action: Action
-    current: Prescription | None
+    action: Action = Field(description="What to do next: start, move one position up or down, repeat, or pause.")
+    current: Prescription | None = Field(
+        description="The position of the latest session on the ladder; null when the ladder has no session."
+    )
     next: Prescription | None = Field(description="Null on `pause`.")
     resume: Prescription | None = Field(
         description="Only on a pause for pain: where to restart once a clinician has cleared it. Null otherwise."
     )
-    reasons: list[Reason]
+    reasons: list[Reason] = Field(
+        description="Why: the rule that decided, or both `pain_above_limit` and `flare` when both apply."
+    )
 
 
 class EvaluatedSessionIn(SessionIn):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": "s-101", **SESSION_EXAMPLE}]})
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="Your id for the session, 1–64 characters, used in `session_ids`; without one it is `#<index>`.",
+    )
 
 
 class EvaluateIn(Body):
-    progression: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    as_of: Rfc3339 | None = None
-    sessions: list[EvaluatedSessionIn] = Field(default=[], max_length=1000)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "progression": "lunge-ladder",
+                    "as_of": "2026-11-25T08:00:00Z",
+                    "sessions": [
+                        {
+                            "id": "s-101",
+                            "exercise": "reverse-lunge",
+                            "performed_at": "2026-11-23T18:00:00Z",
+                            "target_dose": 8,
+                            "sets": [{"dose": 8}, {"dose": 8}, {"dose": 8}],
+                            "rpe": 4,
+                            "pain": {"before": 1, "during": 2, "next_morning": 1},
+                        },
+                        {
+                            "id": "s-102",
+                            "exercise": "reverse-lunge",
+                            "performed_at": "2026-11-24T18:30:00Z",
+                            "target_dose": 8,
+                            "sets": [{"dose": 8}, {"dose": 8}, {"dose": 8}],
+                            "rpe": 3,
+                            "pain": {"during": 1},
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+    progression: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The ladder's slug, e.g. `lunge-ladder`."
+    )
+    as_of: Rfc3339 | None = Field(
+        default=None, description="The instant to answer for: RFC 3339 with an offset; default now."
+    )
+    sessions: list[EvaluatedSessionIn] = Field(
+        default=[],
+        max_length=1000,
+        description="The history to judge, 0–1000 sessions, counted as received in list order; none answers `start`.",
+    )
 
 
 class RoutineBlockOut(BaseModel):
-    exercise: str
-    sets: int
-    dose: int
-    unit: Unit
-    rest_seconds: int
-    notes: str
+    exercise: str = Field(description="The exercise's slug.")
+    sets: int = Field(description="How many sets, 1–20.")
+    dose: int = Field(
+        description="The dose of each set, 1–600: repetitions (each side, for a per-side exercise) or seconds, "
+        "per `unit`."
+    )
+    unit: Unit = Field(description="How the dose is counted: `reps`, or `seconds` (one hold per set).")
+    rest_seconds: int = Field(description="Rest after each set, in seconds (0–600).")
+    notes: str = Field(description="The dose in words, e.g. `3 x 8 reps each side.`, then the block's guidance.")
 
 
 class TodaysRoutine(BaseModel):
     """Today's routine for one user, in the shape of a catalogue routine, with the
     recommendation it was built from."""
 
-    slug: str
-    name: str
-    summary: str
-    duration_minutes: int
-    blocks: list[RoutineBlockOut]
-    recommendation: RecommendationOut
+    slug: str = Field(description="`<progression>-today`, e.g. `lunge-ladder-today`.")
+    name: str = Field(description="A title for today's routine, naming the ladder.")
+    summary: str = Field(
+        description="Today's plan in a sentence; on `pause`, the advice to follow instead of exercising."
+    )
+    duration_minutes: int = Field(
+        description="A rough length in whole minutes: at least 1, or 0 when there are no blocks."
+    )
+    blocks: list[RoutineBlockOut] = Field(
+        description="Warm-up, the recommended step, then the daily habit; empty on `pause` or when the ladder has "
+        "no routine."
+    )
+    recommendation: RecommendationOut = Field(description="The recommendation the routine was built from.")
