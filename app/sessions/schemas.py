@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -53,8 +54,18 @@ else:
     Rfc3339 = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment), _AS_TEXT, _AS_DATE_TIME]
     PerformedAt = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment_not_in_the_future), _AS_TEXT, _AS_DATE_TIME]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
-Score = Annotated[int, Strict(), Field(ge=0, le=10)]
-Dose = Annotated[int, Strict(), Field(ge=0, le=600)]
+
+
+def _whole_number(value: object) -> object:
+    """JSON Schema's integers include `8.0`: a float with no fraction counts as its integer.
+    Anything else goes on to the strict check (no strings, no booleans, no 8.5)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An integer as JSON Schema defines one: 8 or 8.0, never "8", true or 8.5.
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_whole_number)]
+Score = Annotated[WholeNumber, Field(ge=0, le=10)]
+Dose = Annotated[WholeNumber, Field(ge=0, le=600)]
 
 
 @functools.lru_cache(maxsize=4096)  # a batch's items share their received_at
@@ -130,7 +141,7 @@ class SessionIn(Body):
     performed_at: PerformedAt = Field(
         description="When the session was done: RFC 3339 with an offset, at most 5 minutes in the future."
     )
-    target_dose: Annotated[int, Strict(), Field(ge=1, le=600)] = Field(
+    target_dose: Annotated[WholeNumber, Field(ge=1, le=600)] = Field(
         description="The planned dose of each set, 1–600: repetitions (each side, for a per-side exercise) or "
         "seconds, per the exercise's `unit`."
     )
@@ -152,7 +163,7 @@ class SessionIn(Body):
     red_flags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default=[], max_length=20, description="Codes from `GET /v1/safety` for symptoms the person reported."
     )
-    duration_seconds: Annotated[int, Strict(), Field(ge=0, le=86_400)] | None = Field(
+    duration_seconds: Annotated[WholeNumber, Field(ge=0, le=86_400)] | None = Field(
         default=None, description="How long the session took, in seconds (0–86400); optional."
     )
     notes: Annotated[Text, StringConstraints(max_length=1000)] | None = Field(
