@@ -199,10 +199,17 @@ class Transaction:
         self._one_statement = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
 
     async def __call__(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
-        async with self.engine.connect() as connection:
+        async with self.engine.connect() as connection, connection.begin() as transaction:
             with anyio.fail_after(self._timeout):
-                async with connection.begin():
-                    return await work(connection=connection, **arguments)
+                result = await work(connection=connection, **arguments)
+            # The COMMIT has a deadline of its own, not what is left of the work's: cut off by
+            # that one, a COMMIT already on its way could still land after the client was told
+            # 503. A COMMIT that itself outlasts the timeout (a server frozen at that moment)
+            # leaves the outcome unknown, as any timeout must: the 503 then means "retry with the
+            # same Idempotency-Key", which answers from the stored result if it did commit.
+            with anyio.fail_after(self._timeout, shield=True):
+                await transaction.commit()
+            return result
 
     async def read(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
         """Run `work` that only reads, with one SELECT, outside any explicit transaction."""

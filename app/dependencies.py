@@ -52,13 +52,12 @@ def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Access]]:
     ) -> Access:
         state = state_of(request.app)
         address = client_address(request.scope)
-        if credentials is None:
-            await state.limits.count_failed_authentication(address)
+        if credentials is None:  # not a guess at a key: not counted against the address
             raise Unauthorized(
                 "An API key is required: send `Authorization: Bearer <key>`.",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if state.keys.cached(credentials.credentials) is None:  # about to be looked up
+        if not state.keys.known_valid(credentials.credentials):  # a key no one vouched for lately
             await state.limits.refuse_failing_client(address)
         caller = await state.keys.authenticate(credentials.credentials)
         if caller is None:

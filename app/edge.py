@@ -56,19 +56,38 @@ class GuardedHttpTools(HttpToolsProtocol):
         # third of the catalogue fast path's throughput).
         self.deadline: float | None = None
 
+    def _busy(self) -> bool:
+        """Our side is the one to move: an answer is being sent, the previous request is still
+        being answered while the next head arrives, or a request waits in uvicorn's pipeline.
+        Nothing may be written in between, and the client is not the one late."""
+        if self.pipeline:
+            return True
+        cycle = self.cycle
+        return cycle is not None and not cycle.response_complete and (cycle.response_started or self._in_head)
+
     def _timed_out(self) -> None:
-        self.deadline = None
         if self.transport.is_closing():
             return
-        if self._in_head or (self._in_body and (self.cycle is None or not self.cycle.response_started)):
-            self.transport.write(_TIMEOUT)
+        if self._busy():  # look again later
+            self.deadline = self.loop.time() + (self.head_timeout if self._in_head else self.body_timeout)
+            return
+        self.deadline = None
+        self.transport.write(_TIMEOUT)
+        if self.cycle is not None:
+            self.cycle.disconnected = True  # the app's next send is dropped, not an error
         self.transport.close()
 
     def _refuse(self) -> None:
         self.deadline = None
-        if not self.transport.is_closing():
-            self.transport.write(_TOO_LARGE)
-            self.transport.close()
+        if self.transport.is_closing():
+            return
+        if self._busy():  # a head queued behind an answer: finish that one, then close
+            if self.cycle is not None:
+                self.cycle.keep_alive = False
+            self.transport.pause_reading()
+            return
+        self.transport.write(_TOO_LARGE)
+        self.transport.close()
 
     # -- the protocol --------------------------------------------------------------------------
 
@@ -111,13 +130,9 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if self._too_large:
             return
-        self._in_body, self.deadline = False, None
+        # The next bytes are the next request's head; its time starts with its first byte.
+        self._in_body, self._in_head, self._head_bytes, self.deadline = False, True, 0, None
         super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self._in_body:
-            self._in_head, self._head_bytes = True, 0  # idle now: uvicorn's keep-alive timer watches
 
 
 _SWEEP_SECONDS = 0.25

@@ -211,6 +211,20 @@ def _where(scope: Scope | None, route: str | None) -> str:
     return f"{scope['method']} {template} (request {request_id_of(scope).decode()})"
 
 
+def database_unreachable(exc: Exception) -> bool:
+    """The database refused or dropped the connection: it cannot be asked at all (unlike a pool
+    or statement timeout, where it is there but slow, or SQLite's lock)."""
+    if isinstance(exc, SQLAlchemyTimeoutError | TimeoutError):
+        return False
+    if isinstance(exc, psycopg.OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError) and isinstance(
+        getattr(exc, "orig", None), psycopg.OperationalError
+    )
+
+
 def unavailable_response(exc: Exception, scope: Scope | None = None, route: str | None = None) -> Response:
     """503 with `Retry-After` while the database is out of reach; logged without any detail."""
     cause = type(getattr(exc, "orig", None) or exc).__name__

@@ -82,13 +82,18 @@ class RateLimits:
         self._memory = None if redis_url else in_memory.SlidingWindowCounterRateLimiter(_MemoryStorage())
         self._limiter: SlidingWindowCounterRateLimiter | None = None
         if redis_url:
-            shared = storage_from_string(
-                redis_storage_uri(redis_url),
-                wrap_exceptions=True,
-                key_prefix="stepwise",
-                connect_timeout=1,
-                stream_timeout=1,
-            )
+            try:
+                shared = storage_from_string(
+                    redis_storage_uri(redis_url),
+                    wrap_exceptions=True,
+                    key_prefix="stepwise",
+                    connect_timeout=1,
+                    stream_timeout=1,
+                )
+            except Exception:  # its message quotes the URL, password and all
+                raise ValueError(
+                    "REDIS_URL could not be used; check its form: redis://[:password@]host:port/db"
+                ) from None
             assert isinstance(shared, Storage), "an async+ URI gives an asyncio storage"
             self._limiter = SlidingWindowCounterRateLimiter(shared)
         self._warned_at = -math.inf

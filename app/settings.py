@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +81,10 @@ class Settings(BaseSettings):
     def redis_scheme(cls, url: str | None) -> str | None:
         if url and not url.startswith(("redis://", "rediss://", "redis+unix://", "async+redis")):
             raise ValueError("REDIS_URL must be a redis://, rediss:// or redis+unix:// URL")
+        try:
+            _ = urlsplit(url or "").port  # a port that is not a number fails here, not in the limiter
+        except ValueError:
+            raise ValueError("REDIS_URL has a malformed host or port") from None
         return url or None
 
     @field_validator("log_level", mode="before")

@@ -211,3 +211,14 @@ def test_json_logs_carry_one_line_per_request_and_never_a_key(tmp_path):
     assert any(r["name"].startswith("uvicorn") for r in records)  # uvicorn's own lines are JSON too
     everything = "".join(lines)  # the log (the demo banner before it shows the key by design)
     assert key not in everything and "person-77" not in everything and "n-5512" not in everything
+
+
+def test_a_malformed_redis_url_is_refused_without_its_password(cli):
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"DATABASE_URL": "sqlite://", "REDIS_URL": "redis://:secretpw@127.0.0.1:notaport/0"}
+    result = subprocess.run([sys.executable, "-m", "app", "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "REDIS_URL" in result.stderr
+    assert "secretpw" not in result.stdout + result.stderr and "Traceback" not in result.stderr

@@ -24,11 +24,13 @@ import pytest
 from tests.servers import serving_process
 
 HEAD_TIMEOUT, BODY_TIMEOUT, MAX_CONNECTIONS = 1.0, 1.0, 300
+KEYS: list[str] = []  # the served app's demo key
+DATABASES: list[Path] = []  # and its SQLite file
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[tuple[int, str, int]]:
-    """(pid, base URL, port) of a service on the embedded default with short edge timeouts."""
+    """(pid, base URL, port) of a service on a SQLite file with short edge timeouts."""
     cwd = tmp_path_factory.mktemp("edge")
     env = os.environ | {
         "DATABASE_URL": f"sqlite:///{cwd / 'edge.db'}",
@@ -37,7 +39,9 @@ def served(tmp_path_factory) -> Iterator[tuple[int, str, int]]:
         "STEPWISE_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
         "STEPWISE_LOG_LEVEL": "warning",
     }
-    with serving_process([sys.executable, "-m", "app"], env=env, cwd=cwd) as (server, base, _):
+    with serving_process([sys.executable, "-m", "app"], env=env, cwd=cwd) as (server, base, key):
+        KEYS.append(key)
+        DATABASES.append(cwd / "edge.db")
         yield server.pid, base, int(base.rsplit(":", 1)[1])
 
 
@@ -166,3 +170,39 @@ def test_past_the_connection_cap_new_requests_get_503_at_once(served):
     while httpx.get(f"{base}/healthz", timeout=5).status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_a_request_pipelined_behind_a_slow_answer_is_not_timed_out(served):
+    """The first request waits on the database (held locked) past both timeouts while the
+    second, complete, waits behind it: both are answered, in order; the client was never late."""
+    import sqlite3
+
+    _, _, port = served
+    auth = f"Authorization: Bearer {KEYS[0]}\r\n".encode()
+    # Larger than what uvicorn reads ahead: the rest waits in the socket until the first answer.
+    body = b'{"progression": "lunge-ladder", "sessions": []' + b" " * 600_000 + b"}"
+    locker = sqlite3.connect(DATABASES[0], isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with connect(port) as sock:
+            sock.sendall(
+                b"GET /v1/users/pipelined/sessions HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n"
+                b"POST /v1/recommendations/evaluate HTTP/1.1\r\nHost: x\r\n"
+                + auth
+                + b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+            time.sleep(HEAD_TIMEOUT + BODY_TIMEOUT + 0.5)
+            locker.execute("COMMIT")
+            sock.settimeout(10)
+            received = b""
+            while received.count(b"HTTP/1.1 ") < 2:
+                chunk = sock.recv(65536)
+                assert chunk, f"connection closed after: {received[:300]!r}"
+                received += chunk
+    finally:
+        locker.close()
+    first, second = received.split(b"HTTP/1.1 ")[1:3]
+    assert first.startswith(b"200") and second.startswith(b"200"), received[:300]

@@ -86,3 +86,43 @@ def test_a_flood_of_unknown_keys_evicts_the_least_used_entries_not_the_whole_cac
 
     anyio.run(flood)
     assert keys.cached(other) is None  # unused: evicted by the flood, looked up again when next seen
+
+
+def test_a_slow_database_never_revives_a_revoked_key(client, make_key, app):
+    """Stale entries serve only while the database refuses connections; a pool or statement
+    timeout (the database is there, only slow) leaves a revoked key refused, and another key's
+    failed lookup does not open the stale window for this one."""
+    import anyio
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from app.partners.auth import KeyStore
+
+    class SlowThenGone:
+        """The shared transaction runner, failing as told."""
+
+        def __init__(self, transaction) -> None:
+            self.transaction, self.failure = transaction, None
+
+        async def read(self, work, **arguments):
+            if self.failure is not None:
+                raise self.failure
+            return await self.transaction.read(work, **arguments)
+
+    revoked, other = make_key("catalogue:read"), make_key("catalogue:read")
+    now = [0.0]
+    runner = SlowThenGone(app.state.transaction)
+    keys = KeyStore(runner, ttl=1.0, stale_limit=300.0, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        assert await keys.authenticate(revoked) is not None and await keys.authenticate(other) is not None
+        now[0] = 10.0  # both past the cache time
+        runner.failure = PoolTimeout("pool timed out")
+        for key in (other, revoked):
+            try:
+                await keys.authenticate(key)
+            except PoolTimeout:
+                pass
+            else:
+                raise AssertionError("a pool timeout served a stale key")
+
+    anyio.run(scenario)

@@ -107,12 +107,37 @@ def test_failed_authentication_is_limited_per_client_address(database_url, fresh
     with replica(database_url, auth_failures_per_minute=3) as client:
         good = new_key(client)
         assert client.get("/v1/muscles", headers=good).status_code == 200  # checked and cached
-        assert client.get("/v1/muscles").status_code == 401  # no key at all counts too
-        for n in range(2):
+        for _ in range(5):
+            assert client.get("/v1/muscles").status_code == 401  # no key at all: not a guess, not counted
+        for n in range(3):
             assert client.get("/v1/muscles", headers={"Authorization": f"Bearer sw_guess-{n}"}).status_code == 401
         refused = client.get("/v1/muscles", headers={"Authorization": "Bearer sw_guess-3"})
         assert_refused(refused, "auth-failures", 3)
         assert client.get("/v1/muscles", headers=good).status_code == 200  # a key already checked goes on
+
+
+def test_a_key_found_valid_lately_is_not_locked_out_by_guesses_from_its_address(database_url, fresh_partners):
+    """Past its cache time, a key found valid within the stale limit is looked up again rather
+    than refused, however many guesses came from the same address (a shared proxy, say)."""
+    import time
+
+    with replica(database_url, auth_failures_per_minute=2, key_cache_seconds=0.2) as client:
+        good = new_key(client)
+        assert client.get("/v1/muscles", headers=good).status_code == 200
+        for n in range(3):
+            client.get("/v1/muscles", headers={"Authorization": f"Bearer sw_guess-{n}"})
+        time.sleep(0.3)  # the good key is no longer fresh in the cache
+        assert client.get("/v1/muscles", headers=good).status_code == 200
+        assert client.get("/v1/muscles", headers=new_key(client)).status_code == 429  # never seen: refused
+
+
+def test_a_session_the_hot_path_hands_on_is_charged_once(database_url, fresh_partners):
+    with replica(database_url, rate_limit_per_minute=5) as client:
+        headers = new_key(client)
+        assert client.get("/v1/users/once/sessions", headers=headers).status_code == 200  # the key is cached
+        invalid = {"exercise": "reverse-lunge"}
+        statuses = [client.post("/v1/users/once/sessions", json=invalid, headers=headers).status_code for _ in range(5)]
+        assert statuses == [422, 422, 422, 422, 429]
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 1
 CACHE_CONTROL = b"private, max-age=300"
 _MAX_CACHED_RESPONSES = 4096
-# Raw (path, query string) -> answer: one small entry per spelling, pointing at a shared answer.
+# Raw (path, query string) -> the answer's key: one small entry per spelling of a request.
 _MAX_ALIASES = 16_384
 
 
@@ -157,7 +157,8 @@ class LiveCatalogue:
         )
         self._search_text = {e.slug: f"{e.name} {e.summary}".casefold() for e in catalogue.exercises}
         self._responses: dict[tuple[str, str], CachedResponse] = {}
-        self._aliases: LRUCache[tuple[str, bytes], CachedResponse] = LRUCache(maxsize=_MAX_ALIASES)
+        # -> the answer's key, not the answer: an answer evicted from `_responses` is freed.
+        self._aliases: LRUCache[tuple[str, bytes], tuple[str, str]] = LRUCache(maxsize=_MAX_ALIASES)
         self._rules_versions = {p.slug: _rules_version(p) for p in catalogue.progressions}
         self._fault_codes = {e.slug: frozenset(f.code for f in e.faults) for e in catalogue.exercises}
         self.red_flag_codes = frozenset(f.code for f in catalogue.safety.red_flags)
@@ -238,7 +239,8 @@ class LiveCatalogue:
     # -- pre-serialised responses --------------------------------------------------------------
 
     def cached_response(self, path: str, query: bytes) -> CachedResponse | None:
-        return self._aliases.get((path, query))
+        key = self._aliases.get((path, query))
+        return None if key is None else self._responses.get(key)
 
     def render(
         self,
@@ -258,7 +260,7 @@ class LiveCatalogue:
             if len(self._responses) >= _MAX_CACHED_RESPONSES:
                 self._responses.pop(next(iter(self._responses)))
             self._responses[(path, canonical_query)] = entry
-        self._aliases[(path, query)] = entry
+        self._aliases[(path, query)] = (path, canonical_query)
         return entry
 
     def cached_sizes(self) -> tuple[int, int]:

@@ -7,9 +7,10 @@ time. A key seen for the first time is always looked up, so a new key works at o
 holds the most recently used keys (an LRU), so a flood of made-up keys evicts the least used
 entries, never the whole cache.
 
-While the database cannot be reached, a key found valid within `key_stale_seconds` keeps
-working (stale-if-error), so the answers that need no database (the catalogue, evaluate) go on;
-a key never seen, or found invalid, gets the 503. Once the database answers again, every key is
+While the database cannot be reached (its connection refused or dropped: not merely slow, as
+a pool or statement timeout is), a key found valid within `key_stale_seconds` keeps working
+(stale-if-error), so the answers that need no database (the catalogue, evaluate) go on; a key
+never seen, or found invalid, gets the 503. Once the database answers again, every key is
 checked again after `key_cache_seconds`, so revocation keeps its promise whenever it can be
 known.
 """
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from cachetools import LRUCache
 
 from app.db import Transaction
-from app.errors import database_unavailable
+from app.errors import database_unreachable
 from app.partners.service import Caller, find_caller, hash_key
 
 MAX_ENTRIES = 50_000
@@ -51,6 +52,13 @@ class KeyStore:
     def size(self) -> int:
         return len(self._entries)
 
+    def known_valid(self, key: str) -> bool:
+        """Whether `key` was found valid within the stale limit (the cache time at least)."""
+        entry = self._entries.get(hash_key(key))
+        return (
+            entry is not None and entry[0] is not None and self._clock() - entry[1] < max(self._ttl, self._stale_limit)
+        )
+
     def cached(self, key: str) -> Caller | None:
         """The caller for `key` if it was checked recently and is valid; never touches the database."""
         entry = self._entries.get(hash_key(key))
@@ -71,7 +79,7 @@ class KeyStore:
         try:
             caller = await self._transaction.read(find_caller, key_hash=digest)
         except Exception as error:
-            if not database_unavailable(error):
+            if not database_unreachable(error):
                 raise
             self._unreachable_until = now + RETRY_LOOKUP_AFTER_SECONDS
             stale = self._stale(entry, now)

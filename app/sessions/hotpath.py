@@ -44,10 +44,6 @@ async def post_session(
     caller = cached_caller(state, scope, headers, "sessions:write")
     if caller is None:
         return None, receive
-    try:
-        await state.limits.charge(caller)
-    except RateLimited as refused:
-        return (ROUTE, "POST", await answer_error(scope, receive, send, refused, route=ROUTE)), receive
     raw, messages = await read_body(receive, BODY)
     try:
         body = None if raw is None else SessionIn.model_validate(orjson.loads(raw))
@@ -55,6 +51,10 @@ async def post_session(
         body = None
     if body is None:  # the route answers it (413, 400, 422, or nothing to a client gone), as read
         return None, replaying(messages, receive)
+    try:  # charged only once the request stays here: the framework charges the ones it answers
+        await state.limits.charge(caller)
+    except RateLimited as refused:
+        return (ROUTE, "POST", await answer_error(scope, receive, send, refused, route=ROUTE)), receive
     user_id = match.group(1)
     try:
         stored, replayed = await state.transaction(
