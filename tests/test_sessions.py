@@ -445,3 +445,14 @@ def test_answers_about_a_person_are_never_cached_and_never_sniffed(client, auth)
         assert catalogue.headers["cache-control"] == "private, max-age=300"
         assert catalogue.headers["x-content-type-options"] == "nosniff"
     assert client.get("/healthz").headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("dose", "status"), [(8.0, 201), (8.5, 422), ("8", 422), (True, 422)])
+def test_whole_number_floats_are_integers_as_json_schema_says(client, auth, dose, status):
+    body = session_body(faults=[], target_dose=dose, sets=[{"dose": dose}])
+    answer = client.post("/v1/users/floats/sessions", json=body, headers=auth(WRITE))
+    assert answer.status_code == status, answer.text
+    if status == 201:
+        stored = answer.json()
+        assert stored["target_dose"] == 8 and stored["sets"] == [{"dose": 8}]
+        assert isinstance(stored["target_dose"], int)

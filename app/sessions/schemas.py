@@ -62,10 +62,11 @@ def _whole_number(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-# An integer as JSON Schema defines one: 8 or 8.0, never "8", true or 8.5.
-WholeNumber = Annotated[int, Strict(), BeforeValidator(_whole_number)]
-Score = Annotated[WholeNumber, Field(ge=0, le=10)]
-Dose = Annotated[WholeNumber, Field(ge=0, le=600)]
+# An integer as JSON Schema defines one: 8 or 8.0, never "8", true or 8.5. It goes after the
+# bounds, so the schema still shows them as minimum and maximum.
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+Score = Annotated[int, Strict(), Field(ge=0, le=10), WHOLE_NUMBER]
+Dose = Annotated[int, Strict(), Field(ge=0, le=600), WHOLE_NUMBER]
 
 
 @functools.lru_cache(maxsize=4096)  # a batch's items share their received_at
@@ -141,7 +142,7 @@ class SessionIn(Body):
     performed_at: PerformedAt = Field(
         description="When the session was done: RFC 3339 with an offset, at most 5 minutes in the future."
     )
-    target_dose: Annotated[WholeNumber, Field(ge=1, le=600)] = Field(
+    target_dose: Annotated[int, Strict(), Field(ge=1, le=600), WHOLE_NUMBER] = Field(
         description="The planned dose of each set, 1–600: repetitions (each side, for a per-side exercise) or "
         "seconds, per the exercise's `unit`."
     )
@@ -163,7 +164,7 @@ class SessionIn(Body):
     red_flags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default=[], max_length=20, description="Codes from `GET /v1/safety` for symptoms the person reported."
     )
-    duration_seconds: Annotated[WholeNumber, Field(ge=0, le=86_400)] | None = Field(
+    duration_seconds: Annotated[int, Strict(), Field(ge=0, le=86_400), WHOLE_NUMBER] | None = Field(
         default=None, description="How long the session took, in seconds (0–86400); optional."
     )
     notes: Annotated[Text, StringConstraints(max_length=1000)] | None = Field(
