@@ -33,6 +33,10 @@ from app.partners.service import Caller
 logger = logging.getLogger("stepwise")
 
 EVALUATE_SESSIONS_PER_UNIT = 100
+# A partner's requests go to the limiter in batches of quota // _BATCH_DIVISOR, at least every
+# _FLUSH_SECONDS.
+_BATCH_DIVISOR = 100
+_FLUSH_SECONDS = 0.1
 _WINDOW_SECONDS = 60
 _WARN_EVERY_SECONDS = 10.0
 
@@ -97,6 +101,11 @@ class RateLimits:
             assert isinstance(shared, Storage), "an async+ URI gives an asyncio storage"
             self._limiter = SlidingWindowCounterRateLimiter(shared)
         self._warned_at = -math.inf
+        # Per partner: requests counted here and not yet given to the limiter; when they last
+        # were; and, while refused, until when and with which answer.
+        self._pending: dict[int, int] = {}
+        self._flushed_at: dict[int, float] = {}
+        self._refused: dict[int, tuple[float, RateLimited]] = {}
 
     def _item(self, per_minute: int) -> RateLimitItem:
         item = self._items.get(per_minute)
@@ -105,11 +114,32 @@ class RateLimits:
         return item
 
     async def charge(self, caller: Caller, cost: int = 1) -> None:
-        """Count `cost` requests against the caller's partner; raises `RateLimited` past its quota."""
-        item = self._item(caller.rate_limit or self._default)
-        identity = f"partner:{caller.partner_id}"
-        if not await self._hit(item, identity, cost):
-            raise await self._refusal(item, identity, "partner", "This partner's request quota is used up")
+        """Count `cost` requests against the caller's partner; raises `RateLimited` past its quota.
+
+        Requests are counted here and handed to the limiter in batches of up to 1% of the quota
+        (or every `_FLUSH_SECONDS`), so a busy partner costs the limiter (a Redis round trip,
+        with REDIS_URL) once per batch, not once per request: measured at a third of the
+        catalogue fast path's time otherwise. A replica can so let through at most one batch
+        past the quota; small quotas (under 200 a minute) are counted request by request.
+        Once refused, the partner is refused here, without the limiter, for up to a second."""
+        now = time.monotonic()
+        partner = caller.partner_id
+        refused = self._refused.get(partner)
+        if refused is not None:
+            if now < refused[0]:
+                raise RateLimited(refused[1].detail, headers=refused[1].headers)  # a fresh one: no traceback piles up
+            del self._refused[partner]
+        quota = caller.rate_limit or self._default
+        pending = self._pending.get(partner, 0) + cost
+        if pending < quota // _BATCH_DIVISOR and now - self._flushed_at.get(partner, -math.inf) < _FLUSH_SECONDS:
+            self._pending[partner] = pending
+            return
+        self._pending[partner], self._flushed_at[partner] = 0, now
+        item, identity = self._item(quota), f"partner:{partner}"
+        if not await self._hit(item, identity, pending):
+            refusal = await self._refusal(item, identity, "partner", "This partner's request quota is used up")
+            self._refused[partner] = (now + 1.0, refusal)
+            raise refusal
 
     async def refuse_failing_client(self, address: str) -> None:
         """Raises `RateLimited` if the client at `address` has used up its failed authentications."""
