@@ -1,10 +1,14 @@
-"""Request bodies: the right media type (else 415) and a size cap (else 413), enforced before
-the body is read, and while it streams in, so an oversized body is never held in memory."""
+"""Request bodies, checked in the order a client can act on: a method the path takes (else the
+router's 405), a valid API key (else 401, whatever the body), the right media type (else 415)
+and a size cap (else 413), all before the body is read, the cap also while it streams in, so
+an oversized body is never held in memory."""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, UnsupportedMediaType, allowed_methods, error_response
+from app.dependencies import bearer_token, identify
+from app.errors import DomainError, PayloadTooLarge, UnsupportedMediaType, allowed_methods, error_response
 from app.request_id import header_value
+from app.state import state_of
 
 MiB = 1024 * 1024
 LARGE_BODY = 8 * MiB
@@ -27,12 +31,18 @@ class BodyLimits:
         if scope["type"] != "http" or scope["method"] not in MEDIA_TYPES:
             await self.app(scope, receive, send)
             return
+        if scope["method"] not in allowed_methods(scope["app"], scope):  # the router answers 405
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith("/v1/"):  # then the key: without a valid one, a 401 whatever the body
+            try:
+                await identify(state_of(scope["app"]), scope, bearer_token(header_value(scope, b"authorization")))
+            except DomainError as unidentified:
+                await error_response(unidentified)(scope, receive, send)
+                return
         media_type = (header_value(scope, b"content-type") or b"").split(b";")[0].strip().lower()
         allowed = MEDIA_TYPES[scope["method"]]
         if media_type not in allowed:
-            if scope["method"] not in allowed_methods(scope["app"], scope):  # the router answers 405
-                await self.app(scope, receive, send)
-                return
             names = " or ".join(sorted(t.decode() for t in allowed))
             await error_response(UnsupportedMediaType(f"Send the body as {names}."))(scope, receive, send)
             return

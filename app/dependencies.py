@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from app.catalogue.memory import LiveCatalogue
 from app.db import Transaction
@@ -45,27 +46,44 @@ class Access:
         await self.limits.charge(self.caller, cost)
 
 
+async def identify(state: AppState, scope: Scope, key: str | None) -> Caller:
+    """The caller behind `key` (the bearer token, None when none was sent), or 401; 429 for an
+    address that used up its failed authentications. The routes call it through
+    `require_scope`; `app.body_limits` calls it before looking at a body, so a request without a
+    valid key is a 401 whatever its body."""
+    address = client_address(scope)
+    if not key:  # not a guess at a key: not counted against the address
+        raise Unauthorized(
+            "An API key is required: send `Authorization: Bearer <key>`.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not state.keys.known_valid(key):  # a key no one vouched for lately
+        await state.limits.refuse_failing_client(address)
+    caller = await state.keys.authenticate(key)
+    if caller is None:
+        await state.limits.count_failed_authentication(address)
+        raise Unauthorized(
+            "The API key is unknown or revoked.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return caller
+
+
+def bearer_token(authorization: bytes | None) -> str | None:
+    """The token of `Authorization: Bearer <token>`, as FastAPI's HTTPBearer reads it."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Access]]:
     async def authorised_caller(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Access:
         state = state_of(request.app)
-        address = client_address(request.scope)
-        if credentials is None:  # not a guess at a key: not counted against the address
-            raise Unauthorized(
-                "An API key is required: send `Authorization: Bearer <key>`.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if not state.keys.known_valid(credentials.credentials):  # a key no one vouched for lately
-            await state.limits.refuse_failing_client(address)
-        caller = await state.keys.authenticate(credentials.credentials)
-        if caller is None:
-            await state.limits.count_failed_authentication(address)
-            raise Unauthorized(
-                "The API key is unknown or revoked.",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
+        caller = await identify(state, request.scope, credentials.credentials if credentials else None)
         if scope not in caller.scopes:
             raise Forbidden(
                 f"The API key lacks the scope {scope!r}.",

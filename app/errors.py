@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -173,16 +174,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
     """The methods the app answers on the scope's path, from its OpenAPI document (HEAD wherever
-    GET is), sorted. 405s are rare: the path templates are matched afresh each time."""
+    GET is), sorted."""
     from app.openapi import document
 
+    routes = _ROUTES.get(app)
+    if routes is None:
+        paths = document(app).get("paths", {})  # type: ignore[arg-type]
+        routes = _ROUTES[app] = [
+            (compile_path(template)[0], frozenset(method.upper() for method in operations))
+            for template, operations in paths.items()
+        ]
     methods: set[str] = set()
-    for template, operations in document(app).get("paths", {}).items():  # type: ignore[arg-type]
-        if compile_path(template)[0].match(scope["path"]):
-            methods |= {method.upper() for method in operations}
+    for pattern, operations in routes:
+        if pattern.match(scope["path"]):
+            methods |= operations
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)
+
+
+# Each app's path templates, compiled once, with their methods.
+_ROUTES: WeakKeyDictionary[Starlette, list[tuple[Any, frozenset[str]]]] = WeakKeyDictionary()
 
 
 RETRY_AFTER_SECONDS = 5

@@ -456,3 +456,16 @@ def test_whole_number_floats_are_integers_as_json_schema_says(client, auth, dose
         stored = answer.json()
         assert stored["target_dose"] == 8 and stored["sets"] == [{"dose": 8}]
         assert isinstance(stored["target_dose"], int)
+
+
+@pytest.mark.parametrize(
+    ("headers", "content"),
+    [({"Content-Type": "text/plain"}, b"not json"), ({"Content-Type": "application/json"}, b"{not json")],
+)
+def test_the_key_is_checked_before_the_body(client, auth, headers, content):
+    """Without a valid key: 401, whatever the body (no 415, no 400); with one, the body's own error."""
+    for key_headers in ({}, {"Authorization": "Bearer sw_not-a-key"}):
+        refused = client.post("/v1/users/order/sessions", content=content, headers=headers | key_headers)
+        assert refused.status_code == 401, refused.text
+    judged = client.post("/v1/users/order/sessions", content=content, headers=headers | auth(WRITE))
+    assert judged.status_code in (400, 415)
