@@ -144,7 +144,7 @@ def test_a_stalled_body_gets_408_after_the_body_timeout(served):
         started = time.monotonic()
         sock.sendall(
             b"POST /v1/recommendations/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b'Authorization: Bearer sw_whoever\r\nContent-Length: 1000\r\n\r\n{"sessions": ['
+            b"Authorization: Bearer " + KEYS[0].encode() + b'\r\nContent-Length: 1000\r\n\r\n{"sessions": ['
         )
         answer = answer_of(sock)
         elapsed = time.monotonic() - started
