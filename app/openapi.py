@@ -80,6 +80,22 @@ def _declare_headers(operation: dict[str, Any]) -> None:
             headers.setdefault("Retry-After", _HEADERS["Retry-After"])
 
 
+def _document_what_the_models_cannot(schemas: dict[str, Any]) -> None:
+    """Two rules the pydantic models hold in code rather than in their schema."""
+    # A batch judges each item on its own: an item missing a field is that item's 422 result,
+    # not a refused request, so no field of an item is required by the request's schema.
+    items = schemas["BatchIn"]["properties"]["sessions"]["items"]
+    items.pop("required", None)
+    items["description"] = (
+        "A session as for `POST /v1/users/{user_id}/sessions`, plus its `user_id`. Each item is judged on "
+        "its own: one missing or invalid field gives that item a 422 result, and the others are stored."
+    )
+    # In the merge patch, `pain` may be left out but never set to null (only its `next_morning`).
+    pain = schemas["SessionPatch"]["properties"]["pain"]
+    pain.pop("anyOf", None)
+    pain["$ref"] = "#/components/schemas/PainPatch"
+
+
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids, `<tag>-<function name>`: generated clients name methods after them."""
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
@@ -104,6 +120,7 @@ def document(app: FastAPI) -> dict[str, Any]:
                 if "application/merge-patch+json" in body:  # the only type a PATCH takes
                     body.pop("application/json", None)
                 _declare_headers(operation)
+        _document_what_the_models_cannot(schema["components"]["schemas"])
         schema["servers"] = SERVERS
         schema["components"]["schemas"].pop("HTTPValidationError", None)
         schema["components"]["schemas"].pop("ValidationError", None)

@@ -50,3 +50,28 @@ def test_contract_paths_are_all_declared():
         "/healthz",
         "/readyz",
     } <= paths
+
+
+def test_the_spec_says_what_the_app_does_with_batch_items_and_patches(client, auth):
+    """A batch item missing a field is that item's 422, not a refused request, so the spec
+    requires no field of an item; a PATCH may leave `pain` out but not null it, so the spec
+    does not allow null there."""
+    spec = json.loads(openapi_document())
+    schemas = spec["components"]["schemas"]
+    assert "required" not in schemas["BatchIn"]["properties"]["sessions"]["items"]
+    assert schemas["SessionPatch"]["properties"]["pain"]["$ref"] == "#/components/schemas/PainPatch"
+    headers = auth("sessions:read,sessions:write")
+    item = {"exercise": "reverse-lunge", "performed_at": "2026-11-20T07:30:00Z", "target_dose": 8}
+    judged = client.post("/v1/sessions/batch", json={"sessions": [item]}, headers=headers)
+    assert judged.status_code == 200 and judged.json()["results"][0]["status"] == 422
+    stored = client.post(
+        "/v1/users/spec-check/sessions",
+        json=item | {"sets": [{"dose": 8}], "pain": {"during": 1}},
+        headers=headers,
+    ).json()
+    nulled = client.patch(
+        f"/v1/users/spec-check/sessions/{stored['id']}",
+        content=b'{"pain": null}',
+        headers=headers | {"Content-Type": "application/merge-patch+json"},
+    )
+    assert nulled.status_code == 422
