@@ -92,15 +92,8 @@ def make_engine(
         return engine
     # For the command line, migrations, the catalogue's load and the periodic jobs; requests use
     # `make_async_engine`. A fixed pool, no overflow (see there).
-    connect_args = _postgres_connect_args(prepared_statements, connect_timeout)
     return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=pool_size,
-        max_overflow=0,
-        pool_timeout=pool_timeout,
-        connect_args=connect_args,
-        hide_parameters=True,
+        url, pool_pre_ping=True, **_postgres_pool(pool_size, prepared_statements, connect_timeout, pool_timeout)
     )
 
 
@@ -147,26 +140,30 @@ def make_async_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    connect_args = _postgres_connect_args(prepared_statements, connect_timeout)
     return create_async_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=0,
-        pool_timeout=pool_timeout,
         pool_reset_on_return=None,
-        connect_args=connect_args,
-        hide_parameters=True,
+        **_postgres_pool(pool_size, prepared_statements, connect_timeout, pool_timeout),
         **_JSON,
     )
 
 
-def _postgres_connect_args(prepared_statements: bool, connect_timeout: float) -> dict[str, Any]:
+def _postgres_pool(
+    pool_size: int, prepared_statements: bool, connect_timeout: float, pool_timeout: float
+) -> dict[str, Any]:
+    """What both PostgreSQL engines share: a fixed pool, the timeouts, and no parameters in errors."""
     # A host that takes the TCP connection and never answers must not hang a start or a request
     # (libpq takes whole seconds, at least 2).
-    arguments: dict[str, Any] = {"connect_timeout": max(2, round(connect_timeout))}
+    connect_args: dict[str, Any] = {"connect_timeout": max(2, round(connect_timeout))}
     if not prepared_statements:
-        arguments["prepare_threshold"] = None
-    return arguments
+        connect_args["prepare_threshold"] = None
+    return {
+        "pool_size": pool_size,
+        "max_overflow": 0,
+        "pool_timeout": pool_timeout,
+        "connect_args": connect_args,
+        "hide_parameters": True,
+    }
 
 
 def _to_json(value: Any) -> str:

@@ -46,11 +46,18 @@ class Access:
         await self.limits.charge(self.caller, cost)
 
 
+_CALLER_KEY = "stepwise.caller"
+
+
 async def identify(state: AppState, scope: Scope, key: str | None) -> Caller:
     """The caller behind `key` (the bearer token, None when none was sent), or 401; 429 for an
     address that used up its failed authentications. The routes call it through
     `require_scope`; `app.body_limits` calls it before looking at a body, so a request without a
-    valid key is a 401 whatever its body."""
+    valid key is a 401 whatever its body. The caller found is kept in the scope, so a request
+    checked there is not checked again by its route."""
+    known = scope.get(_CALLER_KEY)
+    if known is not None:
+        return known
     address = client_address(scope)
     if not key:  # not a guess at a key: not counted against the address
         raise Unauthorized(
@@ -66,6 +73,7 @@ async def identify(state: AppState, scope: Scope, key: str | None) -> Caller:
             "The API key is unknown or revoked.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    scope[_CALLER_KEY] = caller
     return caller
 
 

@@ -18,24 +18,32 @@ def install_docs(app: FastAPI) -> None:
     app.mount(ASSETS_PATH, StaticFiles(directory=str(_ASSETS)), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
+    title = f"{app.title}: API reference"
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        spec, assets = _urls(request, openapi_url)
         return get_swagger_ui_html(
-            openapi_url=root + openapi_url,
-            title=f"{app.title}: API reference",
-            swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+            openapi_url=spec,
+            title=title,
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
         )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        spec, assets = _urls(request, openapi_url)
         return get_redoc_html(
-            openapi_url=root + openapi_url,
-            title=f"{app.title}: API reference",
-            redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+            openapi_url=spec,
+            title=title,
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
             with_google_fonts=False,
         )
+
+
+def _urls(request: Request, openapi_url: str) -> tuple[str, str]:
+    """The spec's and the assets' URLs, under the proxy's root path if any."""
+    root = request.scope.get("root_path", "")
+    return root + openapi_url, root + ASSETS_PATH

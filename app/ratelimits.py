@@ -19,12 +19,14 @@ logged, at most every 10 s): a limiter outage must not become an API outage.
 import logging
 import math
 import time
+from typing import Protocol
 
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits import strategies as in_memory
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import MemoryStorage, storage_from_string
+from limits.util import WindowStats
 from starlette.types import Scope
 
 from app.errors import DomainError
@@ -76,15 +78,38 @@ class _MemoryStorage(MemoryStorage):
             super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
 
 
+class _Limiter(Protocol):
+    """The three calls of `limits`' asyncio limiter this module makes."""
+
+    async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool: ...
+    async def test(self, item: RateLimitItem, *identifiers: str) -> bool: ...
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats: ...
+
+
+class _InMemory:
+    """`limits`' synchronous in-memory limiter behind the asyncio calls: a few microseconds and
+    no await (its asyncio in-memory storage starts an expiry task on every hit, measured at a
+    tenth of a recommendation's CPU)."""
+
+    def __init__(self) -> None:
+        self._limiter = in_memory.SlidingWindowCounterRateLimiter(_MemoryStorage())
+
+    async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        return self._limiter.hit(item, *identifiers, cost=cost)
+
+    async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
+        return self._limiter.test(item, *identifiers)
+
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        return self._limiter.get_window_stats(item, *identifiers)
+
+
 class RateLimits:
     def __init__(self, *, per_minute: int, auth_failures_per_minute: int, redis_url: str | None = None) -> None:
         self._default = per_minute
         self._auth_failures = RateLimitItemPerMinute(auth_failures_per_minute)
         self._items: dict[int, RateLimitItem] = {}
-        # In memory, the synchronous limiter: a few microseconds and no await (the asyncio one
-        # starts an expiry task on every hit: measured at a tenth of a recommendation's CPU).
-        self._memory = None if redis_url else in_memory.SlidingWindowCounterRateLimiter(_MemoryStorage())
-        self._limiter: SlidingWindowCounterRateLimiter | None = None
+        self._limiter: _Limiter = _InMemory()
         if redis_url:
             try:
                 shared = storage_from_string(
@@ -145,11 +170,7 @@ class RateLimits:
         """Raises `RateLimited` if the client at `address` has used up its failed authentications."""
         identity = f"auth-failures:{address}"
         try:
-            if self._memory is not None:
-                allowed = self._memory.test(self._auth_failures, identity)
-            else:
-                assert self._limiter is not None
-                allowed = await self._limiter.test(self._auth_failures, identity)
+            allowed = await self._limiter.test(self._auth_failures, identity)
         except Exception as error:
             self._storage_failed(error)
             return
@@ -162,10 +183,7 @@ class RateLimits:
         await self._hit(self._auth_failures, f"auth-failures:{address}", 1)
 
     async def _hit(self, item: RateLimitItem, identity: str, cost: int) -> bool:
-        if self._memory is not None:
-            return self._memory.hit(item, identity, cost=cost)
         try:
-            assert self._limiter is not None
             return await self._limiter.hit(item, identity, cost=cost)
         except Exception as error:
             self._storage_failed(error)
@@ -173,11 +191,7 @@ class RateLimits:
 
     async def _refusal(self, item: RateLimitItem, identity: str, policy: str, what: str) -> RateLimited:
         try:
-            if self._memory is not None:
-                stats = self._memory.get_window_stats(item, identity)
-            else:
-                assert self._limiter is not None
-                stats = await self._limiter.get_window_stats(item, identity)
+            stats = await self._limiter.get_window_stats(item, identity)
             wait = max(1, math.ceil(stats.reset_time - time.time()))
         except Exception as error:
             self._storage_failed(error)

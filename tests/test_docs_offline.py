@@ -24,9 +24,11 @@ def served() -> Iterator[str]:
         yield base
 
 
-def load_offline(page, url: str) -> list[str]:
-    """Open `url` with requests to any other host aborted; returns the hosts that were tried."""
-    own, elsewhere = urlsplit(url).netloc, []
+def load_offline(page, url: str) -> tuple[list[str], list[str]]:
+    """Open `url` with requests to any other host aborted; returns the hosts that were tried and
+    the page's script errors (the lists go on filling while the test waits on the page)."""
+    own, elsewhere, errors = urlsplit(url).netloc, [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
 
     def route(request_route) -> None:
         host = urlsplit(request_route.request.url).netloc
@@ -38,7 +40,7 @@ def load_offline(page, url: str) -> list[str]:
 
     page.route("**/*", route)
     page.goto(url, wait_until="networkidle")
-    return elsewhere
+    return elsewhere, errors
 
 
 def test_swagger_ui_lists_every_operation_offline(served):
@@ -46,9 +48,7 @@ def test_swagger_ui_lists_every_operation_offline(served):
 
     expected = sum(len(ops) for ops in document(create_app(Settings(database_url="sqlite://")))["paths"].values())
     with chromium_page() as page:
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        tried = load_offline(page, f"{served}/docs")
+        tried, errors = load_offline(page, f"{served}/docs")
         page.wait_for_selector(".opblock", timeout=15_000)
         operations = page.locator(".opblock").count()
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -60,9 +60,7 @@ def test_swagger_ui_lists_every_operation_offline(served):
 
 def test_redoc_renders_offline(served):
     with chromium_page() as page:
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        tried = load_offline(page, f"{served}/redoc")
+        tried, errors = load_offline(page, f"{served}/redoc")
         page.wait_for_selector("[data-section-id]", timeout=15_000)
         sections = page.locator("[data-section-id^='operation/']").count()
         page.screenshot(path=str(SCREENSHOT.with_name("redoc-offline.png")))
