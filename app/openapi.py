@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.catalogue.content import red_flag_codes
 from app.errors import PROBLEM_MEDIA_TYPE
 
 _PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -81,15 +82,27 @@ def _declare_headers(operation: dict[str, Any]) -> None:
 
 
 def _document_what_the_models_cannot(schemas: dict[str, Any]) -> None:
-    """Two rules the pydantic models hold in code rather than in their schema."""
-    # A batch judges each item on its own: an item missing a field is that item's 422 result,
-    # not a refused request, so no field of an item is required by the request's schema.
-    items = schemas["BatchIn"]["properties"]["sessions"]["items"]
-    items.pop("required", None)
-    items["description"] = (
-        "A session as for `POST /v1/users/{user_id}/sessions`, plus its `user_id`. Each item is judged on "
-        "its own: one missing or invalid field gives that item a 422 result, and the others are stored."
-    )
+    """Rules the pydantic models hold in code rather than in their schema."""
+    # Red-flag codes are a fixed set (GET /v1/safety): named in the schema, so a client cannot
+    # send a misspelt one. (Answers keep plain strings: a code added later must not break a client.)
+    codes = red_flag_codes()
+    for name in ("SessionIn", "BatchItemIn", "EvaluatedSessionIn"):
+        schemas[name]["properties"]["red_flags"]["items"] = {"type": "string", "enum": codes}
+    # A batch judges each item on its own: an item with a missing or invalid field is that item's
+    # 422 result, not a refused request. So the request takes any object as an item; a
+    # `BatchItemIn` is what an item must be to be stored.
+    schemas["BatchIn"]["properties"]["sessions"]["items"] = {
+        "anyOf": [
+            {"$ref": "#/components/schemas/BatchItemIn"},
+            {
+                "type": "object",
+                "description": "Any other object: taken, and answered with a 422 result for that item alone.",
+            },
+        ],
+        "description": "A session as for `POST /v1/users/{user_id}/sessions`, plus its `user_id` (a `BatchItemIn`). "
+        "Each item is judged on its own: one missing or invalid field gives that item a 422 result, and the "
+        "others are stored. An item that is not a JSON object makes the whole request a 422, and nothing is stored.",
+    }
     # In the merge patch, `pain` may be left out but never set to null (only its `next_morning`).
     pain = schemas["SessionPatch"]["properties"]["pain"]
     pain.pop("anyOf", None)

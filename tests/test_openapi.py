@@ -54,11 +54,13 @@ def test_contract_paths_are_all_declared():
 
 def test_the_spec_says_what_the_app_does_with_batch_items_and_patches(client, auth):
     """A batch item missing a field is that item's 422, not a refused request, so the spec
-    requires no field of an item; a PATCH may leave `pain` out but not null it, so the spec
-    does not allow null there."""
+    takes any object as an item (a BatchItemIn, or any other object); a PATCH may leave `pain`
+    out but not null it, so the spec does not allow null there."""
     spec = json.loads(openapi_document())
     schemas = spec["components"]["schemas"]
-    assert "required" not in schemas["BatchIn"]["properties"]["sessions"]["items"]
+    items = schemas["BatchIn"]["properties"]["sessions"]["items"]["anyOf"]
+    assert items[0] == {"$ref": "#/components/schemas/BatchItemIn"} and items[1]["type"] == "object"
+    assert {"user_id", "exercise"} <= set(schemas["BatchItemIn"]["required"])
     assert schemas["SessionPatch"]["properties"]["pain"]["$ref"] == "#/components/schemas/PainPatch"
     headers = auth("sessions:read,sessions:write")
     item = {"exercise": "reverse-lunge", "performed_at": "2026-11-20T07:30:00Z", "target_dose": 8}
@@ -75,3 +77,44 @@ def test_the_spec_says_what_the_app_does_with_batch_items_and_patches(client, au
         headers=headers | {"Content-Type": "application/merge-patch+json"},
     )
     assert nulled.status_code == 422
+
+
+def test_red_flag_codes_in_the_spec_are_the_ones_the_service_takes(client, auth):
+    """Requests name the red-flag codes as an enum: exactly those of GET /v1/safety, and each is
+    taken; answers keep plain strings, so a code added later breaks no client."""
+    headers = auth("catalogue:read,sessions:read,sessions:write")
+    served = [flag["code"] for flag in client.get("/v1/safety", headers=headers).json()["red_flags"]]
+    schemas = json.loads(SPEC_PATH.read_text(encoding="utf-8"))["components"]["schemas"]
+    for name in ("SessionIn", "BatchItemIn", "EvaluatedSessionIn"):
+        assert schemas[name]["properties"]["red_flags"]["items"]["enum"] == served, name
+    assert "enum" not in schemas["SessionOut"]["properties"]["red_flags"]["items"]
+    item = {"exercise": "reverse-lunge", "performed_at": "2026-11-20T07:30:00Z", "target_dose": 8}
+    item |= {"sets": [{"dose": 8}], "pain": {"during": 1}, "red_flags": served}
+    assert client.post("/v1/users/flags/sessions", json=item, headers=headers).status_code == 201
+    misspelt = client.post("/v1/users/flags/sessions", json=item | {"red_flags": ["saddle_numb"]}, headers=headers)
+    assert misspelt.status_code == 422
+
+
+def test_every_field_and_parameter_is_described_and_every_body_has_an_example():
+    spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    schemas = spec["components"]["schemas"]
+    undescribed = [
+        f"{name}.{field}"
+        for name, schema in schemas.items()
+        for field, property_ in schema.get("properties", {}).items()
+        if not property_.get("description")
+    ]
+    assert undescribed == []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                assert parameter.get("description"), (method, path, parameter["name"])
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                schema = content["schema"]
+                if "$ref" in schema:
+                    schema = schemas[schema["$ref"].rpartition("/")[2]]
+                assert content.get("example") or content.get("examples") or schema.get("examples"), (
+                    method,
+                    path,
+                    media_type,
+                )

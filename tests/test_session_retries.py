@@ -147,7 +147,6 @@ def test_batch_judges_each_item_on_its_own(client, headers, app):
         batch_item("b", client_session_id="b1", pain={"during": 12}),
         batch_item("b", client_session_id="b2"),
         {"user_id": "bad user", **session_body()},
-        "not an object",
         batch_item("a", client_session_id="a1"),  # duplicate of item 0, same content
         batch_item("a", client_session_id="a1", rpe=0),  # duplicate of item 0, other content
     ]
@@ -159,13 +158,22 @@ def test_batch_judges_each_item_on_its_own(client, headers, app):
             assert SessionOut.model_validate(result["session"]).model_dump(mode="json") == result["session"]
     results = response.json()["results"]
     assert [r["index"] for r in results] == list(range(len(items)))
-    assert [r["status"] for r in results] == [201, 422, 422, 201, 422, 422, 200, 409]
+    assert [r["status"] for r in results] == [201, 422, 422, 201, 422, 200, 409]
     assert results[1]["problem"]["errors"][0]["loc"] == ["body", "sessions", 1, "exercise"]
     assert results[2]["problem"]["errors"][0]["loc"] == ["body", "sessions", 2, "pain", "during"]
     assert results[4]["problem"]["errors"][0]["loc"] == ["body", "sessions", 4, "user_id"]
-    assert results[6]["session"] == results[0]["session"]
-    assert results[7]["problem"]["status"] == 409 and "session" not in results[7]
+    assert results[5]["session"] == results[0]["session"]
+    assert results[6]["problem"]["status"] == 409 and "session" not in results[6]
     assert count_sessions(app) == 2
+
+
+@pytest.mark.parametrize("not_an_object", ["a string", 7, None, [batch_item("a")]])
+def test_an_item_that_is_not_an_object_refuses_the_whole_batch(client, headers, app, not_an_object):
+    items = [batch_item("a", client_session_id="a1"), not_an_object, batch_item("b")]
+    response = client.post("/v1/sessions/batch", json={"sessions": items}, headers=headers)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "sessions", 1]]
+    assert count_sessions(app) == 0
 
 
 def test_batch_items_count_as_received_in_their_order(client, headers):

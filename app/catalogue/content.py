@@ -103,6 +103,11 @@ def _check_rules(progression: ProgressionContent) -> None:
             )
 
 
+def red_flag_codes(directory: Path = CONTENT_DIR) -> list[str]:
+    """The codes a session may report in `red_flags`, in the content's order."""
+    return [flag.code for flag in Safety.model_validate(_load(directory, "safety")).red_flags]
+
+
 def load_content(directory: Path = CONTENT_DIR) -> Catalogue:
     safety = Safety.model_validate(_load(directory, "safety"))
     _unique("red flag", [f.code for f in safety.red_flags])

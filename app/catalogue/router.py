@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from app.catalogue.memory import LiveCatalogue
@@ -77,7 +77,7 @@ async def list_exercises(
     access: CatalogueReader,
     muscle: Annotated[str | None, Query(max_length=64, description="Muscle slug, primary or secondary.")] = None,
     equipment: Annotated[str | None, Query(max_length=64, description="Equipment slug.")] = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[str | None, Query(max_length=64, description="Tag, e.g. `balance` or `beginner`.")] = None,
     max_level: Annotated[int | None, Query(ge=1, le=6, description="Highest difficulty level.")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Words to find in name or summary.")] = None,
     limit: Limit = 20,
@@ -99,7 +99,11 @@ async def list_exercises(
 
 
 @router.get("/exercises/{slug}", response_model=Exercise, summary="Get one exercise", responses=_ONE)
-async def get_exercise(slug: str, request: Request, access: CatalogueReader) -> Response:
+async def get_exercise(
+    slug: Annotated[str, Path(description="The exercise's slug, e.g. `reverse-lunge`.")],
+    request: Request,
+    access: CatalogueReader,
+) -> Response:
     return _respond(request, access, lambda catalogue: catalogue.exercise(slug))
 
 
@@ -109,7 +113,11 @@ async def list_progressions(request: Request, access: CatalogueReader) -> Respon
 
 
 @router.get("/progressions/{slug}", response_model=Progression, summary="Get one progression ladder", responses=_ONE)
-async def get_progression(slug: str, request: Request, access: CatalogueReader) -> Response:
+async def get_progression(
+    slug: Annotated[str, Path(description="The progression's slug, e.g. `lunge-ladder`.")],
+    request: Request,
+    access: CatalogueReader,
+) -> Response:
     return _respond(request, access, lambda catalogue: catalogue.progression(slug))
 
 
@@ -119,7 +127,11 @@ async def list_routines(request: Request, access: CatalogueReader) -> Response:
 
 
 @router.get("/routines/{slug}", response_model=Routine, summary="Get one routine", responses=_ONE)
-async def get_routine(slug: str, request: Request, access: CatalogueReader) -> Response:
+async def get_routine(
+    slug: Annotated[str, Path(description="The routine's slug, e.g. `ten-minute-starter`.")],
+    request: Request,
+    access: CatalogueReader,
+) -> Response:
     return _respond(request, access, lambda catalogue: catalogue.routine(slug))
 
 

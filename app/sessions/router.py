@@ -93,6 +93,11 @@ def _fingerprint(request: Request, idempotency_key: str | None, body: Callable[[
     return request_fingerprint(request.method, request.url.path, body()) if idempotency_key else ""
 
 
+SessionIdPath = Annotated[
+    str,
+    Path(max_length=64, pattern=NO_NUL, description="The session's `id`, as the service gave it when it was stored."),
+]
+
 # Up to 500 sessions: the body may be up to 8 MiB (app.body_limits) instead of 1 MiB.
 BATCH_PATH = "/sessions/batch"
 LARGE_BODY_PATHS = (router.prefix + BATCH_PATH,)
@@ -136,7 +141,9 @@ async def list_sessions(
         Rfc3339 | None, Query(description="Only sessions performed at or after this time (RFC 3339).")
     ] = None,
     until: Annotated[Rfc3339 | None, Query(description="Only sessions performed before this time (RFC 3339).")] = None,
-    exercise: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    exercise: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="Only sessions of this exercise (its slug).")
+    ] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> SessionPage:
@@ -171,7 +178,7 @@ async def list_sessions(
 )
 async def get_session(
     user_id: UserIdPath,
-    session_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
+    session_id: SessionIdPath,
     access: Reader,
 ) -> dict:
     return await access.transaction.read(
@@ -196,7 +203,7 @@ async def get_session(
 )
 async def patch_session(
     user_id: UserIdPath,
-    session_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
+    session_id: SessionIdPath,
     patch: SessionPatch,
     access: Writer,
 ) -> dict:

@@ -11,11 +11,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    SkipValidation,
     Strict,
     StringConstraints,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
 )
+from pydantic_core import PydanticCustomError
 
 from app.errors import Problem
 from app.progression.model import PainZone
@@ -180,6 +182,13 @@ class BatchItemIn(SessionIn):
     )
 
 
+def _an_object(value: Any, _handler: ValidatorFunctionWrapHandler) -> Any:
+    """A batch item as sent, once it is a JSON object; its fields are the service's to judge."""
+    if not isinstance(value, dict):
+        raise PydanticCustomError("batch_item", "Each item of `sessions` must be a JSON object.")
+    return value
+
+
 class BatchIn(Body):
     model_config = ConfigDict(
         json_schema_extra={
@@ -214,8 +223,9 @@ class BatchIn(Body):
         }
     )
 
-    # Items are validated one by one by the service, so one bad item fails only itself.
-    sessions: list[SkipValidation[BatchItemIn]] = Field(
+    # Each item must be an object here (else the whole request is a 422); its fields are checked
+    # one item at a time by the service, so one bad item fails only itself.
+    sessions: list[Annotated[BatchItemIn, WrapValidator(_an_object)]] = Field(
         min_length=1,
         max_length=500,
         description="The sessions to log, 1–500, each for its own user; each is judged on its own, "

@@ -1,0 +1,68 @@
+"""Schemathesis findings judged false positives, each with its reason. Loaded by the CLI run of
+tests/test_schemathesis.py (SCHEMATHESIS_HOOKS); a `filter_failure` hook drops exactly these:
+a schema-valid request (ST202) answered 422 whose every error is at one of the places below.
+Anything else Schemathesis finds fails the test."""
+
+from typing import Any
+
+import schemathesis
+
+REJECTED_POSITIVE_DATA = "ST202"  # "Schema-valid request rejected" (Schemathesis never reuses a code)
+
+# (part of the request, field, words of the message): why the 422 is right. The field is the
+# last name in the error's `loc`, so a session's field matches in evaluate's `sessions` too.
+FALSE_POSITIVES: dict[tuple[str, str, str], str] = {
+    ("query", "cursor", "not one this service issued"): (
+        "A cursor is opaque: only a `next_cursor` the service issued is one. The schema can say no more "
+        "than `string` (up to 512 characters), so a made-up cursor fits it and is rightly refused."
+    ),
+    ("header", "Idempotency-Key", "already used with a different request"): (
+        "Schemathesis sends one generated Idempotency-Key with different bodies. The key promises the "
+        "same request, so the contract answers the second body 422 (IETF Idempotency-Key draft)."
+    ),
+    ("body", "performed_at", "more than 5 minutes in the future"): (
+        "A session cannot have been done in the future. JSON Schema has no way to compare a date-time with "
+        "the server's clock, so a far-future `performed_at` fits the schema and is rightly refused."
+    ),
+    ("body", "exercise", "unknown exercise"): (
+        "An exercise slug names an entry of the catalogue, which is data the service serves, not a set "
+        "the schema fixes; an unknown slug is a 422 by the contract."
+    ),
+    ("body", "faults", "has no fault code"): (
+        "Fault codes belong to the exercise (its `faults` in the catalogue): which codes are valid depends "
+        "on another field's value, which JSON Schema cannot express; a code the exercise lacks is a 422."
+    ),
+}
+
+
+def judged_false_positive(status: int, problem: Any) -> str | None:
+    """The reason a 422 for a schema-valid request is not a finding, or None when it is one."""
+    if status != 422 or not isinstance(problem, dict) or not problem.get("errors"):
+        return None
+    reasons = set()
+    for error in problem["errors"]:
+        loc, message = error.get("loc") or [None], str(error.get("msg", ""))
+        field = next((part for part in reversed(loc) if isinstance(part, str)), None)
+        reason = next(
+            (
+                why
+                for (part, name, words), why in FALSE_POSITIVES.items()
+                if (loc[0], field) == (part, name) and words in message
+            ),
+            None,
+        )
+        if reason is None:
+            return None
+        reasons.add(reason)
+    return " ".join(sorted(reasons))
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response) -> bool:
+    if failure.code != REJECTED_POSITIVE_DATA:
+        return True
+    try:
+        problem = response.json()
+    except ValueError:
+        return True
+    return judged_false_positive(response.status_code, problem) is None
