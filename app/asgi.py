@@ -10,8 +10,9 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.catalogue.fastpath import answer_from_cache
+from app.cors import PREFLIGHT_ROUTE, answer_preflight, with_cors
 from app.recommendations.hotpath import get_recommendation
-from app.request_id import PARTNER_KEY, request_id_of, with_outer_headers
+from app.request_id import PARTNER_KEY, header_value, request_id_of, with_outer_headers
 from app.sessions.hotpath import post_session
 from app.state import AppState
 
@@ -52,6 +53,13 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
     started_at = perf_counter()
     if scope["method"] == "HEAD":  # every GET route answers HEAD: the same headers, no body
         scope, send = {**scope, "method": "GET"}, _headers_only(send)
+    origin = header_value(scope, b"origin")
+    if scope["method"] == "OPTIONS" and origin is not None:
+        preflight = await answer_preflight(state.origins, scope["app"], scope, origin, send)
+        if preflight is not None:
+            _done(state, scope, (PREFLIGHT_ROUTE, "OPTIONS", preflight), started_at)
+            return
+    send = with_cors(state.origins, scope, origin, send)  # every answer below, the fast path's too
     answered = None
     if scope["method"] == "GET":
         answered = await answer_from_cache(state.catalogue, state.keys, state.limits, scope, send)

@@ -1,5 +1,6 @@
-"""What runs beside the requests: loading the catalogue at start-up, following syncs made
-elsewhere, and purging expired idempotency records. `lifespan` starts and stops it all."""
+"""What runs beside the requests: loading the catalogue and the token-signing secret at
+start-up, following catalogue syncs and partners' origin changes made elsewhere, and purging
+expired idempotency records. `lifespan` starts and stops it all."""
 
 import asyncio
 import logging
@@ -8,15 +9,21 @@ from contextlib import asynccontextmanager, suppress
 
 import anyio.to_thread
 from sqlalchemy import Engine
+from sqlmodel import Session
 from starlette.applications import Starlette
 
 from app.catalogue.memory import EMPTY, LiveCatalogue, load_live, stored_version
+from app.cors import Origins
 from app.errors import database_unavailable
 from app.idempotency.service import purge_expired
+from app.partners import service as partners
+from app.partners.tokens import load_secret
 from app.state import AppState, state_of
 
 logger = logging.getLogger("stepwise")
 PURGE_INTERVAL_SECONDS = 600
+# How soon a change to a partner's allowed origins (the CLI, on any machine) reaches a replica.
+ORIGINS_REFRESH_SECONDS = 5.0
 
 
 def _log_failure(error: Exception, message: str, *arguments: object) -> None:
@@ -38,6 +45,29 @@ async def _follow_catalogue_syncs(state: AppState, interval: float) -> None:
                 logger.info("catalogue reloaded at version %s", version)
         except Exception as error:
             _log_failure(error, "catalogue refresh failed; keeping version %s", state.catalogue.version)
+
+
+def _load_origins(engine: Engine) -> Origins:
+    with Session(engine) as session:
+        return Origins(partners.all_origins(session=session))
+
+
+async def _load_secret(state: AppState) -> None:
+    configured = state.settings.token_secret
+    secret = configured.get_secret_value() if configured else None
+    state.keys.tokens.secret = await anyio.to_thread.run_sync(load_secret, state.engine, secret)
+
+
+async def _follow_partner_settings(state: AppState, interval: float) -> None:
+    """Reload every partner's allowed origins (and, until it is loaded, the signing secret)."""
+    while True:
+        try:
+            if state.keys.tokens.secret is None:
+                await _load_secret(state)
+            state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
+        except Exception as error:
+            _log_failure(error, "reloading partners' origins failed; keeping the ones loaded")
+        await asyncio.sleep(interval)
 
 
 def _purge_idempotency_records(engine: Engine) -> int:
@@ -67,8 +97,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     except Exception:  # not migrated or not reachable yet: start unready, load on a later refresh
         logger.exception("could not load the catalogue; /readyz stays 503 until it loads")
         state.catalogue = LiveCatalogue(EMPTY)
+    with suppress(Exception):  # else loaded by the first reload that can
+        await _load_secret(state)
+        state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
     tasks = [
         asyncio.create_task(_follow_catalogue_syncs(state, settings.catalogue_refresh_seconds)),
+        asyncio.create_task(_follow_partner_settings(state, ORIGINS_REFRESH_SECONDS)),
         asyncio.create_task(_purge_expired_answers(state, PURGE_INTERVAL_SECONDS)),
     ]
     try:

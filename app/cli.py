@@ -16,9 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from app import migrate
+from app.background import ORIGINS_REFRESH_SECONDS
 from app.catalogue import store
 from app.catalogue.content import load_content
 from app.db import make_engine
+from app.errors import DomainError
 from app.partners import service as partners
 from app.partners.tables import ApiKey
 from app.settings import Settings, get_settings
@@ -192,7 +194,15 @@ def _parser() -> argparse.ArgumentParser:
     quota.add_argument("per_minute", metavar="N|default")
     revoke = part.add_parser("revoke", help="revoke a key by id, prefix (first 11 characters) or whole key")
     revoke.add_argument("key")
-    part.add_parser("list", help="list partners, their quotas and their keys (prefixes only)")
+    part.add_parser("list", help="list partners, their quotas, keys (prefixes only) and allowed origins")
+    origins = part.add_parser(
+        "origins", help="the browser origins a partner's frontends call from (CORS); lists them when given no change"
+    )
+    origins.add_argument("name")
+    origins.add_argument(
+        "--add", action="append", default=[], metavar="ORIGIN", help="allow an origin: scheme://host[:port], no path"
+    )
+    origins.add_argument("--remove", action="append", default=[], metavar="ORIGIN", help="stop allowing an origin")
     keys = part.add_parser("keys", help="a partner's keys: add one (rotation), revoke one").add_subparsers(
         dest="keys_action", required=True
     )
@@ -262,6 +272,9 @@ def main(argv: list[str] | None = None) -> None:
         _run(args, settings)
     except SQLAlchemyError as error:
         sys.exit(_database_error(error))
+    except DomainError as error:  # a partner not found, a bad scope or origin: said in a line each
+        messages = [e.msg for e in error.errors or []] or [error.detail]
+        sys.exit("\n".join(f"stepwise: {message}" for message in messages))
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
@@ -308,6 +321,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
                     for record in keys:
                         state = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
                         print(f"    key id {record.id}  {record.prefix}...  {record.scopes}  {state}")
+                    for origin in partners.origins_of(session=session, partner_id=partner.id or 0):
+                        print(f"    origin {origin}")
+        case "partners", "origins":
+            with _session(settings) as session:
+                now = partners.change_origins(session=session, name=args.name, add=args.add, remove=args.remove)
+                session.commit()
+            shown = ", ".join(now) if now else "none (browsers get no CORS headers for it)"
+            print(f"partner {args.name!r} allows the origins: {shown} (in effect within {ORIGINS_REFRESH_SECONDS:g} s)")
         case "partners", "keys" if args.keys_action == "add":
             with _session(settings) as session:
                 partner = partners.find_partner(session=session, name=args.name)

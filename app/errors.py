@@ -119,6 +119,13 @@ class UnsupportedMediaType(DomainError, status=415, problem_type="unsupported-me
     pass
 
 
+class Unavailable(DomainError, status=503, problem_type="unavailable"):
+    """Something the answer needs is not ready yet (the client retries after `Retry-After`)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})
+
+
 class InvalidRequest(DomainError, status=422, problem_type="validation"):
     """422 for input that is well-formed but not acceptable; `loc` (or `errors`) names the field."""
 

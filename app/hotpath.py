@@ -24,14 +24,15 @@ from app.state import AppState
 Headers = Mapping[bytes, bytes]
 
 
-def cached_caller(state: AppState, scope: Scope, headers: Headers, needed: str) -> Caller | None:
-    """The caller behind `Authorization: Bearer <key>` if the key was checked recently and has
-    the scope `needed`; None sends the request on to the framework (which checks it in full)."""
+def cached_caller(state: AppState, scope: Scope, headers: Headers, needed: str, user_id: str) -> Caller | None:
+    """The caller behind `Authorization: Bearer <credential>` if it was checked recently, has
+    the scope `needed` and may act for `user_id` (a key, or that user's token); None sends the
+    request on to the framework (which checks it in full, and answers a refusal)."""
     authorization = headers.get(b"authorization")
     if authorization is None or authorization[:7].lower() != b"bearer ":
         return None
     caller = state.keys.cached(authorization[7:].strip().decode("latin-1"))
-    if caller is None or needed not in caller.scopes:
+    if caller is None or needed not in caller.scopes or caller.user_id not in (None, user_id):
         return None
     scope[PARTNER_KEY] = caller.partner_id
     return caller

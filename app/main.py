@@ -13,6 +13,7 @@ from app.db import Transaction, make_async_engine, make_engine
 from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.migrate import head_revision
+from app.partners import router as partners_router
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimits
 from app.recommendations import router as recommendations_router
@@ -22,7 +23,9 @@ from app.state import AppState
 
 DESCRIPTION = """\
 Exercise catalogue, progression ladders, session logs and next-step recommendations for partner
-apps. Authenticate with `Authorization: Bearer <api key>`. Errors are `application/problem+json`.
+apps. Authenticate with `Authorization: Bearer <api key>`, or, in a browser acting for one user,
+with a user token the partner's backend mints (`POST /v1/users/{user_id}/tokens`). Errors are
+`application/problem+json`.
 """
 
 
@@ -33,6 +36,7 @@ class StepwiseAPI(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            scope["app"] = self  # as Starlette sets it, for the layers in front of it too
             await serve(self.state, super().__call__, scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
@@ -70,7 +74,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     install_error_handlers(app)
     # Matched in this order: the database-bound routes first, the catalogue (mostly answered by
     # the fast path before routing) after them.
-    for module in (sessions_router, recommendations_router, catalogue_router, health, metrics):
+    for module in (sessions_router, partners_router, recommendations_router, catalogue_router, health, metrics):
         app.include_router(module.router)
     app.add_middleware(
         BodyLimits, large_body_paths=sessions_router.LARGE_BODY_PATHS + recommendations_router.LARGE_BODY_PATHS

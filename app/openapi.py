@@ -4,11 +4,12 @@
 import copy
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.catalogue.content import red_flag_codes
+from app.dependencies import USER_TOKEN_SCHEME, takes_user_tokens
 from app.errors import PROBLEM_MEDIA_TYPE
 
 _PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -114,12 +115,27 @@ def operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
+def _api_routes(app: FastAPI) -> list[APIRoute]:
+    """The app's API routes, those of included routers too (newer FastAPI keeps those behind a
+    wrapper of its own; `iter_route_contexts` unwraps them)."""
+    contexts = getattr(routing, "iter_route_contexts", None)
+    routes = [context.original_route for context in contexts(app.routes)] if contexts else app.routes
+    return [route for route in routes if isinstance(route, APIRoute)]
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     """The schema, built once per app."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        for path in schema["paths"].values():
-            for operation in path.values():
+        token_operations = {
+            (route.path, method.lower())
+            for route in _api_routes(app)
+            if any(d.call and takes_user_tokens(d.call) for d in route.dependant.dependencies)
+            for method in route.methods or ()
+        }
+        schema["components"]["securitySchemes"]["UserToken"] = USER_TOKEN_SCHEME
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
@@ -129,6 +145,8 @@ def document(app: FastAPI) -> dict[str, Any]:
                         response["content"] = dict(_PROBLEM)
                 if "security" in operation:  # every request made with a key counts against a quota
                     operation["responses"]["429"] = copy.deepcopy(_RATE_LIMITED)
+                    if (path, method) in token_operations:
+                        operation["security"] = [{"HTTPBearer": []}, {"UserToken": []}]
                 body = operation.get("requestBody", {}).get("content", {})
                 if "application/merge-patch+json" in body:  # the only type a PATCH takes
                     body.pop("application/json", None)

@@ -4,7 +4,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import CONNECT_TIMEOUT_SECONDS, POOL_TIMEOUT_SECONDS, STATEMENT_TIMEOUT_SECONDS, EngineOptions
@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(default=60, ge=1, le=1_000_000)
     # Rate-limit counts in Redis (shared by every replica) instead of in each replica's memory.
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "STEPWISE_REDIS_URL"))
+    # The secret that signs user tokens (at least 32 characters; the same on every replica).
+    # Unset: the deployment makes one on first start and keeps it in its database.
+    token_secret: SecretStr | None = None
     # How often each replica checks whether the catalogue was re-synced by someone else.
     catalogue_refresh_seconds: float = Field(default=10.0, gt=0)
 
@@ -86,6 +89,13 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("REDIS_URL has a malformed host or port") from None
         return url or None
+
+    @field_validator("token_secret")
+    @classmethod
+    def long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("STEPWISE_TOKEN_SECRET must be at least 32 characters")  # never the value itself
+        return secret
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from app.catalogue.memory import LiveCatalogue
+from app.cors import Origins
 from app.db import Transaction
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimits
@@ -57,6 +58,8 @@ class AppState:
     # The Alembic revision this code expects; /readyz compares the database's with it.
     migration_head: str | None
     request_counts: RequestCounts = field(default_factory=RequestCounts)
+    # Every partner's allowed browser origins (CORS), reloaded every few seconds.
+    origins: Origins = field(default_factory=Origins)
 
 
 def state_of(app: Starlette) -> AppState:

@@ -3,13 +3,15 @@
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col, select
 
-from app.errors import Conflict, InvalidRequest, NotFound
-from app.partners.tables import ApiKey, Partner, utcnow
+from app.cors import normalise_origin
+from app.errors import Conflict, InvalidRequest, NotFound, ProblemError
+from app.partners.tables import ApiKey, Partner, PartnerOrigin, utcnow
 
 SCOPES = ("catalogue:read", "sessions:read", "sessions:write")
 KEY_PREFIX = "sw_"
@@ -22,12 +24,13 @@ class PartnerExists(Conflict):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who a valid key speaks for."""
+    """Who a valid key (or user token) speaks for."""
 
     partner_id: int
-    key_id: int
+    key_id: int  # the key; for a user token, the key that minted it
     scopes: frozenset[str]
     rate_limit: int | None = None  # requests per minute; None: the service's default
+    user_id: str | None = None  # a user token acts for this one user only; a key, for all
 
 
 def hash_key(key: str) -> str:
@@ -79,6 +82,47 @@ def list_partners(*, session: Session) -> list[tuple[Partner, list[ApiKey]]]:
     return [(partner, keys.get(partner.id or 0, [])) for partner in partners]
 
 
+def change_origins(*, session: Session, name: str, add: list[str], remove: list[str]) -> list[str]:
+    """Allow the origins `add` and stop allowing `remove` (each normalised as a browser sends
+    it); returns the partner's origins now. Every origin is checked before anything changes."""
+    partner = find_partner(session=session, name=name)
+    problems: list[ProblemError] = []
+    added: list[str] = []
+    removed: list[str] = []
+    for field, texts, into in (("add", add, added), ("remove", remove, removed)):
+        for text in texts:
+            try:
+                into.append(normalise_origin(text))
+            except ValueError as error:
+                problems.append(ProblemError(loc=[field], msg=str(error)))
+    if problems:
+        raise InvalidRequest.of(problems)
+    current = set(origins_of(session=session, partner_id=partner.id or 0))
+    for origin in sorted(set(added) - current):
+        session.add(PartnerOrigin(partner_id=partner.id or 0, origin=origin))
+    for origin in set(removed) & current:
+        session.exec(
+            delete(PartnerOrigin).where(
+                col(PartnerOrigin.partner_id) == partner.id, col(PartnerOrigin.origin) == origin
+            )
+        )
+    session.flush()
+    return origins_of(session=session, partner_id=partner.id or 0)
+
+
+def origins_of(*, session: Session, partner_id: int) -> list[str]:
+    rows = session.exec(select(PartnerOrigin.origin).where(PartnerOrigin.partner_id == partner_id))
+    return sorted(rows.all())
+
+
+def all_origins(*, session: Session) -> dict[int, list[str]]:
+    """Every partner's allowed origins, by partner id (partners with none are left out)."""
+    by_partner: dict[int, list[str]] = {}
+    for partner_id, origin in session.exec(select(PartnerOrigin.partner_id, PartnerOrigin.origin)).all():
+        by_partner.setdefault(partner_id, []).append(origin)
+    return by_partner
+
+
 def count_partners(*, session: Session) -> int:
     return session.exec(select(func.count()).select_from(Partner)).one()
 
@@ -123,10 +167,19 @@ def revoke_key(*, session: Session, key_prefix_or_id: str) -> ApiKey:
 
 async def find_caller(*, connection: AsyncConnection, key_hash: str) -> Caller | None:
     """The partner and scopes behind a key's hash, unless the key is unknown or revoked."""
+    return await _caller_where(connection, col(ApiKey.key_hash) == key_hash)
+
+
+async def find_caller_by_key_id(*, connection: AsyncConnection, key_id: int) -> Caller | None:
+    """The caller of the key with this id (a user token's minting key), unless it is revoked."""
+    return await _caller_where(connection, col(ApiKey.id) == key_id)
+
+
+async def _caller_where(connection: AsyncConnection, condition: Any) -> Caller | None:
     query = (
         select(col(ApiKey.id), col(ApiKey.partner_id), col(ApiKey.scopes), col(Partner.rate_limit_per_minute))
         .join(Partner, col(Partner.id) == col(ApiKey.partner_id))
-        .where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
+        .where(condition, col(ApiKey.revoked_at).is_(None))
     )
     record = (await connection.execute(query)).first()
     if record is None:

@@ -31,3 +31,23 @@ class ApiKey(SQLModel, table=True):
     scopes: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class PartnerOrigin(SQLModel, table=True):
+    """A browser origin the partner allows (CORS): `https://app.example.com`, as browsers send it."""
+
+    __tablename__ = "partner_origin"
+
+    partner_id: int = Field(foreign_key="partner.id", primary_key=True, ondelete="CASCADE")
+    origin: str = Field(max_length=300, primary_key=True)
+
+
+class DeploymentSecret(SQLModel, table=True):
+    """Secrets the deployment makes for itself on first start, shared by its replicas: the key
+    that signs user tokens (unless STEPWISE_TOKEN_SECRET sets one)."""
+
+    __tablename__ = "deployment_secret"
+
+    name: str = Field(max_length=64, primary_key=True)
+    value: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -41,7 +41,8 @@ async def get_recommendation(
         as_of = None if as_of_text is None else _AS_OF.validate_python(as_of_text)
     except ValidationError:
         return None
-    caller = cached_caller(state, scope, request_headers(scope), "sessions:read")
+    user_id = match.group(1)
+    caller = cached_caller(state, scope, request_headers(scope), "sessions:read", user_id)
     if caller is None:
         return None
     try:
@@ -50,7 +51,7 @@ async def get_recommendation(
             service.recommend_from_history,
             catalogue=state.catalogue,
             partner_id=caller.partner_id,
-            user_id=match.group(1),
+            user_id=user_id,
             progression=progression,
             as_of=as_of,
         )

@@ -41,7 +41,8 @@ async def post_session(
         or int(declared) > BODY
     ):
         return None, receive
-    caller = cached_caller(state, scope, headers, "sessions:write")
+    user_id = match.group(1)
+    caller = cached_caller(state, scope, headers, "sessions:write", user_id)
     if caller is None:
         return None, receive
     raw, messages = await read_body(receive, BODY)
@@ -55,7 +56,6 @@ async def post_session(
         await state.limits.charge(caller)
     except RateLimited as refused:
         return (ROUTE, "POST", await answer_error(scope, receive, send, refused, route=ROUTE)), receive
-    user_id = match.group(1)
     try:
         stored, replayed = await state.transaction(
             ingest.post_session,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from app.dependencies import Reader, UserIdPath, Writer
+from app.dependencies import PartnerWriter, Reader, UserIdPath, Writer
 from app.errors import problem_responses
 from app.idempotency.service import StoredAnswer, request_fingerprint
 from app.json_route import OrjsonRoute
@@ -112,7 +112,7 @@ LARGE_BODY_PATHS = (router.prefix + BATCH_PATH,)
 async def post_batch(
     body: BatchIn,
     request: Request,
-    access: Writer,
+    access: PartnerWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     answer, replayed = await access.transaction(
