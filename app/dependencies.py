@@ -15,7 +15,7 @@ from app.catalogue.memory import LiveCatalogue
 from app.db import Transaction
 from app.errors import Forbidden, Unauthorized
 from app.partners.service import Caller
-from app.partners.tokens import ExpiredToken, looks_like_token
+from app.partners.tokens import ExpiredToken, RefusedToken, looks_like_token
 from app.ratelimits import RateLimits, client_address
 from app.request_id import PARTNER_KEY
 from app.sessions.schemas import USER_ID_PATTERN
@@ -79,16 +79,17 @@ async def identify(state: AppState, scope: Scope, key: str | None) -> Caller:
         await state.limits.refuse_failing_client(address)
     try:
         caller = await state.keys.authenticate(key)
-    except ExpiredToken as expired:  # authentic, so no guess; its partner's frontend may read the 401 (CORS)
-        scope[PARTNER_KEY] = expired.partner_id
+    except RefusedToken as refused:  # authentic, so no guess; its partner's frontend may read the 401 (CORS)
+        scope[PARTNER_KEY] = refused.partner_id
+        why = "has expired" if isinstance(refused, ExpiredToken) else "was minted by a key since revoked"
         raise Unauthorized(
-            "The user token has expired; get a new one from the partner's backend.",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="expired"'},
+            f"The user token {why}; get a new one from the partner's backend.",
+            headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{refused.reason}"'},
         ) from None
     if caller is None:
         await state.limits.count_failed_authentication(address)
         raise Unauthorized(
-            "The user token is not valid, or the key that minted it was revoked."
+            "The user token is not one this service signed."
             if looks_like_token(key)
             else "The API key is unknown or revoked.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},

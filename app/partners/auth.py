@@ -28,7 +28,15 @@ from cachetools import LRUCache
 from app.db import Transaction
 from app.errors import database_unreachable
 from app.partners.service import Caller, find_caller, find_caller_by_key_id, hash_key
-from app.partners.tokens import ExpiredToken, InvalidToken, TokenClaims, TokenSigner, expired, looks_like_token
+from app.partners.tokens import (
+    ExpiredToken,
+    InvalidToken,
+    RevokedToken,
+    TokenClaims,
+    TokenSigner,
+    expired,
+    looks_like_token,
+)
 
 MAX_ENTRIES = 50_000
 # User tokens whose signature was checked, by the token itself (a token is about 300 bytes).
@@ -91,8 +99,9 @@ class KeyStore:
         return self._fresh(hash_key(credential))
 
     async def authenticate(self, credential: str) -> Caller | None:
-        """The caller for `credential`, or None when it is unknown, revoked or forged; an
-        expired token raises ExpiredToken (it is authentic: its partner is known)."""
+        """The caller for `credential`, or None when it is an unknown or revoked key or a forged
+        token; an authentic token that expired, or whose key was revoked, raises ExpiredToken
+        or RevokedToken (its partner is known)."""
         if looks_like_token(credential):
             claims = self._claims_of(credential)
             if claims is None:
@@ -102,7 +111,10 @@ class KeyStore:
             key = await self._lookup(
                 _minting_key(claims.key_id), lambda: self._transaction.read(find_caller_by_key_id, key_id=claims.key_id)
             )
-            return None if key is None else claims.for_key(key)
+            caller = None if key is None else claims.for_key(key)
+            if caller is None:
+                raise RevokedToken(claims.partner_id)
+            return caller
         digest = hash_key(credential)
         return await self._lookup(digest, lambda: self._transaction.read(find_caller, key_hash=digest))
 

@@ -34,12 +34,25 @@ class InvalidToken(Exception):
     """Not a token this deployment signed (or one it can no longer read)."""
 
 
-class ExpiredToken(InvalidToken):
-    """A token this deployment signed, past its expiry: its partner is known (for CORS)."""
+class RefusedToken(InvalidToken):
+    """A token this deployment signed that no longer works: its partner is known (so the
+    partner's frontend may read the 401: CORS), and it is no guess at a credential."""
+
+    reason = "refused"
 
     def __init__(self, partner_id: int) -> None:
-        super().__init__("expired")
+        super().__init__(self.reason)
         self.partner_id = partner_id
+
+
+class ExpiredToken(RefusedToken):
+    reason = "expired"
+
+
+class RevokedToken(RefusedToken):
+    """The key that minted it was revoked (or its partner removed)."""
+
+    reason = "revoked"
 
 
 @dataclass(frozen=True, slots=True)
