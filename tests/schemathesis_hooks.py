@@ -9,6 +9,12 @@ import schemathesis
 
 REJECTED_POSITIVE_DATA = "ST202"  # "Schema-valid request rejected" (Schemathesis never reuses a code)
 
+CROSS_FIELD = (
+    "A ladder's checks compare fields with each other (start ≤ target, target − start a multiple of the "
+    "increment, pain_ok < pain_limit < pain_stop); JSON Schema bounds each field alone, so a schema-valid "
+    "draft can break them and is rightly refused, with every broken check named."
+)
+
 # (part of the request, field, words of the message): why the 422 is right. The field is the
 # last name in the error's `loc`, so a session's field matches in evaluate's `sessions` too.
 FALSE_POSITIVES: dict[tuple[str, str, str], str] = {
@@ -28,6 +34,18 @@ FALSE_POSITIVES: dict[tuple[str, str, str], str] = {
         "An exercise slug names an entry of the catalogue, which is data the service serves, not a set "
         "the schema fixes; an unknown slug is a 422 by the contract."
     ),
+    ("body", "exercise", "there is no exercise"): (
+        "A draft ladder's steps name exercises of the catalogue, which is data the service serves, not a set "
+        "the schema fixes."
+    ),
+    ("body", "exercise", "is already a step"): (
+        "An exercise is at most one step of a ladder: uniqueness of one field across array items is beyond "
+        "JSON Schema (`uniqueItems` compares whole items)."
+    ),
+    ("body", "target", "must be at least start"): CROSS_FIELD,
+    ("body", "increment", "multiple of the increment"): CROSS_FIELD,
+    ("body", "pain_limit", "must be above pain_ok"): CROSS_FIELD,
+    ("body", "pain_stop", "must be above pain_limit"): CROSS_FIELD,
     ("body", "faults", "has no fault code"): (
         "Fault codes belong to the exercise (its `faults` in the catalogue): which codes are valid depends "
         "on another field's value, which JSON Schema cannot express; a code the exercise lacks is a 422."

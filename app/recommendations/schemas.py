@@ -2,8 +2,9 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
+from app.catalogue.ladders import LadderIn
 from app.progression.model import Action, ReasonCode, Support, Unit, UnmetCode
 from app.sessions.schemas import SESSION_EXAMPLE, Body, Rfc3339, SessionIn, UtcTimestamp
 
@@ -64,6 +65,10 @@ class EvaluatedSessionIn(SessionIn):
     )
 
 
+def _slug_or_draft(value: object) -> str:
+    return "draft" if isinstance(value, dict | LadderIn) else "slug"
+
+
 class EvaluateIn(Body):
     model_config = ConfigDict(
         json_schema_extra={
@@ -96,8 +101,14 @@ class EvaluateIn(Body):
         }
     )
 
-    progression: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
-        description="The ladder's slug, e.g. `lunge-ladder`."
+    progression: Annotated[
+        Annotated[Annotated[str, StringConstraints(min_length=1, max_length=64)], Tag("slug")]
+        | Annotated[LadderIn, Tag("draft")],
+        Discriminator(_slug_or_draft),
+    ] = Field(
+        description="The ladder: its slug, e.g. `lunge-ladder`; or a whole draft ladder (`LadderIn`), checked as "
+        "a published one is and stored nowhere, to try it on histories first. A draft's answer has "
+        "`rules_version` `draft`."
     )
     as_of: Rfc3339 | None = Field(
         default=None, description="The instant to answer for: RFC 3339 with an offset; default now."

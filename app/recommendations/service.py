@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.catalogue.ladders import LadderIn, checked_ladder
 from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import Exercise, Progression, RoutineBlock
 from app.errors import InvalidRequest, ProblemError
@@ -20,14 +21,17 @@ from app.sessions.queries import latest_for_ladder_query
 SECONDS_PER_REP = 3
 
 
+DRAFT_RULES_VERSION = "draft"
+
+
 def _answer(
-    catalogue: LiveCatalogue, ladder: Progression, result: Recommendation, as_of: datetime
+    catalogue: LiveCatalogue, ladder: Progression, result: Recommendation, as_of: datetime, *, draft: bool = False
 ) -> RecommendationOut:
     return RecommendationOut.model_validate(
         {
             "progression": ladder.slug,
             "as_of": as_of,
-            "rules_version": catalogue.rules_version(ladder.slug),
+            "rules_version": DRAFT_RULES_VERSION if draft else catalogue.rules_version(ladder.slug),
             "action": result.action,
             "current": result.current,
             "next": result.next,
@@ -73,8 +77,13 @@ async def recommend_from_history(
 
 
 def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut:
-    """From sessions sent in the request, counted as received in their order; nothing stored."""
-    ladder = catalogue.progression(body.progression)
+    """From sessions sent in the request, counted as received in their order, on a ladder of
+    the catalogue or a draft one (checked as a published one is); nothing stored."""
+    draft = isinstance(body.progression, LadderIn)
+    if isinstance(body.progression, LadderIn):
+        ladder = checked_ladder(body.progression, exercises=catalogue.exercises, at=["body", "progression"])
+    else:
+        ladder = catalogue.progression(body.progression)
     errors = [
         ProblemError(loc=["body", "sessions", index, *problem.loc], msg=problem.msg)
         for index, item in enumerate(body.sessions)
@@ -93,9 +102,8 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
         )
         for index, item in enumerate(body.sessions)
     ]
-    return _answer(
-        catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of
-    )
+    result = recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags)
+    return _answer(catalogue, ladder, result, as_of, draft=draft)
 
 
 def _block_seconds(block: RoutineBlock, exercise: Exercise) -> int:
