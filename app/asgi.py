@@ -62,7 +62,7 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
     send = with_cors(state.origins, scope, origin, send)  # every answer below, the fast path's too
     answered = None
     if scope["method"] == "GET":
-        answered = await answer_from_cache(state.catalogue, state.keys, state.limits, scope, send)
+        answered = await answer_from_cache(state.catalogue, state.partner_views, state.keys, state.limits, scope, send)
         if answered is None:
             answered = await get_recommendation(state, scope, receive, send)
     elif scope["method"] == "POST":

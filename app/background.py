@@ -13,6 +13,7 @@ from sqlmodel import Session
 from starlette.applications import Starlette
 
 from app.catalogue.memory import EMPTY, LiveCatalogue, load_live, stored_version
+from app.content import service as content
 from app.cors import Origins
 from app.errors import database_unavailable
 from app.idempotency.service import purge_expired
@@ -22,7 +23,8 @@ from app.state import AppState, state_of
 
 logger = logging.getLogger("stepwise")
 PURGE_INTERVAL_SECONDS = 600
-# How soon a change to a partner's allowed origins (the CLI, on any machine) reaches a replica.
+# How soon a change to a partner's allowed origins (the CLI, on any machine) or its own content
+# (another replica) reaches a replica.
 ORIGINS_REFRESH_SECONDS = 5.0
 
 
@@ -58,15 +60,26 @@ async def _load_secret(state: AppState) -> None:
     state.keys.tokens.secret = await anyio.to_thread.run_sync(load_secret, state.engine, secret)
 
 
+async def _reload_partner_content(state: AppState) -> None:
+    """Rebuild the views of the partners whose content changed (on any replica) since seen."""
+    stored = await anyio.to_thread.run_sync(content.stored_revisions, state.engine)
+    for partner in state.partner_views.changed(stored):
+        state.partner_views.replace(
+            partner, await anyio.to_thread.run_sync(content.stored_content, state.engine, partner)
+        )
+
+
 async def _follow_partner_settings(state: AppState, interval: float) -> None:
-    """Reload every partner's allowed origins (and, until it is loaded, the signing secret)."""
+    """Reload every partner's allowed origins and changed content (and, until it is loaded,
+    the signing secret)."""
     while True:
         try:
             if state.keys.tokens.secret is None:
                 await _load_secret(state)
             state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
+            await _reload_partner_content(state)
         except Exception as error:
-            _log_failure(error, "reloading partners' origins failed; keeping the ones loaded")
+            _log_failure(error, "reloading partners' origins and content failed; keeping the ones loaded")
         await asyncio.sleep(interval)
 
 
@@ -100,6 +113,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     with suppress(Exception):  # else loaded by the first reload that can
         await _load_secret(state)
         state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
+        await _reload_partner_content(state)
     tasks = [
         asyncio.create_task(_follow_catalogue_syncs(state, settings.catalogue_refresh_seconds)),
         asyncio.create_task(_follow_partner_settings(state, ORIGINS_REFRESH_SECONDS)),

@@ -138,7 +138,8 @@ def require_scope(scope: str, *, user_tokens: bool = True) -> Callable[..., Coro
             )
         check_user(caller, user_id=request.path_params.get("user_id"), user_tokens=user_tokens)
         await state.limits.charge(caller)
-        return Access(caller.partner_id, state.catalogue, state.transaction, caller, state.limits)
+        catalogue = state.catalogue_for(caller.partner_id)
+        return Access(caller.partner_id, catalogue, state.transaction, caller, state.limits)
 
     authorised_caller.user_tokens = user_tokens  # type: ignore[attr-defined]  # for app.openapi
     return authorised_caller

@@ -9,6 +9,7 @@ from app.background import lifespan
 from app.body_limits import BodyLimits
 from app.catalogue import router as catalogue_router
 from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue
+from app.content import router as content_router
 from app.db import Transaction, make_async_engine, make_engine
 from app.docs import install_docs
 from app.errors import install_error_handlers
@@ -74,7 +75,15 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     install_error_handlers(app)
     # Matched in this order: the database-bound routes first, the catalogue (mostly answered by
     # the fast path before routing) after them.
-    for module in (sessions_router, partners_router, recommendations_router, catalogue_router, health, metrics):
+    for module in (
+        sessions_router,
+        partners_router,
+        recommendations_router,
+        content_router,
+        catalogue_router,
+        health,
+        metrics,
+    ):
         app.include_router(module.router)
     app.add_middleware(
         BodyLimits, large_body_paths=sessions_router.LARGE_BODY_PATHS + recommendations_router.LARGE_BODY_PATHS

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from app.catalogue.memory import LiveCatalogue
+from app.content.views import PartnerViews
 from app.cors import Origins
 from app.db import Transaction
 from app.partners.auth import KeyStore
@@ -60,6 +61,12 @@ class AppState:
     request_counts: RequestCounts = field(default_factory=RequestCounts)
     # Every partner's allowed browser origins (CORS), reloaded every few seconds.
     origins: Origins = field(default_factory=Origins)
+    # The partners with exercises or ladders of their own, and their views of the catalogue.
+    partner_views: PartnerViews = field(default_factory=PartnerViews)
+
+    def catalogue_for(self, partner_id: int) -> LiveCatalogue:
+        """The catalogue as this partner sees it: the built-in one, plus its own content."""
+        return self.partner_views.for_partner(self.catalogue, partner_id)
 
 
 def state_of(app: Starlette) -> AppState:

@@ -148,6 +148,7 @@ def test_progression_list_summarises_each_ladder(client, auth):
     assert items == [
         {
             "slug": "lunge-ladder",
+            "owner": "stepwise",
             "name": CONTENT.progressions[0].name,
             "goal": CONTENT.progressions[0].goal,
             "step_count": 6,

@@ -19,7 +19,7 @@ def test_cli_key_is_on_the_last_line_and_works_at_once_on_a_running_service(clie
 
 
 def test_cli_refuses_unknown_scopes_and_duplicate_names(client, database_url, cli):
-    bad = cli(database_url, "partners", "create", "acme", "--scopes", "catalogue:write")
+    bad = cli(database_url, "partners", "create", "acme", "--scopes", "catalogue:delete")
     assert bad.returncode == 1 and "scopes" in bad.stderr
     assert cli(database_url, "partners", "create", "acme").returncode == 0
     again = cli(database_url, "partners", "create", "acme")

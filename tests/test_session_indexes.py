@@ -76,6 +76,7 @@ def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
     query, parameters = latest_for_ladder_query(
         partner_id=partner_id,
         user_id="user-3",
+        progression="lunge-ladder",
         exercises=LADDER_EXERCISES,
         as_of=datetime(2021, 1, 1, tzinfo=UTC),
         limit=2,

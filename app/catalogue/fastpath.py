@@ -7,9 +7,12 @@ insufficient key, any error) goes on to the FastAPI routes, which render and cac
 and own every error response, so both paths give identical answers.
 
 The rule this rests on: a cached answer may depend only on the path, the query string and the
-catalogue version (the cache's key). Anything that varies by caller, by time or by a header
+catalogue version (the cache's key), and it is looked up in the caller's partner's view (the
+shared one, for a partner without content of its own). Anything that varies by caller, by time or by a header
 other than the conditional and encoding ones must not be rendered into the cache.
 """
+
+from typing import TYPE_CHECKING
 
 from starlette.types import Message, Scope, Send
 
@@ -19,16 +22,20 @@ from app.partners.auth import KeyStore
 from app.ratelimits import RateLimited, RateLimits
 from app.request_id import NOSNIFF, PARTNER_KEY, request_headers, request_id_of, with_outer_headers
 
+if TYPE_CHECKING:
+    from app.content.views import PartnerViews
+
 _SCOPE = "catalogue:read"
 
 
 async def answer_from_cache(
-    catalogue: LiveCatalogue, keys: KeyStore, limits: RateLimits, scope: Scope, send: Send
+    shared: LiveCatalogue, views: "PartnerViews", keys: KeyStore, limits: RateLimits, scope: Scope, send: Send
 ) -> tuple[str, str, int] | None:
     """Answer the request if it can be served from memory, returning (route, method, status) for
-    the metrics; None leaves it to the framework."""
-    entry = catalogue.cached_response(scope["path"], scope["query_string"])
-    if entry is None:
+    the metrics; None leaves it to the framework. A partner with content of its own is answered
+    from its own view's answers only (`views`), never from the shared ones."""
+    entry = shared.cached_response(scope["path"], scope["query_string"])
+    if entry is None and not views.contents:  # cached nowhere
         return None
     headers = request_headers(scope)
     authorization = headers.get(b"authorization")
@@ -37,6 +44,11 @@ async def answer_from_cache(
         return None
     caller = keys.cached(authorization[7:].strip().decode("latin-1"))
     if caller is None or _SCOPE not in caller.scopes:
+        return None
+    catalogue = views.for_partner(shared, caller.partner_id)
+    if catalogue is not shared:
+        entry = catalogue.cached_response(scope["path"], scope["query_string"])
+    if entry is None:
         return None
     scope[PARTNER_KEY] = caller.partner_id
     try:

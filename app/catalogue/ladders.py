@@ -13,7 +13,7 @@ from typing import Annotated, Any, get_args
 
 from pydantic import ConfigDict, Field, Strict, WithJsonSchema
 
-from app.catalogue.schemas import Exercise, Progression, Rules, Step
+from app.catalogue.schemas import Exercise, Owner, Progression, Rules, Step
 from app.errors import InvalidRequest, ProblemError
 from app.progression.model import Support
 from app.sessions.schemas import WHOLE_NUMBER, Body
@@ -213,13 +213,19 @@ def ladder_problems(ladder: LadderIn, *, exercises: Mapping[str, Exercise], at: 
 
 
 def checked_ladder(ladder: LadderIn, *, exercises: Mapping[str, Exercise], at: list[str | int]) -> Progression:
-    """`ladder` as the engine takes it (steps numbered, units from their exercises), or the one
-    422 listing everything wrong with it."""
+    """`ladder` as the engine takes it, or the one 422 listing everything wrong with it."""
     problems = ladder_problems(ladder, exercises=exercises, at=at)
     if problems:
         raise InvalidRequest.of(problems)
+    return to_progression(ladder, exercises=exercises)
+
+
+def to_progression(ladder: LadderIn, *, exercises: Mapping[str, Exercise], owner: Owner = "stepwise") -> Progression:
+    """A checked ladder with its steps numbered from 1 at the bottom and each step's unit its
+    exercise's."""
     return Progression(
         slug=ladder.slug,
+        owner=owner,
         name=ladder.name,
         goal=ladder.goal,
         rules=Rules(**ladder.rules.model_dump()),

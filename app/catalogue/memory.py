@@ -138,13 +138,14 @@ EMPTY = Catalogue(
 
 
 def _rules_version(progression: Progression) -> str:
-    """The rules' revision, then a hash of the ladder's rule data: changes when either does."""
-    data = progression.model_dump(mode="json", include={"rules", "steps"})
+    """The rules' revision, then a hash of the ladder's content: changes when either does."""
+    data = progression.model_dump(mode="json", include={"slug", "name", "goal", "rules", "steps"})
     return f"{RULES_REVISION}.{hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]}"
 
 
 class LiveCatalogue:
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, *, max_cached_responses: int = _MAX_CACHED_RESPONSES) -> None:
+        self._max_cached_responses = max_cached_responses
         self.document = catalogue
         self.version: str | None = catalogue.version or None
         self.exercises = {e.slug: e for e in catalogue.exercises}
@@ -163,8 +164,10 @@ class LiveCatalogue:
         self._fault_codes = {e.slug: frozenset(f.code for f in e.faults) for e in catalogue.exercises}
         self.red_flag_codes = frozenset(f.code for f in catalogue.safety.red_flags)
         self.emergency_flags = frozenset(f.code for f in catalogue.safety.red_flags if f.urgency == "emergency")
+        # A session that names no ladder is assessed on the partner's own ladder with its exercise
+        # (the oldest: partner ladders come oldest first), else on the built-in one.
         self._ladder_steps: dict[str, tuple[Progression, Step]] = {}
-        for progression in catalogue.progressions:
+        for progression in sorted(catalogue.progressions, key=lambda p: p.owner != "partner"):
             for step in progression.steps:
                 self._ladder_steps.setdefault(step.exercise, (progression, step))
 
@@ -193,14 +196,25 @@ class LiveCatalogue:
         """The fault codes an exercise lists, or None for an exercise not in the catalogue."""
         return self._fault_codes.get(exercise)
 
-    def ladder_step(self, exercise: str) -> tuple[Progression, Step] | None:
-        """The ladder (and its step) that has this exercise as a step, if any."""
-        return self._ladder_steps.get(exercise)
+    def ladder_step(self, exercise: str, progression: str | None = None) -> tuple[Progression, Step] | None:
+        """The ladder (and its step) a session of `exercise` is assessed on: the one it names
+        (`progression`), else the partner's own oldest with the exercise, else the built-in one;
+        None when there is none."""
+        if progression is None:
+            return self._ladder_steps.get(exercise)
+        ladder = self.progressions.get(progression)
+        step = next((s for s in ladder.steps if s.exercise == exercise), None) if ladder else None
+        return None if ladder is None or step is None else (ladder, step)
 
     def progression_summaries(self) -> list[ProgressionSummary]:
         return [
             ProgressionSummary(
-                slug=p.slug, name=p.name, goal=p.goal, step_count=len(p.steps), exercises=[s.exercise for s in p.steps]
+                slug=p.slug,
+                owner=p.owner,
+                name=p.name,
+                goal=p.goal,
+                step_count=len(p.steps),
+                exercises=[s.exercise for s in p.steps],
             )
             for p in self.document.progressions
         ]
@@ -257,7 +271,7 @@ class LiveCatalogue:
             result = build()
             model, headers = result if isinstance(result, tuple) else (result, {})
             entry = CachedResponse.build(route, self.version or "", model.model_dump_json().encode(), headers)
-            if len(self._responses) >= _MAX_CACHED_RESPONSES:
+            if len(self._responses) >= self._max_cached_responses:
                 self._responses.pop(next(iter(self._responses)))
             self._responses[(path, canonical_query)] = entry
         self._aliases[(path, query)] = (path, canonical_query)

@@ -59,8 +59,13 @@ class ExerciseMuscles(Schema):
     secondary: list[Slug] = Field(default=[], description="Slugs of the muscles that help.")
 
 
+Owner = Literal["stepwise", "partner"]
+_OWNER = "Whose it is: `stepwise` (the built-in catalogue) or `partner` (the calling partner's own, private to it)."
+
+
 class ExerciseSummary(Schema):
     slug: Slug = Field(description="The exercise's slug, as a session logs it in `exercise`.")
+    owner: Owner = Field(default="stepwise", description=_OWNER)
     name: str = Field(description="The exercise's name.")
     summary: str = Field(description="What the exercise is, in one sentence.")
     level: int = Field(ge=1, le=6, description="Difficulty, from 1 (easiest) to 6.")
@@ -126,6 +131,7 @@ class Step(StepPrescription):
 
 class ProgressionSummary(Schema):
     slug: Slug = Field(description="The ladder's slug, e.g. `lunge-ladder`.")
+    owner: Owner = Field(default="stepwise", description=_OWNER)
     name: str = Field(description="The ladder's name.")
     goal: str = Field(description="What the ladder builds towards.")
     step_count: int = Field(description="How many steps the ladder has.")
@@ -174,6 +180,7 @@ class LadderRoutine(Schema):
 
 class Progression(Schema):
     slug: Slug = Field(description="The ladder's slug, e.g. `lunge-ladder`.")
+    owner: Owner = Field(default="stepwise", description=_OWNER)
     name: str = Field(description="The ladder's name.")
     goal: str = Field(description="What the ladder builds towards.")
     rules: Rules = Field(description="The ladder's thresholds, which the progression rules read.")

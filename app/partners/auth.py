@@ -80,8 +80,8 @@ class KeyStore:
     def known_valid(self, credential: str) -> bool:
         """Whether `credential` is no guess: a key found valid within the stale limit (the
         cache time at least), or a token this deployment signed."""
-        if looks_like_token(credential):
-            return self._claims_of(credential) is not None
+        if looks_like_token(credential):  # (no judging one before the signing secret is loaded)
+            return self.tokens.secret is None or self._claims_of(credential) is not None
         entry = self._entries.get(hash_key(credential))
         return (
             entry is not None and entry[0] is not None and self._clock() - entry[1] < max(self._ttl, self._stale_limit)
@@ -91,6 +91,8 @@ class KeyStore:
         """The caller for `credential` if it was checked recently and is valid (for a token: its
         signature, its expiry and its minting key); never touches the database."""
         if looks_like_token(credential):
+            if self.tokens.secret is None:
+                return None
             claims = self._claims_of(credential)
             if claims is None or expired(claims):
                 return None

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from app.errors import Unavailable
 from app.partners.service import SCOPES, Caller
 from app.partners.tables import DeploymentSecret
 
@@ -28,6 +29,9 @@ ISSUER = "stepwise"
 ALGORITHM = "HS256"
 SECRET_NAME = "user-token-signing"
 TTL_SECONDS, MIN_TTL_SECONDS, MAX_TTL_SECONDS = 900, 60, 3600
+CLOCK_SKEW_SECONDS = 60
+# What a token may do: never `catalogue:write` (publishing content is the partner's backend's).
+TOKEN_SCOPES = frozenset(SCOPES) - {"catalogue:write"}
 
 
 class InvalidToken(Exception):
@@ -89,8 +93,8 @@ class TokenSigner:
         self.secret = secret
 
     def _key(self) -> bytes:
-        if self.secret is None:
-            raise InvalidToken("the signing secret is not loaded yet")
+        if self.secret is None:  # the database was out of reach at start-up: 503, not a forgery
+            raise Unavailable("User tokens cannot be checked yet; retry shortly.")
         return self.secret
 
     def mint(self, *, key: Caller, user_id: str, scopes: frozenset[str], ttl_seconds: int) -> tuple[str, int]:
@@ -117,6 +121,9 @@ class TokenSigner:
                 self._key(),
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
+                # Only `iat` is checked against the clock here (expiry is the caller's): a replica
+                # whose clock runs a little behind the minting one still takes a fresh token.
+                leeway=CLOCK_SKEW_SECONDS,
                 options={"require": ["iss", "sub", "exp", "iat"], "verify_exp": False},
             )
             scopes = frozenset(str(claims["scope"]).split())
@@ -129,7 +136,7 @@ class TokenSigner:
             )
         except (jwt.PyJWTError, KeyError, TypeError, ValueError) as error:
             raise InvalidToken(type(error).__name__) from None
-        if not scopes or not scopes <= set(SCOPES):
+        if not scopes or not scopes <= TOKEN_SCOPES:
             raise InvalidToken("scopes")
         return parsed
 

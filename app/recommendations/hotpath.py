@@ -49,7 +49,7 @@ async def get_recommendation(
         await state.limits.charge(caller)
         recommendation = await state.transaction.read(
             service.recommend_from_history,
-            catalogue=state.catalogue,
+            catalogue=state.catalogue_for(caller.partner_id),
             partner_id=caller.partner_id,
             user_id=user_id,
             progression=progression,

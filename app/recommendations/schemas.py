@@ -145,7 +145,7 @@ class TodaysRoutine(BaseModel):
         description="A rough length in whole minutes: at least 1, or 0 when there are no blocks."
     )
     blocks: list[RoutineBlockOut] = Field(
-        description="Warm-up, the recommended step, then the daily habit; empty on `pause` or when the ladder has "
-        "no routine."
+        description="Warm-up, the recommended step, then the daily habit (a partner's ladder: the recommended step "
+        "alone); empty on `pause`."
     )
     recommendation: RecommendationOut = Field(description="The recommendation the routine was built from.")

@@ -19,9 +19,16 @@ from app.sessions.ingest import check_against_catalogue
 from app.sessions.queries import latest_for_ladder_query
 
 SECONDS_PER_REP = 3
+STEP_REST_SECONDS = 60  # between the sets of a partner ladder's step (the built-in ladder says its own)
 
 
 DRAFT_RULES_VERSION = "draft"
+
+
+def _on(ladder: Progression, exercise: str, named: str | None) -> str:
+    """The exercise as the rules see it on `ladder`: a session naming another ladder is none of
+    this one's (its red flags still count, as any session's do)."""
+    return exercise if named is None or named == ladder.slug else f"{exercise} (on {named})"
 
 
 def _answer(
@@ -57,6 +64,7 @@ async def recommend_from_history(
     query, parameters = latest_for_ladder_query(
         partner_id=partner_id,
         user_id=user_id,
+        progression=ladder.slug,
         exercises=sorted({step.exercise for step in ladder.steps}),
         as_of=as_of,
         limit=window(ladder),
@@ -64,7 +72,7 @@ async def recommend_from_history(
     logged = [
         LoggedSession(
             id=row["id"],
-            exercise=row["exercise"],
+            exercise=_on(ladder, row["exercise"], row["progression"]),
             performed_at=row["performed_at"],
             received_order=row["seq"],
             performance=performance(row),
@@ -95,7 +103,7 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
     logged = [
         LoggedSession(
             id=item.id or f"#{index}",
-            exercise=item.exercise,
+            exercise=_on(ladder, item.exercise, item.progression),
             performed_at=item.performed_at,
             received_order=index,
             performance=performance(content_of(item)),
@@ -138,37 +146,39 @@ async def todays_routine(
     ladder = catalogue.progression(progression)
     name = f"Today on the {ladder.name.lower()}"
     step = recommendation.next  # None exactly on `pause`
-    if step is None or ladder.routine is None:
+    if step is None:
         return TodaysRoutine(
             slug=f"{ladder.slug}-today",
             name=name,
             duration_minutes=0,
             blocks=[],
             recommendation=recommendation,
-            summary=_pause_advice(recommendation)
-            if recommendation.action == "pause"
-            else "This ladder has no daily routine.",
+            summary=_pause_advice(recommendation),
         )
     exercise = catalogue.exercise(step.exercise)
     support = messages.SUPPORT_NOTES[step.support]
+    # The built-in ladder wraps its step in a warm-up and a daily habit; a partner's ladder has
+    # no routine of its own, so its routine is the recommended step alone.
+    routine = ladder.routine
     blocks = [
-        *(b for b in ladder.routine.warm_up if b.applies_to(step.step)),
+        *(b for b in (routine.warm_up if routine else []) if b.applies_to(step.step)),
         RoutineBlock(
             exercise=step.exercise,
             sets=step.sets,
             dose=step.dose,
             unit=step.unit,
-            rest_seconds=ladder.routine.step_rest_seconds,
-            notes=" ".join(filter(None, [ladder.routine.step_notes, support])),
+            rest_seconds=routine.step_rest_seconds if routine else STEP_REST_SECONDS,
+            notes=" ".join(filter(None, [routine.step_notes if routine else "", support])),
         ),
-        *(b for b in ladder.routine.daily_habit if b.applies_to(step.step)),
+        *(b for b in (routine.daily_habit if routine else []) if b.applies_to(step.step)),
     ]
     exercises = [catalogue.exercise(b.exercise) for b in blocks]
     seconds = sum(_block_seconds(b, e) for b, e in zip(blocks, exercises, strict=True))
     return TodaysRoutine(
         slug=f"{ladder.slug}-today",
         name=name,
-        summary=f"Warm up, then {_dose_text(step.sets, step.dose, step.unit, exercise)} of {exercise.name.lower()}"
+        summary=f"{'Warm up, then' if routine and routine.warm_up else 'Today:'} "
+        f"{_dose_text(step.sets, step.dose, step.unit, exercise)} of {exercise.name.lower()}"
         f" ({recommendation.reasons[0].message})",
         duration_minutes=max(1, math.ceil(seconds / 60)),
         blocks=[

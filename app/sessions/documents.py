@@ -25,6 +25,7 @@ def content_of(body: SessionIn) -> Row:
     return {
         "client_session_id": body.client_session_id,
         "exercise": body.exercise,
+        "progression": body.progression,
         "performed_at": body.performed_at,
         "target_dose": body.target_dose,
         "set_doses": [s.dose for s in body.sets],
@@ -74,7 +75,7 @@ def performance(row: Mapping[Any, Any]) -> Performance:
 def to_document(row: Mapping[Any, Any], catalogue: LiveCatalogue) -> Row:
     """The contract's view of a stored session (a row, or the values just inserted as one), as
     JSON-ready data in the shape of `SessionOut`, with its assessment by the ladder's rules."""
-    ladder = catalogue.ladder_step(row["exercise"])
+    ladder = catalogue.ladder_step(row["exercise"], row["progression"])
     assessment = None
     if ladder is not None:
         progression, step = ladder
@@ -86,6 +87,7 @@ def to_document(row: Mapping[Any, Any], catalogue: LiveCatalogue) -> Row:
         "user_id": row["user_id"],
         "client_session_id": row["client_session_id"],
         "exercise": row["exercise"],
+        "progression": row["progression"],
         "performed_at": utc_text(row["performed_at"]),
         "target_dose": row["target_dose"],
         "sets": [{"dose": d} for d in row["set_doses"]],

@@ -59,7 +59,7 @@ async def post_session(
     try:
         stored, replayed = await state.transaction(
             ingest.post_session,
-            catalogue=state.catalogue,
+            catalogue=state.catalogue_for(caller.partner_id),
             partner_id=caller.partner_id,
             user_id=user_id,
             body=body,

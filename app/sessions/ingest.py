@@ -44,12 +44,16 @@ def check_against_catalogue(body: SessionIn, catalogue: LiveCatalogue) -> list[P
     codes = catalogue.fault_codes(body.exercise)
     if codes is None:
         return [ProblemError(loc=["exercise"], msg=f"unknown exercise {body.exercise!r}"), *problems]
+    named = []
+    if body.progression is not None and catalogue.ladder_step(body.exercise, body.progression) is None:
+        msg = f"there is no ladder {body.progression!r} with {body.exercise!r} as a step"
+        named.append(ProblemError(loc=["progression"], msg=msg))
     faults = [
         ProblemError(loc=["faults", i], msg=f"{body.exercise} has no fault code {code!r}")
         for i, code in enumerate(body.faults)
         if code not in codes
     ]
-    return faults + problems
+    return named + faults + problems
 
 
 def checked(body: SessionIn, catalogue: LiveCatalogue, *, at: list[str | int]) -> None:

@@ -5,7 +5,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, select, tuple_, union_all
+from sqlalchemy import Integer, Select, String, bindparam, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -57,11 +57,11 @@ def listing_query(
 
 
 def latest_for_ladder_query(
-    *, partner_id: int, user_id: str, exercises: list[str], as_of: datetime, limit: int
+    *, partner_id: int, user_id: str, progression: str, exercises: list[str], as_of: datetime, limit: int
 ) -> tuple[Select, dict[str, Any]]:
-    """What the rules read, newest first: the user's latest `limit` sessions of any of
-    `exercises` up to `as_of`, and their latest session of any exercise (red flags on it pause
-    every ladder).
+    """What the rules read, newest first: the user's latest `limit` sessions of the ladder
+    `progression` (of any of its `exercises`, naming that ladder or none) up to `as_of`, and
+    their latest session of any exercise (red flags on it pause every ladder).
 
     One small index range scan per exercise (ix_session_log_user_exercise_time) and one over
     the user's history (ix_session_log_user_time), merged: the cost depends on `limit` and the
@@ -72,7 +72,7 @@ def latest_for_ladder_query(
     (`.params()` would copy it, and the key of a seven-way UNION is recomputed: measured at 14%
     of a recommendation's CPU).
     """
-    parameters = {"partner_id": partner_id, "user_id": user_id, "as_of": as_of}
+    parameters = {"partner_id": partner_id, "user_id": user_id, "as_of": as_of, "progression": progression}
     return _latest_for_ladder(tuple(exercises), limit), parameters
 
 
@@ -86,9 +86,11 @@ def _latest_for_ladder(exercises: tuple[str, ...], limit: int) -> Select:
         col(SessionRow.user_id) == user_id,
         col(SessionRow.performed_at) <= as_of,
     )
+    progression = bindparam("progression", type_=String)
+    of_the_ladder = or_(col(SessionRow.progression).is_(None), col(SessionRow.progression) == progression)
     branches = [
         select(col(SessionRow.seq))
-        .where(*mine, col(SessionRow.exercise) == exercise)
+        .where(*mine, col(SessionRow.exercise) == exercise, of_the_ladder)
         .order_by(*_NEWEST_FIRST)
         .limit(limit)
         for exercise in exercises

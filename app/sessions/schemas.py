@@ -141,6 +141,12 @@ class SessionIn(Body):
     exercise: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="The exercise's slug from the catalogue, e.g. `reverse-lunge`; an unknown slug is a 422."
     )
+    progression: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="The ladder the session belongs to: a ladder you can see with this exercise as a step (else "
+        "a 422). Left out, the session belongs to every such ladder, and is assessed on your own oldest one with "
+        "the exercise, else on the built-in one.",
+    )
     performed_at: PerformedAt = Field(
         description="When the session was done: RFC 3339 with an offset, at most 5 minutes in the future."
     )
@@ -294,6 +300,7 @@ class SessionOut(BaseModel):
     user_id: str = Field(description="The user the session belongs to.")
     client_session_id: str | None = Field(description="Your own id for the session; null when none was sent.")
     exercise: str = Field(description="The exercise's slug.")
+    progression: str | None = Field(description="The ladder the session named; null when it named none.")
     performed_at: UtcTimestamp = Field(description="When the session was done: RFC 3339 in UTC, with a `Z`.")
     target_dose: int = Field(
         description="The planned dose of each set, 1–600: repetitions (each side, for a per-side exercise) or "

@@ -28,6 +28,9 @@ class SessionRow(SQLModel, table=True):
     user_id: str = Field(max_length=128)
     client_session_id: str | None = Field(default=None, max_length=64)
     exercise: str = Field(max_length=64)
+    # The ladder the session names (it then belongs to that one only); None: every visible
+    # ladder with its exercise as a step.
+    progression: str | None = Field(default=None, max_length=64)
     performed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     target_dose: int
     set_doses: list[int] = Field(sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,177 @@
+"""Publishing a partner's own exercises and ladders: stored as the documents the partner wrote,
+each change counted in the partner's revision in the same transaction, so every replica
+notices it."""
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import Session, col
+
+from app.catalogue.ladders import LadderIn, ladder_problems, to_progression
+from app.catalogue.memory import LiveCatalogue
+from app.content.exercises import ExerciseIn, as_exercise, exercise_problems
+from app.content.tables import PartnerContentRevision, PartnerExerciseRow, PartnerProgressionRow, utcnow
+from app.content.views import PartnerContent
+from app.errors import Conflict, Forbidden, InvalidRequest, NotFound, ProblemError
+
+Table = type[PartnerExerciseRow] | type[PartnerProgressionRow]
+KINDS: dict[str, Table] = {"exercise": PartnerExerciseRow, "progression": PartnerProgressionRow}
+
+
+def _own_slugs(kind: str, content: PartnerContent) -> set[str]:
+    return {document["slug"] for document in (content.exercises if kind == "exercise" else content.progressions)}
+
+
+def _builtin_slugs(kind: str, builtin: LiveCatalogue) -> set[str]:
+    return set(builtin.exercises if kind == "exercise" else builtin.progressions)
+
+
+def _problems(body: ExerciseIn | LadderIn, builtin: LiveCatalogue, content: PartnerContent) -> list[ProblemError]:
+    """Every broken check; with none, the document is also built as the catalogue will answer
+    it, so nothing is stored that the partner's view could not show."""
+    if isinstance(body, ExerciseIn):
+        muscles = {m.slug: m for m in builtin.document.muscles}
+        equipment = {e.slug: e for e in builtin.document.equipment}
+        problems = exercise_problems(body, muscles=muscles, equipment=equipment, at=["body"])
+        if not problems:
+            problems = _unbuildable(lambda: as_exercise(body))
+        return problems
+    visible = dict(builtin.exercises)
+    for stored in content.exercises:
+        visible.setdefault(stored["slug"], as_exercise(ExerciseIn.model_validate(stored)))
+    problems = ladder_problems(body, exercises=visible, at=["body"])
+    if not problems:
+        problems = _unbuildable(lambda: to_progression(body, exercises=visible, owner="partner"))
+    return problems
+
+
+def _unbuildable(build: Callable[[], object]) -> list[ProblemError]:
+    try:
+        build()
+    except ValidationError as error:  # a limit of the answer's shape the checks did not name
+        return [ProblemError(loc=["body", *e["loc"]], msg=e["msg"]) for e in error.errors()]
+    return []
+
+
+async def publish(
+    *,
+    connection: AsyncConnection,
+    builtin: LiveCatalogue,
+    partner_id: int,
+    body: ExerciseIn | LadderIn,
+    slug: str | None = None,
+) -> PartnerContent:
+    """Create (`slug` None: POST) or replace (`slug`: PUT) one of the partner's exercises or
+    ladders, checked against the partner's content as stored now; returns the content after."""
+    kind = "exercise" if isinstance(body, ExerciseIn) else "progression"
+    content = await read_content(connection=connection, partner_id=partner_id)
+    if slug is not None:  # PUT: the built-in catalogue's is 403, anything not the partner's own 404
+        if slug in _builtin_slugs(kind, builtin):
+            raise Forbidden(f"The {kind} {slug!r} is part of the built-in catalogue, which cannot be changed.")
+        if slug not in _own_slugs(kind, content):
+            raise NotFound(f"There is no {kind} {slug!r} of yours.")
+    elif body.slug in _builtin_slugs(kind, builtin):  # POST: a slug in use is a 409, whatever the rest
+        raise Conflict(f"The built-in catalogue already has the {kind} {body.slug!r}; choose another slug.")
+    elif body.slug in _own_slugs(kind, content):
+        raise Conflict(f"You already have the {kind} {body.slug!r}; PUT /v1/{kind}s/{body.slug} replaces it.")
+    problems = _problems(body, builtin, content)
+    if slug is not None and body.slug != slug:
+        problems.insert(0, ProblemError(loc=["body", "slug"], msg=f"must be {slug!r}, the slug in the path"))
+    if problems:
+        raise InvalidRequest.of(problems)
+    document = body.model_dump(mode="json")
+    table = KINDS[kind]
+    if slug is None:
+        try:
+            now = utcnow()
+            await connection.execute(
+                insert(table).values(
+                    partner_id=partner_id, slug=body.slug, document=document, created_at=now, updated_at=now
+                )
+            )
+        except IntegrityError:  # the same slug published at the same moment by another request
+            raise Conflict(f"You already have the {kind} {body.slug!r}.") from None
+    else:
+        await connection.execute(
+            update(table)
+            .where(col(table.partner_id) == partner_id, col(table.slug) == slug)
+            .values(document=document, updated_at=utcnow())
+        )
+    await _bump(connection, partner_id)
+    return await read_content(connection=connection, partner_id=partner_id)
+
+
+async def unpublish(
+    *, connection: AsyncConnection, builtin: LiveCatalogue, partner_id: int, kind: str, slug: str
+) -> PartnerContent:
+    """Delete one of the partner's own; an exercise still a step of one of its ladders is a 409
+    (sessions already logged keep their data)."""
+    if slug in _builtin_slugs(kind, builtin):
+        raise Forbidden(f"The {kind} {slug!r} is part of the built-in catalogue, which cannot be changed.")
+    content = await read_content(connection=connection, partner_id=partner_id)
+    if slug not in _own_slugs(kind, content):
+        raise NotFound(f"There is no {kind} {slug!r} of yours.")
+    if kind == "exercise":
+        using = sorted(
+            ladder["slug"] for ladder in content.progressions if any(s["exercise"] == slug for s in ladder["steps"])
+        )
+        if using:
+            raise Conflict(f"The exercise {slug!r} is a step of your ladders {', '.join(using)}; change them first.")
+    table = KINDS[kind]
+    await connection.execute(delete(table).where(col(table.partner_id) == partner_id, col(table.slug) == slug))
+    await _bump(connection, partner_id)
+    return await read_content(connection=connection, partner_id=partner_id)
+
+
+async def _bump(connection: AsyncConnection, partner_id: int) -> None:
+    bumped = await connection.execute(
+        update(PartnerContentRevision)
+        .where(col(PartnerContentRevision.partner_id) == partner_id)
+        .values(revision=col(PartnerContentRevision.revision) + 1)
+    )
+    if bumped.rowcount == 0:
+        await connection.execute(insert(PartnerContentRevision).values(partner_id=partner_id, revision=1))
+
+
+def _queries(partner_id: int) -> tuple[Any, Any, Any]:
+    """The partner's revision, exercises and ladders (oldest first)."""
+    revision = select(func.coalesce(func.max(col(PartnerContentRevision.revision)), 0)).where(
+        col(PartnerContentRevision.partner_id) == partner_id
+    )
+    exercises, ladders = (
+        select(col(table.document))
+        .where(col(table.partner_id) == partner_id)
+        .order_by(col(table.created_at), col(table.slug))
+        for table in (PartnerExerciseRow, PartnerProgressionRow)
+    )
+    return revision, exercises, ladders
+
+
+async def read_content(*, connection: AsyncConnection, partner_id: int) -> PartnerContent:
+    revision, exercises, ladders = _queries(partner_id)
+    return PartnerContent(
+        revision=(await connection.execute(revision)).scalar_one(),
+        exercises=[row[0] for row in await connection.execute(exercises)],
+        progressions=[row[0] for row in await connection.execute(ladders)],
+    )
+
+
+def stored_content(engine: Engine, partner_id: int) -> PartnerContent:
+    revision, exercises, ladders = _queries(partner_id)
+    with Session(engine) as session:
+        return PartnerContent(
+            revision=session.execute(revision).scalar_one(),
+            exercises=[row[0] for row in session.execute(exercises)],
+            progressions=[row[0] for row in session.execute(ladders)],
+        )
+
+
+def stored_revisions(engine: Engine) -> dict[int, int]:
+    """Every partner's content revision (the replicas' cheap poll)."""
+    with Session(engine) as session:
+        rows = session.execute(select(col(PartnerContentRevision.partner_id), col(PartnerContentRevision.revision)))
+        return {partner: revision for partner, revision in rows}

@@ -1,0 +1,43 @@
+"""Partners' own exercises and ladders: each stored as the document the partner wrote, under its
+partner and slug; never touched by the built-in catalogue's sync, nor by erasing a user.
+
+`partner_content_revision` counts each partner's changes, so every replica notices one (it
+polls the small table) and rebuilds only that partner's view of the catalogue."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PartnerExerciseRow(SQLModel, table=True):
+    __tablename__ = "partner_exercise"
+
+    partner_id: int = Field(foreign_key="partner.id", primary_key=True, ondelete="CASCADE")
+    slug: str = Field(primary_key=True, max_length=64)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class PartnerProgressionRow(SQLModel, table=True):
+    __tablename__ = "partner_progression"
+
+    partner_id: int = Field(foreign_key="partner.id", primary_key=True, ondelete="CASCADE")
+    slug: str = Field(primary_key=True, max_length=64)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # The oldest of a partner's ladders with an exercise assesses that exercise's sessions.
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class PartnerContentRevision(SQLModel, table=True):
+    __tablename__ = "partner_content_revision"
+
+    partner_id: int = Field(foreign_key="partner.id", primary_key=True, ondelete="CASCADE")
+    revision: int = Field(default=0)
