@@ -1,12 +1,14 @@
 """Catalogue read throughput of `stepwise serve` against a bare ASGI ceiling, in one run.
 
-    python bench/catalogue.py [--seconds 10] [--rounds 2]
+    python bench/catalogue.py [--seconds 10] [--rounds 2] [--partner-content]
 
 Starts `stepwise serve` exactly as it ships (its logging included) on a fresh SQLite database,
 and a bare ASGI app (uvicorn + uvloop + httptools) answering the same bytes. Each URL is loaded
 with `wrk -t1 -c32`, alternating service and ceiling; the server is pinned to CPU 0 and wrk to
 CPU 1. Prints requests/s, the ratio service/ceiling (best round of each), and the server's RSS.
-Needs `wrk` (Debian package `wrk`).
+With `--partner-content`, the demo partner first publishes an exercise and a ladder of its own,
+so the figures are those of a partner with a view of its own (its own answers, found after its
+key). Needs `wrk` (Debian package `wrk`).
 """
 
 import argparse
@@ -28,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--partner-content", action="store_true", help="measure a partner with content of its own")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install -y wrk")
@@ -37,6 +40,8 @@ def main() -> None:
     service, service_port, key = start_stepwise(work, env)
     bare = None
     try:
+        if args.partner_content:
+            publish_partner_content(f"http://127.0.0.1:{service_port}", key)
         recorded = {}
         for url in URLS:
             response = httpx.get(f"http://127.0.0.1:{service_port}{url}", headers={"Authorization": f"Bearer {key}"})
@@ -66,6 +71,30 @@ def main() -> None:
     finally:
         stop(service, bare)
         shutil.rmtree(work, ignore_errors=True)
+
+
+EXERCISE = {
+    "slug": "bench-wall-sit",
+    "name": "Wall sit",
+    "summary": "Slide down a wall and hold.",
+    "level": 2,
+    "unit": "seconds",
+    "per_side": False,
+    "muscles": {"primary": ["gluteus-maximus"], "secondary": []},
+    "equipment": ["none"],
+    "instructions": ["Back to the wall.", "Slide down.", "Hold, then slide up."],
+}
+
+
+def publish_partner_content(base: str, key: str) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    httpx.post(f"{base}/v1/exercises", json=EXERCISE, headers=headers).raise_for_status()
+    from app.catalogue.ladders import LadderIn
+
+    example = LadderIn.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+    step = {"exercise": "bench-wall-sit", "sets": 3, "start": 10, "target": 30, "increment": 10, "support": "none"}
+    ladder = example | {"slug": "bench-ladder", "steps": [step]}
+    httpx.post(f"{base}/v1/progressions", json=ladder, headers=headers).raise_for_status()
 
 
 if __name__ == "__main__":

@@ -224,11 +224,24 @@ def cli() -> Callable[..., subprocess.CompletedProcess]:
     return run
 
 
+def _postgres_skipped(terminalreporter) -> str | None:
+    """Why the PostgreSQL half was skipped, if it was: found here, or (run on several workers,
+    pytest-xdist) in the skips the workers reported."""
+    if _postgres_problem:
+        return _postgres_problem[0]
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if "PostgreSQL not reachable (" in reason:
+            return reason.split("PostgreSQL not reachable (", 1)[1].rstrip(")")
+    return None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter) -> None:
-    if _postgres_problem:
+    problem = _postgres_skipped(terminalreporter)
+    if problem:
         terminalreporter.write_line(
-            f"PostgreSQL half NOT run: {_postgres_problem[0]}. Only SQLite was tested; start PostgreSQL "
+            f"PostgreSQL half NOT run: {problem}. Only SQLite was tested; start PostgreSQL "
             "or set STEPWISE_TEST_POSTGRES_URL to run both.",
             yellow=True,
             bold=True,
