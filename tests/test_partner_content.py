@@ -121,6 +121,14 @@ def test_another_partner_sees_none_of_it_in_any_answer_or_etag(client, published
         mine = client.get(path, headers=published).headers["etag"]
         assert client.get(path, headers=theirs | {"If-None-Match": mine}).status_code == 200
         assert client.get(path, headers=published | {"If-None-Match": mine}).status_code == 304
+    # The endpoints that show no partner content: a partner without content gets exactly the
+    # shared answers (body and ETag), whoever else has content.
+    for path in ("/v1/muscles", "/v1/equipment", "/v1/routines", "/v1/safety"):
+        for _ in range(2):
+            their_answer, plain_answer = client.get(path, headers=theirs), client.get(path, headers=plain)
+            assert their_answer.content == plain_answer.content
+            assert their_answer.headers["etag"] == plain_answer.headers["etag"]
+            assert client.get(path, headers=published).status_code == 200
     # The same slugs are free for another partner.
     assert client.post("/v1/exercises", json=WALL_SIT, headers=theirs).status_code == 201
 
