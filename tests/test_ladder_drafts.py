@@ -226,3 +226,16 @@ def test_a_draft_is_stored_nowhere(client, headers):
     listed = client.get("/v1/progressions", headers=headers).json()["items"]
     assert "bridge-and-lunge" not in [ladder["slug"] for ladder in listed]
     assert evaluate(client, headers, "bridge-and-lunge", []).status_code == 404
+
+
+def test_sessions_may_name_the_draft_by_its_slug(client, headers):
+    named = [bridge(h) | {"progression": "bridge-and-lunge"} for h in (0, 1, 2)]
+    answer = evaluate(client, headers, DRAFT, named).json()
+    assert answer["action"] == "increase_dose"  # all three count: they name this ladder
+    elsewhere = evaluate(client, headers, DRAFT, [bridge(0) | {"progression": "lunge-ladder"}])
+    assert elsewhere.status_code == 422  # the glute bridge is no step of the built-in ladder
+    off_the_draft = evaluate(
+        client, headers, DRAFT, [session_body(exercise="half-squat-hold", faults=[], progression="bridge-and-lunge")]
+    )
+    assert off_the_draft.status_code == 422
+    assert off_the_draft.json()["errors"][0]["loc"] == ["body", "sessions", 0, "progression"]

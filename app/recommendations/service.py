@@ -13,7 +13,7 @@ from app.errors import InvalidRequest, ProblemError
 from app.progression import messages
 from app.progression.engine import recommend, window
 from app.progression.model import LoggedSession, Recommendation
-from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
+from app.recommendations.schemas import EvaluatedSessionIn, EvaluateIn, RecommendationOut, TodaysRoutine
 from app.sessions.documents import content_of, performance
 from app.sessions.ingest import check_against_catalogue
 from app.sessions.queries import latest_for_ladder_query
@@ -23,6 +23,20 @@ STEP_REST_SECONDS = 60  # between the sets of a partner ladder's step (the built
 
 
 DRAFT_RULES_VERSION = "draft"
+
+
+def _session_problems(
+    item: EvaluatedSessionIn, ladder: Progression, catalogue: LiveCatalogue, *, draft: bool
+) -> list[ProblemError]:
+    """A session checked as a post would be; one naming a draft ladder names it by its slug
+    (the draft is in no catalogue), and must be of one of its steps."""
+    if not (draft and item.progression == ladder.slug):
+        return check_against_catalogue(item, catalogue)
+    problems = check_against_catalogue(item.model_copy(update={"progression": None}), catalogue)
+    if not any(step.exercise == item.exercise for step in ladder.steps):
+        msg = f"there is no ladder {ladder.slug!r} with {item.exercise!r} as a step"
+        problems.insert(0, ProblemError(loc=["progression"], msg=msg))
+    return problems
 
 
 def _on(ladder: Progression, exercise: str, named: str | None) -> str:
@@ -95,7 +109,7 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
     errors = [
         ProblemError(loc=["body", "sessions", index, *problem.loc], msg=problem.msg)
         for index, item in enumerate(body.sessions)
-        for problem in check_against_catalogue(item, catalogue)
+        for problem in _session_problems(item, ladder, catalogue, draft=draft)
     ]
     if errors:
         raise InvalidRequest.of(errors)
