@@ -4,6 +4,7 @@ expired idempotency records. `lifespan` starts and stops it all."""
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -62,8 +63,9 @@ async def _load_secret(state: AppState) -> None:
 
 async def _reload_partner_content(state: AppState) -> None:
     """Rebuild the views of the partners whose content changed (on any replica) since seen."""
+    read_at = time.monotonic()
     stored = await anyio.to_thread.run_sync(content.stored_revisions, state.engine)
-    for partner in state.partner_views.changed(stored):
+    for partner in state.partner_views.changed(stored, read_at):
         state.partner_views.replace(
             partner, await anyio.to_thread.run_sync(content.stored_content, state.engine, partner)
         )

@@ -2,10 +2,12 @@
 private to it in every catalogue answer (ETags and the fast path included), checked in full,
 run by the same rules, and seen by every replica within seconds."""
 
+import asyncio
 import copy
 import time
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -325,3 +327,28 @@ def test_which_ladder_a_session_belongs_to(client, ours, theirs):
         headers=ours,
     ).json()
     assert evaluated["action"] == "start"  # the only session belongs to the other ladder
+
+
+def test_a_partners_concurrent_writes_take_turns(live_server, make_key):
+    """A partner's writes are serialised: its first writes never race to a 500, and a ladder and
+    the deletion of its exercise never both pass their checks (so no stored ladder is broken)."""
+    headers = bearer(make_key(WRITER))
+
+    async def race() -> None:
+        async with httpx.AsyncClient(base_url=live_server, headers=headers, timeout=30) as http:
+            first = await asyncio.gather(
+                *(http.post("/v1/exercises", json=WALL_SIT | {"slug": f"race-{i}"}) for i in range(6))
+            )
+            assert [r.status_code for r in first] == [201] * 6, [r.text for r in first]
+            for round_ in range(6):
+                ladder = LADDER | {"slug": f"race-ladder-{round_}"}
+                ladder["steps"] = [dict(LADDER["steps"][0], exercise=f"race-{round_}")]
+                deleted, published = await asyncio.gather(
+                    http.delete(f"/v1/exercises/race-{round_}"), http.post("/v1/progressions", json=ladder)
+                )
+                assert (deleted.status_code, published.status_code) in ((204, 422), (409, 201)), (deleted, published)
+                if published.status_code == 201:  # the ladder stands, with its exercise
+                    assert (await http.get(f"/v1/progressions/race-ladder-{round_}")).status_code == 200
+                    assert (await http.get(f"/v1/exercises/race-{round_}")).status_code == 200
+
+    asyncio.run(race())

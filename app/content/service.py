@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col
@@ -68,6 +70,7 @@ async def publish(
     """Create (`slug` None: POST) or replace (`slug`: PUT) one of the partner's exercises or
     ladders, checked against the partner's content as stored now; returns the content after."""
     kind = "exercise" if isinstance(body, ExerciseIn) else "progression"
+    await _bump(connection, partner_id)  # first: one write of a partner's at a time (see `_bump`)
     content = await read_content(connection=connection, partner_id=partner_id)
     if slug is not None:  # PUT: the built-in catalogue's is 403, anything not the partner's own 404
         if slug in _builtin_slugs(kind, builtin):
@@ -101,7 +104,6 @@ async def publish(
             .where(col(table.partner_id) == partner_id, col(table.slug) == slug)
             .values(document=document, updated_at=utcnow())
         )
-    await _bump(connection, partner_id)
     return await read_content(connection=connection, partner_id=partner_id)
 
 
@@ -112,6 +114,7 @@ async def unpublish(
     (sessions already logged keep their data)."""
     if slug in _builtin_slugs(kind, builtin):
         raise Forbidden(f"The {kind} {slug!r} is part of the built-in catalogue, which cannot be changed.")
+    await _bump(connection, partner_id)  # first: one write of a partner's at a time (see `_bump`)
     content = await read_content(connection=connection, partner_id=partner_id)
     if slug not in _own_slugs(kind, content):
         raise NotFound(f"There is no {kind} {slug!r} of yours.")
@@ -123,18 +126,22 @@ async def unpublish(
             raise Conflict(f"The exercise {slug!r} is a step of your ladders {', '.join(using)}; change them first.")
     table = KINDS[kind]
     await connection.execute(delete(table).where(col(table.partner_id) == partner_id, col(table.slug) == slug))
-    await _bump(connection, partner_id)
     return await read_content(connection=connection, partner_id=partner_id)
 
 
 async def _bump(connection: AsyncConnection, partner_id: int) -> None:
-    bumped = await connection.execute(
-        update(PartnerContentRevision)
-        .where(col(PartnerContentRevision.partner_id) == partner_id)
-        .values(revision=col(PartnerContentRevision.revision) + 1)
+    """Count a change to the partner's content, in one atomic upsert that also locks the
+    partner's revision row until the transaction ends. Done before the content is read, it makes
+    a partner's writes take turns (on SQLite, writes take turns anyway): a ladder and the
+    deletion of its exercise cannot both pass their checks, and a partner's first writes do not
+    race to create the row. A write refused later rolls the count back."""
+    upsert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    revision = PartnerContentRevision.__table__.c.revision  # type: ignore[attr-defined]
+    await connection.execute(
+        upsert(PartnerContentRevision)
+        .values(partner_id=partner_id, revision=1)
+        .on_conflict_do_update(index_elements=["partner_id"], set_={"revision": revision + 1})
     )
-    if bumped.rowcount == 0:
-        await connection.execute(insert(PartnerContentRevision).values(partner_id=partner_id, revision=1))
 
 
 def _queries(partner_id: int) -> tuple[Any, Any, Any]:

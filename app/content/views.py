@@ -12,6 +12,7 @@ re-synced (lazily, on the next request).
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,7 @@ class PartnerViews:
         self.contents: dict[int, PartnerContent] = {}  # the partners with content only
         self.revisions: dict[int, int] = {}  # every partner's revision seen, with content or not
         self._views: dict[int, tuple[LiveCatalogue, LiveCatalogue]] = {}  # partner -> (built on, view)
+        self._replaced_at: dict[int, float] = {}
 
     def replace(self, partner_id: int, content: PartnerContent) -> None:
         """The partner's content changed: its view is rebuilt on its next request. (An older
@@ -94,17 +96,23 @@ class PartnerViews:
         if content.revision < self.revisions.get(partner_id, -1):
             return
         self.revisions[partner_id] = content.revision
+        self._replaced_at[partner_id] = time.monotonic()
         if content.empty:
             self.contents.pop(partner_id, None)
         else:
             self.contents[partner_id] = content
         self._views.pop(partner_id, None)
 
-    def changed(self, stored: dict[int, int]) -> list[int]:
-        """The partners whose stored revision is not the one seen here (to reload), forgetting
-        partners no longer stored (removed)."""
+    def changed(self, stored: dict[int, int], read_at: float) -> list[int]:
+        """The partners whose stored revision (read at `read_at`, monotonic) is not the one seen
+        here (to reload), forgetting partners no longer stored (removed: with SQLite a new
+        partner may get a removed one's id). A partner whose first write was applied here after
+        the read is not forgotten."""
         for partner in set(self.revisions) - set(stored):
+            if self._replaced_at.get(partner, 0.0) >= read_at:
+                continue
             self.revisions.pop(partner)
+            self._replaced_at.pop(partner, None)
             self.contents.pop(partner, None)
             self._views.pop(partner, None)
         return [partner for partner, revision in stored.items() if self.revisions.get(partner) != revision]
