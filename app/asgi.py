@@ -59,7 +59,8 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
         if preflight is not None:
             _done(state, scope, (PREFLIGHT_ROUTE, "OPTIONS", preflight), started_at)
             return
-    send = with_cors(state.origins, scope, origin, send)  # every answer below, the fast path's too
+    if state.origins.by_partner:  # every answer below, the fast path's too (no partner allows any: nothing to add)
+        send = with_cors(state.origins, scope, origin, send)
     answered = None
     if scope["method"] == "GET":
         answered = await answer_from_cache(state.catalogue, state.partner_views, state.keys, state.limits, scope, send)

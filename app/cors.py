@@ -64,10 +64,9 @@ def normalise_origin(text: str) -> str:
     elif not _HOST.match(host) or len(host) > 253:
         raise ValueError(f"{text!r}: the host is not a DNS name or an IP address (use punycode for others)")
     scheme = parts.scheme.lower()
-    shown_host = host
     if port is None or port == _DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{shown_host}"
-    return f"{scheme}://{shown_host}:{port}"
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 class Origins:

@@ -36,69 +36,67 @@ RULE_RANGES = {
 }
 
 
-# Any whole number: the checks hold the ranges, and `_shown` puts them in the JSON Schema.
+# Any whole number: the checks hold the ranges, and `_showing` puts them in the JSON Schema.
 WholeNumber = Annotated[int, Strict(), WHOLE_NUMBER]
 
 
-def _shown(low: int, high: int) -> dict[str, Any]:
-    return {"minimum": low, "maximum": high}
+def _showing(ranges: dict[str, tuple[int, int]]) -> ConfigDict:
+    """A model config that shows each field's range (from the table the checks read) in its schema."""
+
+    def show(schema: dict[str, Any]) -> None:
+        for name, (low, high) in ranges.items():
+            schema["properties"][name].update(minimum=low, maximum=high)
+
+    return ConfigDict(extra="forbid", json_schema_extra=show)
 
 
 class LadderRulesIn(Body):
+    model_config = _showing(RULE_RANGES)
+
     streak: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["streak"]),
         description="Qualifying sessions in a row at one position that move the person up, 1–10.",
     )
     easy_rpe: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["easy_rpe"]),
         description="An rpe (0–10) at or below this counts as easy enough.",
     )
     pain_ok: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["pain_ok"]),
         description="Pain during (and after) at or below this (0–10) allows moving up; below `pain_limit`.",
     )
     pain_limit: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["pain_limit"]),
         description="Pain during or after above this (0–10) moves one position down; below `pain_stop`.",
     )
     pain_stop: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["pain_stop"]),
         description="Pain during, after or the next morning at or above this (0–10) pauses the ladder.",
     )
     flare_margin: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["flare_margin"]),
         description="Next-morning pain is a flare when more than this (0–10) above the pain before, and above pain_ok.",
     )
     incomplete_streak: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["incomplete_streak"]),
         description="Incomplete sessions in a row at one position that move the person down, 1–10.",
     )
     break_days: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["break_days"]),
         description="Days (1–365) after the latest session beyond which the person moves one position down.",
     )
     min_rest_hours: WholeNumber = Field(
-        json_schema_extra=_shown(*RULE_RANGES["min_rest_hours"]),
         description="Hours (0–168) each session of a streak must come after the one before it.",
     )
 
 
 class LadderStepIn(Body):
+    model_config = _showing(STEP_RANGES)
+
     exercise: Annotated[str, Field(max_length=200)] = Field(
         description="The step's exercise: the slug of an exercise of the catalogue, at most once in the ladder.",
         json_schema_extra={"pattern": SLUG.pattern, "maxLength": 64},
     )
-    sets: WholeNumber = Field(json_schema_extra=_shown(*STEP_RANGES["sets"]), description="Sets in a session, 1–10.")
+    sets: WholeNumber = Field(description="Sets in a session, 1–10.")
     start: WholeNumber = Field(
-        json_schema_extra=_shown(*STEP_RANGES["start"]),
         description="The step's first dose, 1–600, in the exercise's unit; at most `target`.",
     )
     target: WholeNumber = Field(
-        json_schema_extra=_shown(*STEP_RANGES["target"]),
         description="The step's top dose, 1–600; `target − start` is a multiple of `increment`.",
     )
     increment: WholeNumber = Field(
-        json_schema_extra=_shown(*STEP_RANGES["increment"]),
         description="How much the dose rises from one position to the next, at least 1.",
     )
     support: Annotated[str, WithJsonSchema({"type": "string", "enum": list(SUPPORTS)})] = Field(

@@ -178,3 +178,8 @@ def as_exercise(exercise: ExerciseIn) -> Exercise:
             for index, source in enumerate(exercise.sources)
         ],
     )
+
+
+def exercise_of(document: dict[str, Any]) -> Exercise:
+    """A stored document as the catalogue answers it."""
+    return as_exercise(ExerciseIn.model_validate(document))

@@ -15,10 +15,11 @@ from sqlmodel import Session, col
 
 from app.catalogue.ladders import LadderIn, ladder_problems, to_progression
 from app.catalogue.memory import LiveCatalogue
-from app.content.exercises import ExerciseIn, as_exercise, exercise_problems
-from app.content.tables import PartnerContentRevision, PartnerExerciseRow, PartnerProgressionRow, utcnow
+from app.content.exercises import ExerciseIn, as_exercise, exercise_of, exercise_problems
+from app.content.tables import PartnerContentRevision, PartnerExerciseRow, PartnerProgressionRow
 from app.content.views import PartnerContent
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound, ProblemError
+from app.partners.tables import utcnow
 
 Table = type[PartnerExerciseRow] | type[PartnerProgressionRow]
 KINDS: dict[str, Table] = {"exercise": PartnerExerciseRow, "progression": PartnerProgressionRow}
@@ -44,7 +45,7 @@ def _problems(body: ExerciseIn | LadderIn, builtin: LiveCatalogue, content: Part
         return problems
     visible = dict(builtin.exercises)
     for stored in content.exercises:
-        visible.setdefault(stored["slug"], as_exercise(ExerciseIn.model_validate(stored)))
+        visible.setdefault(stored["slug"], exercise_of(stored))
     problems = ladder_problems(body, exercises=visible, at=["body"])
     if not problems:
         problems = _unbuildable(lambda: to_progression(body, exercises=visible, owner="partner"))

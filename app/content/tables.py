@@ -4,36 +4,33 @@ partner and slug; never touched by the built-in catalogue's sync, nor by erasing
 `partner_content_revision` counts each partner's changes, so every replica notices one (it
 polls the small table) and rebuilds only that partner's view of the catalogue."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, DateTime
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from app.partners.tables import utcnow
 
 
-class PartnerExerciseRow(SQLModel, table=True):
+class _PartnerDocument(SQLModel):
+    """A document a partner wrote, under its partner and slug (the columns both tables share)."""
+
+    partner_id: int = Field(foreign_key="partner.id", primary_key=True, ondelete="CASCADE")
+    slug: str = Field(primary_key=True, max_length=64)
+    document: dict[str, Any] = Field(sa_type=JSON, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), nullable=False)
+
+
+class PartnerExerciseRow(_PartnerDocument, table=True):
     __tablename__ = "partner_exercise"
 
-    partner_id: int = Field(foreign_key="partner.id", primary_key=True, ondelete="CASCADE")
-    slug: str = Field(primary_key=True, max_length=64)
-    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
+class PartnerProgressionRow(_PartnerDocument, table=True):
+    """(The oldest of a partner's ladders with an exercise assesses that exercise's sessions.)"""
 
-class PartnerProgressionRow(SQLModel, table=True):
     __tablename__ = "partner_progression"
-
-    partner_id: int = Field(foreign_key="partner.id", primary_key=True, ondelete="CASCADE")
-    slug: str = Field(primary_key=True, max_length=64)
-    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    # The oldest of a partner's ladders with an exercise assesses that exercise's sessions.
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class PartnerContentRevision(SQLModel, table=True):

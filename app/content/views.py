@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from app.catalogue.ladders import LadderIn, ladder_problems, to_progression
 from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import Catalogue, Exercise
-from app.content.exercises import ExerciseIn, as_exercise
+from app.content.exercises import exercise_of
 
 logger = logging.getLogger("stepwise")
 _PARTNER_CACHED_RESPONSES = 512
@@ -48,7 +48,7 @@ def build_view(shared: LiveCatalogue, content: PartnerContent) -> LiveCatalogue:
     own = []
     for stored in content.exercises:
         try:
-            exercise = as_exercise(ExerciseIn.model_validate(stored))
+            exercise = exercise_of(stored)
         except ValidationError:  # stored under rules since tightened: hidden, never a 500
             logger.warning("partner exercise %r hidden: it no longer passes the checks", stored.get("slug"))
             continue

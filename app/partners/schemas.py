@@ -1,6 +1,6 @@
 """User-token request and answer shapes (the contract's "Frontends" section)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
@@ -41,8 +41,6 @@ class TokenOut(BaseModel):
 
     @staticmethod
     def of(token: str, user_id: str, scopes: frozenset[str], expires_at: int) -> "TokenOut":
-        from datetime import UTC
-
         return TokenOut(
             token=token,
             user_id=user_id,

@@ -139,13 +139,14 @@ def recommend(
 ) -> Recommendation:
     """The next step on `ladder` after `sessions`, by the first matching rule (docs/rules.md).
 
-    `sessions` may include sessions of other exercises: only the latest of them matters (rule 1).
+    `sessions` may include sessions of other exercises, or naming another ladder: only the latest
+    of them matters (rule 1).
     `emergency_flags` are the red-flag codes whose urgency is `emergency`.
     """
     rules = ladder.rules
     step_index = {step.exercise: index for index, step in enumerate(ladder.steps)}
     everything = _in_order([s for s in sessions if s.performed_at <= as_of])
-    history = [s for s in everything if s.exercise in step_index]
+    history = [s for s in everything if s.exercise in step_index and s.progression in (None, ladder.slug)]
     ladder_positions = positions(ladder)
 
     def position_of(session: LoggedSession) -> tuple[int, int]:

@@ -135,6 +135,9 @@ class LoggedSession:
     performed_at: datetime
     received_order: int
     performance: Performance
+    # The ladder the session named: it then belongs to that ladder alone (None: to every ladder
+    # with its exercise as a step).
+    progression: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,12 +39,6 @@ def _session_problems(
     return problems
 
 
-def _on(ladder: Progression, exercise: str, named: str | None) -> str:
-    """The exercise as the rules see it on `ladder`: a session naming another ladder is none of
-    this one's (its red flags still count, as any session's do)."""
-    return exercise if named is None or named == ladder.slug else f"{exercise} (on {named})"
-
-
 def _answer(
     catalogue: LiveCatalogue, ladder: Progression, result: Recommendation, as_of: datetime, *, draft: bool = False
 ) -> RecommendationOut:
@@ -86,7 +80,8 @@ async def recommend_from_history(
     logged = [
         LoggedSession(
             id=row["id"],
-            exercise=_on(ladder, row["exercise"], row["progression"]),
+            exercise=row["exercise"],
+            progression=row["progression"],
             performed_at=row["performed_at"],
             received_order=row["seq"],
             performance=performance(row),
@@ -117,7 +112,8 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
     logged = [
         LoggedSession(
             id=item.id or f"#{index}",
-            exercise=_on(ladder, item.exercise, item.progression),
+            exercise=item.exercise,
+            progression=item.progression,
             performed_at=item.performed_at,
             received_order=index,
             performance=performance(content_of(item)),
