@@ -35,7 +35,7 @@ async def healthz() -> Health:
 )
 async def readyz(state: AppStateDep) -> Readiness | Response:
     try:
-        revision = await state.transaction.read(_migration)
+        revision = await state.transaction.autocommit(_migration)
     except Exception:  # any error means "not ready"; probes run every few seconds: no log line
         return _not_ready("The database is not reachable.")
     if revision != state.migration_head:

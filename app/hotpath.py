@@ -67,9 +67,13 @@ def replaying(messages: list[Message], receive: Receive) -> Receive:
 
 
 async def answer(scope: Scope, receive: Receive, send: Send, response: Response) -> int:
-    """Send `response` through the layers the framework's answers go through; returns its status."""
-    gzip = GZipMiddleware(response, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
-    await gzip(scope, receive, with_outer_headers(scope, send))
+    """Send `response` through the layers the framework's answers go through; returns its status.
+    The gzip layer is skipped under its minimum size, where it sends the answer as it is."""
+    send = with_outer_headers(scope, send)
+    if len(response.body) < GZIP_MIN_BYTES:
+        await response(scope, receive, send)
+    else:
+        await GZipMiddleware(response, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)(scope, receive, send)
     return response.status_code
 
 

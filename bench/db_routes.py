@@ -1,6 +1,6 @@
 """The database-bound routes next to the bare minimum with a database, in one run.
 
-    python bench/db_routes.py [--seconds 4] [--rounds 2] [--pgbouncer]
+    python bench/db_routes.py [--seconds 4] [--rounds 3] [--pgbouncer]
 
 On PostgreSQL (STEPWISE_BENCH_POSTGRES_URL, default the local cluster), `stepwise serve` as it
 ships and `bare_db.py` (uvicorn + uvloop + httptools, an async psycopg pool of 20, the least SQL
@@ -11,7 +11,9 @@ each answer needs, answering Stepwise's own recorded bytes) are loaded in turn w
 - GET /v1/users/{id}/recommendation for a user with 10 sessions (the bare app: SELECT the
   user's latest 2 rows by index).
 
-Prints the best req/s of each, the ratio and the server's RSS; then the same two routes on the
+Prints the best req/s of each and the ratio, the least CPU per request each server used (its
+own process: a second view of the same ratio, steadier than req/s on a noisy machine), and the
+server's RSS; then the same two routes on the
 embedded default (SQLite, no configuration) and, with --pgbouncer, through a pgbouncer in
 transaction pooling mode that the bench starts (Debian's `pgbouncer`). Servers on CPU 0, wrk
 on CPU 1.
@@ -19,6 +21,7 @@ on CPU 1.
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -29,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))  # tests.pgbouncer, shared with the suite
-from common import clean_env, rss_mb, start_bare, start_stepwise, stop, wait_ready, wrk  # noqa: E402
+from common import clean_env, cpu_seconds, rss_mb, start_bare, start_stepwise, stop, wait_ready, wrk  # noqa: E402
 from ingest import drop_database, fresh_database, post_script, session_item  # noqa: E402
 
 from tests import pgbouncer  # noqa: E402
@@ -75,24 +78,38 @@ def record(port: int, key: str) -> dict:
     return {POST_PATH: recorded("POST", posted), REC_PATH: recorded("GET", recommended)}
 
 
-def measure(targets: dict[str, int], key: str, work: Path, seconds: int, rounds: int) -> dict[str, dict[str, float]]:
-    """Best req/s per (target, route) over alternating rounds."""
+Figures = dict[str, dict[str, tuple[float, float]]]  # target -> route -> (best req/s, least CPU µs/request)
+
+
+def measure(targets: dict[str, tuple[int, int]], key: str, work: Path, seconds: int, rounds: int) -> Figures:
+    """Best req/s and least server CPU per request, per (target, route), over alternating
+    rounds; `targets` names (port, server pid)."""
     script = post_script(work, json.dumps(single_session()))
-    best: dict[str, dict[str, float]] = {name: {"post": 0.0, "rec": 0.0} for name in targets}
+    best: Figures = {name: {"post": (0.0, math.inf), "rec": (0.0, math.inf)} for name in targets}
+    routes = {"post": (POST_PATH, script), "rec": (REC_PATH + REC_QUERY, None)}
     for _ in range(rounds):
-        for name, port in targets.items():
-            best[name]["post"] = max(best[name]["post"], wrk(port, POST_PATH, key, seconds, script)[0])
-            best[name]["rec"] = max(best[name]["rec"], wrk(port, REC_PATH + REC_QUERY, key, seconds)[0])
+        for name, (port, pid) in targets.items():
+            for route, (path, lua) in routes.items():
+                before = cpu_seconds(pid)
+                rate = wrk(port, path, key, seconds, lua)[0]
+                per_request = (cpu_seconds(pid) - before) / (rate * seconds) * 1e6
+                rate_so_far, cpu_so_far = best[name][route]
+                best[name][route] = (max(rate_so_far, rate), min(cpu_so_far, per_request))
     return best
 
 
-def report(title: str, best: dict[str, dict[str, float]], rss: dict[str, float]) -> None:
+def report(title: str, best: Figures, rss: dict[str, float]) -> None:
     print(title)
     names = list(best)
     for route, label in (("post", "POST one session"), ("rec", "GET recommendation (10 sessions)")):
-        figures = "  ".join(f"{name} {best[name][route]:7.0f} req/s" for name in names)
-        ratio = f"  ratio {best[names[0]][route] / best[names[1]][route]:.2f}" if len(names) == 2 else ""
-        print(f"  {label:34s} {figures}{ratio}")
+        figures = "  ".join(
+            f"{name} {best[name][route][0]:6.0f} req/s {best[name][route][1]:4.0f} µs CPU" for name in names
+        )
+        ratios = ""
+        if len(names) == 2:
+            (rate, cpu), (bare_rate, bare_cpu) = best[names[0]][route], best[names[1]][route]
+            ratios = f"  ratio {rate / bare_rate:.2f} (by CPU {bare_cpu / cpu:.2f})"
+        print(f"  {label:34s} {figures}{ratios}")
     print("  RSS after load: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items()))
 
 
@@ -106,7 +123,7 @@ def start_pgbouncer(database_url: str, work: Path) -> tuple[subprocess.Popen, st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pgbouncer", action="store_true")
     args = parser.parse_args()
     print(f"wrk -t1 -c32 -d{args.seconds}s, best of {args.rounds} alternating rounds")
@@ -121,7 +138,9 @@ def main() -> None:
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         bare, bare_port = start_bare(work / "responses.json", clean_env(BARE_DB_URL=conninfo), module="bare_db")
         wait_ready(bare_port, REC_PATH)
-        best = measure({"stepwise": port, "bare": bare_port}, key, work, args.seconds, args.rounds)
+        best = measure(
+            {"stepwise": (port, server.pid), "bare": (bare_port, bare.pid)}, key, work, args.seconds, args.rounds
+        )
         report("PostgreSQL", best, {"stepwise": rss_mb(server.pid), "bare": rss_mb(bare.pid)})
         stop(server)
         server = None
@@ -132,7 +151,9 @@ def main() -> None:
             bounced.mkdir()
             bounced_env = clean_env(DATABASE_URL=bounced_url, STEPWISE_DB_PREPARED_STATEMENTS="false")
             server, port, _ = start_stepwise(bounced, bounced_env, demo_key=False)
-            best = measure({"stepwise": port, "bare": bare_port}, key, work, args.seconds, args.rounds)
+            best = measure(
+                {"stepwise": (port, server.pid), "bare": (bare_port, bare.pid)}, key, work, args.seconds, args.rounds
+            )
             report(
                 "PostgreSQL through pgbouncer (transaction pooling; bare app direct)",
                 best,
@@ -145,7 +166,7 @@ def main() -> None:
         sqlite_dir.mkdir()
         server, port, sqlite_key = start_stepwise(sqlite_dir, clean_env())
         load_history(port, sqlite_key)
-        best = measure({"stepwise": port}, sqlite_key, work, args.seconds, args.rounds)
+        best = measure({"stepwise": (port, server.pid)}, sqlite_key, work, args.seconds, args.rounds)
         report("SQLite (the embedded default)", best, {"stepwise": rss_mb(server.pid)})
     finally:
         stop(server, bare, bouncer)

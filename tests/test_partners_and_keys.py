@@ -103,10 +103,10 @@ def test_a_slow_database_never_revives_a_revoked_key(client, make_key, app):
         def __init__(self, transaction) -> None:
             self.transaction, self.failure = transaction, None
 
-        async def read(self, work, **arguments):
+        async def autocommit(self, work, **arguments):
             if self.failure is not None:
                 raise self.failure
-            return await self.transaction.read(work, **arguments)
+            return await self.transaction.autocommit(work, **arguments)
 
     revoked, other = make_key("catalogue:read"), make_key("catalogue:read")
     now = [0.0]

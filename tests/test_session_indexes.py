@@ -81,6 +81,6 @@ def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
         as_of=datetime(2021, 1, 1, tzinfo=UTC),
         limit=2,
     )
-    plan = _plan(engine, query.params(parameters))
+    plan = _plan(engine, query.statement("postgresql").params(parameters))
     assert plan.count("ix_session_log_user_exercise_time") == len(LADDER_EXERCISES) and '"Seq Scan"' not in plan
     assert "ix_session_log_user_time" in plan  # the latest session of any exercise (red flags)

@@ -111,14 +111,15 @@ class KeyStore:
             if expired(claims):
                 raise ExpiredToken(claims.partner_id)
             key = await self._lookup(
-                _minting_key(claims.key_id), lambda: self._transaction.read(find_caller_by_key_id, key_id=claims.key_id)
+                _minting_key(claims.key_id),
+                lambda: self._transaction.autocommit(find_caller_by_key_id, key_id=claims.key_id),
             )
             caller = None if key is None else claims.for_key(key)
             if caller is None:
                 raise RevokedToken(claims.partner_id)
             return caller
         digest = hash_key(credential)
-        return await self._lookup(digest, lambda: self._transaction.read(find_caller, key_hash=digest))
+        return await self._lookup(digest, lambda: self._transaction.autocommit(find_caller, key_hash=digest))
 
     def _claims_of(self, token: str) -> TokenClaims | None:
         claims = self._claims.get(token)

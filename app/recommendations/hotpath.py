@@ -47,8 +47,8 @@ async def get_recommendation(
         return None
     try:
         await state.limits.charge(caller)
-        recommendation = await state.transaction.read(
-            service.recommend_from_history,
+        recommendation = await service.recommend_from_history(
+            statements=state.transaction,
             catalogue=state.catalogue_for(caller.partner_id),
             partner_id=caller.partner_id,
             user_id=user_id,

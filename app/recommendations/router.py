@@ -34,8 +34,8 @@ async def get_recommendation(
     access: Reader,
     as_of: AsOfQuery = None,
 ) -> RecommendationOut:
-    return await access.transaction.read(
-        service.recommend_from_history,
+    return await service.recommend_from_history(
+        statements=access.transaction,
         catalogue=access.catalogue,
         partner_id=access.partner_id,
         user_id=user_id,
@@ -70,8 +70,8 @@ async def evaluate(body: EvaluateIn, access: CatalogueReader) -> RecommendationO
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def get_routine(user_id: UserIdPath, progression: ProgressionQuery, access: Reader) -> TodaysRoutine:
-    return await access.transaction.read(
-        service.todays_routine,
+    return await service.todays_routine(
+        statements=access.transaction,
         catalogue=access.catalogue,
         partner_id=access.partner_id,
         user_id=user_id,

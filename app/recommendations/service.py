@@ -4,11 +4,10 @@ gives the same answer either way."""
 import math
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.catalogue.ladders import LadderIn, checked_ladder
 from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import Exercise, Progression, RoutineBlock
+from app.db import Statements
 from app.errors import InvalidRequest, ProblemError
 from app.progression import messages
 from app.progression.engine import recommend, window
@@ -59,7 +58,7 @@ def _answer(
 
 async def recommend_from_history(
     *,
-    connection: AsyncConnection,
+    statements: Statements,
     catalogue: LiveCatalogue,
     partner_id: int,
     user_id: str,
@@ -86,7 +85,7 @@ async def recommend_from_history(
             received_order=row["seq"],
             performance=performance(row),
         )
-        for row in (await connection.execute(query, parameters)).mappings()
+        for row in await statements.statement(query, parameters)
     ]
     return _answer(
         catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of
@@ -141,12 +140,12 @@ def _pause_advice(recommendation: RecommendationOut) -> str:
 
 
 async def todays_routine(
-    *, connection: AsyncConnection, catalogue: LiveCatalogue, partner_id: int, user_id: str, progression: str
+    *, statements: Statements, catalogue: LiveCatalogue, partner_id: int, user_id: str, progression: str
 ) -> TodaysRoutine:
     """Warm-up, the recommended step, then the daily habit (as scaled for that step); on
     `pause`, no exercise at all but advice: calm for pain, urgent where a red flag calls for it."""
     recommendation = await recommend_from_history(
-        connection=connection,
+        statements=statements,
         catalogue=catalogue,
         partner_id=partner_id,
         user_id=user_id,

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 
-from app.db import insert_skipping_conflicts
+from app.db import DriverStatement, insert_skipping_conflicts
 from app.sessions.tables import SessionRow
 
 Row = dict[str, Any]
@@ -44,6 +44,10 @@ _MOVE = (
 def _insert_returning_ids(dialect: str) -> Insert:
     # Built once per dialect: building a statement costs more than running it from the cache.
     return insert_skipping_conflicts(dialect, _TABLE, list(_CONFLICT)).returning(_TABLE.c.id)
+
+
+# One POSTed session (a row's columns as parameters; returns its id, or nothing on a clash).
+INSERT_ONE = DriverStatement(_insert_returning_ids, column_keys=COLUMNS)
 
 
 async def insert_sessions(

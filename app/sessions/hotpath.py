@@ -57,8 +57,8 @@ async def post_session(
     except RateLimited as refused:
         return (ROUTE, "POST", await answer_error(scope, receive, send, refused, route=ROUTE)), receive
     try:
-        stored, replayed = await state.transaction(
-            ingest.post_session,
+        stored, replayed = await ingest.post_session(
+            transaction=state.transaction,
             catalogue=state.catalogue_for(caller.partner_id),
             partner_id=caller.partner_id,
             user_id=user_id,

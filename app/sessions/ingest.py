@@ -1,16 +1,19 @@
-"""Logging sessions: one, or a batch whose items are judged one by one, both through `store`.
+"""Logging sessions: one (`post_session`), or a batch whose items are judged one by one
+(`post_batch`, through `store`); both answer each row alike (`_answer`).
 
-A batch reads top to bottom: every item is checked into its row or its problem, the rows are
-stored in one statement, and the answers are put back in item order. The checking is lazy so
-that it overlaps the database's insert (the overlap documented in `app.sessions.bulk`, worth
-about 1.1x on a 500-session batch). Both kinds of post run once per `Idempotency-Key`
-(`app.idempotency.service.run_once`).
+A single session's statements are driver statements (`app.db.DriverStatement`), run alone
+when no `Idempotency-Key` came. A batch reads top to bottom: every item is checked into its row
+or its problem, the rows are stored in one statement, and the answers are put back in item
+order. The checking is lazy so that it overlaps the database's insert (the overlap documented
+in `app.sessions.bulk`, worth about 1.1x on a 500-session batch). Both kinds of post run once
+per `Idempotency-Key` (`app.idempotency.service.run_once`).
 """
 
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from app.catalogue.memory import LiveCatalogue
+from app.db import InTransaction, Statements, Transaction
 from app.errors import Conflict, DomainError, InvalidRequest, ProblemError, problem_document, validation_problems
 from app.idempotency.service import StoredAnswer, run_once
-from app.sessions.bulk import insert_sessions
+from app.sessions.bulk import INSERT_ONE, insert_sessions
 from app.sessions.documents import Row, render, row_values, same_content, to_document
+from app.sessions.queries import CLIENT_SESSION
 from app.sessions.schemas import BatchItemIn, SessionIn
 from app.sessions.tables import SessionRow
 
@@ -98,27 +103,34 @@ async def store(
             )
         )
         existing = {(r["user_id"], r["client_session_id"]): dict(r) for r in found.mappings()}
-    answers: list[Stored | Conflict] = []
-    for row, document in zip(rows, documents, strict=True):
-        if row["id"] in inserted:
-            answers.append(Stored(201, document))
-            continue
-        earlier = existing.get((row["user_id"], row["client_session_id"]))
-        if earlier is None:  # the clashing session was erased between the insert and this read
-            answers.append(Conflict("A session with this client_session_id was being erased; retry the request."))
-        elif same_content(earlier, row):
-            answers.append(Stored(200, to_document(earlier, catalogue)))
-        else:
-            clash = (
-                f"client_session_id {row['client_session_id']!r} is already stored for this user with other content."
-            )
-            answers.append(Conflict(clash))
-    return answers
+    return [
+        _answer(
+            row,
+            new=document if row["id"] in inserted else None,
+            earlier=existing.get((row["user_id"], row["client_session_id"])),
+            catalogue=catalogue,
+        )
+        for row, document in zip(rows, documents, strict=True)
+    ]
+
+
+def _answer(row: Row, *, new: Row | None, earlier: Row | None, catalogue: LiveCatalogue) -> Stored | Conflict:
+    """A row's answer: `new`, its document, when it was stored; else its `client_session_id`
+    was taken, by `earlier` (the stored row, if still there)."""
+    if new is not None:
+        return Stored(201, new)
+    if earlier is None:  # the clashing session was erased between the insert and this read
+        return Conflict("A session with this client_session_id was being erased; retry the request.")
+    if same_content(earlier, row):
+        return Stored(200, to_document(earlier, catalogue))
+    return Conflict(
+        f"client_session_id {row['client_session_id']!r} is already stored for this user with other content."
+    )
 
 
 async def post_session(
     *,
-    connection: AsyncConnection,
+    transaction: Transaction,
     catalogue: LiveCatalogue,
     partner_id: int,
     user_id: str,
@@ -126,35 +138,45 @@ async def post_session(
     idempotency_key: str | None,
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
-    async def work() -> StoredAnswer:
-        checked(body, catalogue, at=["body"])
-        row = row_values(
-            session_id=new_session_id(),
-            partner_id=partner_id,
-            user_id=user_id,
-            body=body,
-            received_at=datetime.now(UTC),
-        )
-        (answer,) = await store(
-            connection=connection,
-            catalogue=catalogue,
-            partner_id=partner_id,
-            rows=[row],
-            expected=1,
-            may_clash=body.client_session_id is not None,
-        )
-        if isinstance(answer, Conflict):
-            raise answer
-        return StoredAnswer(answer.status, render(answer.session))
+    """One session, and whether the answer is a replay. With no `idempotency_key` its
+    statements run alone: the INSERT commits by itself (one round trip on PostgreSQL), and a
+    clash's read follows it. With one, claiming the key, the session and the answer share one
+    transaction."""
+    post_one = partial(_post_one, catalogue=catalogue, partner_id=partner_id, user_id=user_id, body=body)
+    if idempotency_key is None:
+        return await post_one(statements=transaction), False
 
-    return await run_once(
-        connection=connection,
-        partner_id=partner_id,
-        key=idempotency_key,
-        fingerprint=fingerprint,
-        user_ids=lambda: {user_id},
-        work=work,
+    async def once(*, connection: AsyncConnection) -> tuple[StoredAnswer, bool]:
+        return await run_once(
+            connection=connection,
+            partner_id=partner_id,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            user_ids=lambda: {user_id},
+            work=lambda: post_one(statements=InTransaction(connection)),
+        )
+
+    return await transaction(once)
+
+
+async def _post_one(
+    *, statements: Statements, catalogue: LiveCatalogue, partner_id: int, user_id: str, body: SessionIn
+) -> StoredAnswer:
+    checked(body, catalogue, at=["body"])
+    row = row_values(
+        session_id=new_session_id(), partner_id=partner_id, user_id=user_id, body=body, received_at=datetime.now(UTC)
     )
+    inserted = await statements.statement(INSERT_ONE, row)
+    earlier = None
+    if not inserted:  # its client_session_id is taken (the unique constraint decides)
+        parameters = {"partner_id": partner_id, "user_id": user_id, "client_session_id": body.client_session_id}
+        found = await statements.statement(CLIENT_SESSION, parameters)
+        earlier = found[0] if found else None
+    new = to_document(row, catalogue) if inserted else None
+    answer = _answer(row, new=new, earlier=earlier, catalogue=catalogue)
+    if isinstance(answer, Conflict):
+        raise answer
+    return StoredAnswer(answer.status, render(answer.session))
 
 
 async def post_batch(

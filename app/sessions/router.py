@@ -76,8 +76,8 @@ async def post_session(
     access: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    answer, replayed = await access.transaction(
-        ingest.post_session,
+    answer, replayed = await ingest.post_session(
+        transaction=access.transaction,
         catalogue=access.catalogue,
         partner_id=access.partner_id,
         user_id=user_id,
@@ -148,7 +148,7 @@ async def list_sessions(
     cursor: Cursor = None,
 ) -> SessionPage:
     after = decode_cursor(cursor, parts=(datetime.fromisoformat, int))
-    items, last = await access.transaction.read(
+    items, last = await access.transaction.autocommit(
         service.list_sessions,
         catalogue=access.catalogue,
         partner_id=access.partner_id,
@@ -181,7 +181,7 @@ async def get_session(
     session_id: SessionIdPath,
     access: Reader,
 ) -> dict:
-    return await access.transaction.read(
+    return await access.transaction.autocommit(
         service.get_session,
         catalogue=access.catalogue,
         partner_id=access.partner_id,
