@@ -28,6 +28,8 @@ import tempfile
 from pathlib import Path
 
 import httpx
+import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,9 +48,13 @@ def single_session() -> dict:
     return {k: v for k, v in session_item("post-user", 0).items() if k != "user_id"}
 
 
-def load_history(port: int, key: str) -> None:
+def history() -> list[dict]:
     """Ten ladder sessions for the recommendation's user."""
-    sessions = [session_item("rec-user", i * 24 * 60) for i in range(10)]
+    return [session_item("rec-user", i * 24 * 60) for i in range(10)]
+
+
+def load_history(port: int, key: str) -> None:
+    sessions = history()
     answer = httpx.post(
         f"http://127.0.0.1:{port}/v1/sessions/batch",
         json={"sessions": sessions},
@@ -56,6 +62,15 @@ def load_history(port: int, key: str) -> None:
         timeout=60,
     )
     assert answer.status_code == 200 and all(r["status"] == 201 for r in answer.json()["results"]), answer.text
+
+
+def seed_bare(conninfo: str) -> None:
+    """The same ten sessions in the bare app's table, so its GET reads the latest 2 of them."""
+    with psycopg.connect(conninfo) as connection:
+        connection.cursor().executemany(
+            "insert into bare_session (user_id, performed_at, document) values (%s, %s, %s)",
+            [(s["user_id"], s["performed_at"], Jsonb(s)) for s in history()],
+        )
 
 
 def record(port: int, key: str) -> dict:
@@ -138,6 +153,7 @@ def main() -> None:
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         bare, bare_port = start_bare(work / "responses.json", clean_env(BARE_DB_URL=conninfo), module="bare_db")
         wait_ready(bare_port, REC_PATH)
+        seed_bare(conninfo)
         best = measure(
             {"stepwise": (port, server.pid), "bare": (bare_port, bare.pid)}, key, work, args.seconds, args.rounds
         )
