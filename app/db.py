@@ -208,19 +208,31 @@ class DriverStatement:
 
     async def rows(self, connection: AsyncConnection, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         """The rows it returns (every row, as a dict by column name), run in `connection`'s
-        transaction."""
+        transaction. A connection lost, or cut off mid-statement (a deadline's cancellation), is
+        invalidated, as SQLAlchemy invalidates its own: closing the transaction then tries no
+        ROLLBACK on it, and the deadline's TimeoutError is what the caller sees."""
         dialect = connection.dialect
         if dialect.name != "postgresql":
             found = await connection.execute(self.statement(dialect.name), parameters)
             return [dict(row) for row in found.mappings()] if found.returns_rows else []
-        return await self.run(await connection.get_raw_connection(), dialect, parameters)
+        try:
+            return await self.run(await connection.get_raw_connection(), dialect, parameters)
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                with anyio.CancelScope(shield=True):
+                    await connection.invalidate(error.orig)
+            raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await connection.invalidate()
+            raise
 
     async def run(
         self, raw: PoolProxiedConnection, dialect: Dialect, parameters: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        """Run on `raw`, a pooled psycopg connection, failing as SQLAlchemy would: a driver
-        error becomes SQLAlchemy's (parameters hidden); a connection found closed or broken, or
-        cut off mid-statement (a deadline's cancellation), is replaced at its next checkout."""
+        """Run on `raw`, a pooled psycopg connection. A driver error becomes SQLAlchemy's
+        (parameters hidden), `connection_invalidated` when the connection was found closed or
+        broken; what to do with the connection is the caller's."""
         compiled = self._compiled.get(id(dialect)) or self._compile(dialect)
         values = compiled.fixed | parameters
         for name, process in compiled.binds:
@@ -231,21 +243,15 @@ class DriverStatement:
             cursor = await driver.execute(compiled.sql, values)
             found = await cursor.fetchall() if compiled.names else []  # (`description` costs more than the rows)
         except psycopg.Error as error:
-            lost = dialect.is_disconnect(error, raw.dbapi_connection, None)  # type: ignore[arg-type]
-            if lost:
-                raw.invalidate(error, soft=True)
             raise DBAPIError.instance(
                 compiled.sql,
                 values,
                 error,
                 psycopg.Error,
                 hide_parameters=True,
-                connection_invalidated=lost,
+                connection_invalidated=dialect.is_disconnect(error, raw.dbapi_connection, None),  # type: ignore[arg-type]
                 dialect=dialect,
             ) from None
-        except BaseException:
-            raw.invalidate(soft=True)
-            raise
         names, processes = compiled.names, compiled.results
         rows = [dict(zip(names, row, strict=True)) for row in found]
         for row in rows if processes else ():
@@ -283,18 +289,23 @@ class _Compiled:
 
 class Statements(Protocol):
     """Where a service runs its driver statements: alone (`Transaction.statement`), or in a
-    transaction under way (`InTransaction`)."""
+    transaction under way (`InTransaction`). `own_commit` asks a statement run alone for a
+    transaction of its own (see `Transaction.statement`)."""
 
-    async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]: ...
+    async def statement(
+        self, statement: DriverStatement, parameters: dict[str, Any], *, own_commit: bool = False
+    ) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class InTransaction:
-    """Driver statements run in `connection`'s transaction."""
+    """Driver statements run in `connection`'s transaction (which commits them)."""
 
     connection: AsyncConnection
 
-    async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    async def statement(
+        self, statement: DriverStatement, parameters: dict[str, Any], *, own_commit: bool = False
+    ) -> list[dict[str, Any]]:
         return await statement.rows(self.connection, parameters)
 
 
@@ -343,24 +354,48 @@ class Transaction:
             with anyio.fail_after(self._timeout):
                 return await work(connection=connection, **arguments)
 
-    async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run one statement by itself: committed on its own before it answers. On PostgreSQL,
-        on a pooled psycopg connection in autocommit mode (one round trip, and none of
-        SQLAlchemy's connection and execution layers: about half a hot path's database CPU);
-        on SQLite in a transaction as usual."""
+    async def statement(
+        self, statement: DriverStatement, parameters: dict[str, Any], *, own_commit: bool = False
+    ) -> list[dict[str, Any]]:
+        """Run one statement by itself, committed before it answers, on a pooled psycopg
+        connection (none of SQLAlchemy's connection and execution layers: about half a hot
+        path's database CPU); on SQLite in a transaction as usual.
+
+        On PostgreSQL it runs in autocommit mode: one round trip. A deadline can then cut it off
+        after the server committed it, so a write that a retry would repeat asks for
+        `own_commit`: BEGIN and the statement in one round trip (pipelined) within the
+        deadline, then the COMMIT with a deadline of its own, as `__call__` runs work, so a
+        statement cut off is never stored.
+
+        A connection found lost makes the pool replace every connection (as SQLAlchemy does: a
+        restarted server has dropped them all); one left in any other doubtful state (an error,
+        a cancellation) is replaced at its next checkout."""
         if self._one_statement is None:
             return await self(statement.rows, parameters=parameters)
         raw = await self.engine.raw_connection()
         try:
             driver = raw.driver_connection
             assert driver is not None
-            await driver.set_autocommit(True)
+            dialect = self.engine.dialect
+            if not own_commit:
+                await driver.set_autocommit(True)
+                with anyio.fail_after(self._timeout):
+                    found = await statement.run(raw, dialect, parameters)
+                await driver.set_autocommit(False)  # as the pool lends it to SQLAlchemy
+                return found
             with anyio.fail_after(self._timeout):
-                found = await statement.run(raw, self.engine.dialect, parameters)
-            await driver.set_autocommit(False)  # as the pool lends it to SQLAlchemy
+                async with driver.pipeline():
+                    found = await statement.run(raw, dialect, parameters)
+            with anyio.fail_after(self._timeout, shield=True):
+                await driver.commit()
             return found
+        except DBAPIError as error:
+            raw.invalidate(soft=True)
+            if error.connection_invalidated:
+                await self.engine.dispose()  # the idle ones closed, the others dropped as they come back
+            raise
         except BaseException:
-            raw.invalidate(soft=True)  # whatever state it was left in: replaced at its next checkout
+            raw.invalidate(soft=True)
             raise
         finally:
             raw.close()  # back to the pool

@@ -7,7 +7,9 @@ ships and `bare_db.py` (uvicorn + uvloop + httptools, an async psycopg pool of 2
 each answer needs, answering Stepwise's own recorded bytes) are loaded in turn with
 `wrk -t1 -c32`, alternating, for:
 
-- POST /v1/users/{id}/sessions, one session (the bare app: INSERT one jsonb row, commit);
+- POST /v1/users/{id}/sessions, one session (the bare app: INSERT one jsonb row, commit), as
+  it is and with a new `client_session_id` each time (which makes a retry safe, so Stepwise
+  stores it in one round trip instead of two);
 - GET /v1/users/{id}/recommendation for a user with 10 sessions (the bare app: SELECT the
   user's latest 2 rows by index).
 
@@ -100,8 +102,12 @@ def measure(targets: dict[str, tuple[int, int]], key: str, work: Path, seconds: 
     """Best req/s and least server CPU per request, per (target, route), over alternating
     rounds; `targets` names (port, server pid)."""
     script = post_script(work, json.dumps(single_session()))
-    best: Figures = {name: {"post": (0.0, math.inf), "rec": (0.0, math.inf)} for name in targets}
-    routes = {"post": (POST_PATH, script), "rec": (REC_PATH + REC_QUERY, None)}
+    routes = {
+        "post": (POST_PATH, script),
+        "post-id": (POST_PATH, client_id_script(work)),
+        "rec": (REC_PATH + REC_QUERY, None),
+    }
+    best: Figures = {name: {route: (0.0, math.inf) for route in routes} for name in targets}
     for _ in range(rounds):
         for name, (port, pid) in targets.items():
             for route, (path, lua) in routes.items():
@@ -113,10 +119,30 @@ def measure(targets: dict[str, tuple[int, int]], key: str, work: Path, seconds: 
     return best
 
 
+def client_id_script(workdir: Path) -> Path:
+    """wrk's script for posting the session with a new `client_session_id` each time."""
+    body = json.dumps(single_session())[:-1] + ', "client_session_id": "c-%s-%d"}'
+    script = workdir / "post-client-id.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        "local n = 0\nlocal run = tostring(math.random(1, 1000000000))\n"
+        "request = function()\n  n = n + 1\n"
+        f"  return wrk.format(nil, nil, nil, string.format({json.dumps(body)}, run, n))\nend\n"
+    )
+    return script
+
+
+_ROUTES = (
+    ("post", "POST one session"),
+    ("post-id", "POST one, with client_session_id"),
+    ("rec", "GET recommendation (10 sessions)"),
+)
+
+
 def report(title: str, best: Figures, rss: dict[str, float]) -> None:
     print(title)
     names = list(best)
-    for route, label in (("post", "POST one session"), ("rec", "GET recommendation (10 sessions)")):
+    for route, label in _ROUTES:
         figures = "  ".join(
             f"{name} {best[name][route][0]:6.0f} req/s {best[name][route][1]:4.0f} µs CPU" for name in names
         )

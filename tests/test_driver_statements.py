@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Float, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.db import DriverStatement, InTransaction, Transaction, make_async_engine
@@ -174,8 +174,16 @@ async def _scalar(connection, sql: str):
     return (await connection.execute(text(sql))).scalar()
 
 
-def test_a_statement_is_compiled_once_per_dialect(postgres_url):
+def test_a_statement_is_compiled_once_per_dialect(postgres_url, monkeypatch):
     statement = DriverStatement(CLIENT_SESSION.statement("postgresql"))
+    compiled = []
+    compile_it = DriverStatement._compile
+
+    def counting(self, dialect):
+        compiled.append(dialect.name)
+        return compile_it(self, dialect)
+
+    monkeypatch.setattr(DriverStatement, "_compile", counting)
 
     async def work():
         transaction = Transaction(make_async_engine(postgres_url))
@@ -185,4 +193,85 @@ def test_a_statement_is_compiled_once_per_dialect(postgres_url):
         await transaction.engine.dispose()
 
     _run(work)
-    assert len(statement._compiled) == 1
+    assert compiled == ["postgresql"]
+
+
+_SLEEP = DriverStatement(select(func.pg_sleep(bindparam("seconds", type_=Float)).label("slept")))
+
+
+def test_a_deadline_in_a_transaction_is_a_timeout_and_its_connection_is_dropped(postgres_url):
+    """Cut off mid-statement inside a transaction: the caller sees the deadline's TimeoutError
+    (not a failed ROLLBACK on the connection psycopg closed), and the pool lends a new one."""
+
+    async def work():
+        transaction = Transaction(make_async_engine(postgres_url, pool_size=1), timeout=0.3)
+        pid = "select pg_backend_pid() as pid"
+        before = await transaction.autocommit(lambda connection: _scalar(connection, pid))
+
+        async def sleep(*, connection):
+            return await InTransaction(connection).statement(_SLEEP, {"seconds": 3})
+
+        with pytest.raises(TimeoutError):
+            await transaction(sleep)
+        after = await transaction.autocommit(lambda connection: _scalar(connection, pid))
+        await transaction.engine.dispose()
+        return before, after
+
+    before, after = _run(work)
+    assert before != after
+
+
+def test_a_write_cut_off_by_its_deadline_is_not_stored(postgres_url):
+    """A write with a COMMIT of its own, held up (by a lock) past its deadline: a timeout, and
+    nothing stored once the lock is gone, so a retry stores it once."""
+
+    async def work():
+        transaction = Transaction(make_async_engine(postgres_url), timeout=0.5)
+        await _partner(transaction)
+        async with transaction.engine.connect() as blocker:
+            await blocker.execute(text("select id from partner where id = :id for update"), {"id": PARTNER_ID})
+            with pytest.raises(TimeoutError):
+                await transaction.statement(INSERT_ONE, _row("driver-8", client_session_id=None), own_commit=True)
+            await asyncio.sleep(0.3)
+            await blocker.commit()
+        await asyncio.sleep(0.3)
+        async with transaction.engine.connect() as connection:
+            stored = (await connection.execute(text("select count(*) from session_log where id = 'driver-8'"))).scalar()
+        stored_now = await transaction.statement(INSERT_ONE, _row("driver-9", client_session_id=None), own_commit=True)
+        await transaction.engine.dispose()
+        return stored, stored_now
+
+    assert _run(work) == (0, [{"id": "driver-9"}])
+
+
+def test_connections_lost_to_a_restart_fail_one_request_not_each(postgres_url):
+    """Every server connection dropped (a restart, a failover): the first statement that finds
+    its connection gone fails (a 503), and the pool replaces the others instead of lending each
+    to fail in turn."""
+
+    async def work():
+        transaction = Transaction(make_async_engine(postgres_url, pool_size=3))
+        await _partner(transaction)
+        parameters = {"partner_id": PARTNER_ID, "user_id": "nobody", "client_session_id": "none"}
+        await asyncio.gather(*(transaction.statement(_SLEEP, {"seconds": 0.2}) for _ in range(3)))  # 3 open
+        async with make_async_engine(postgres_url).connect() as admin:
+            ended = await admin.execute(
+                text(
+                    "select pg_terminate_backend(pid) from pg_stat_activity "
+                    "where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'"
+                )
+            )
+            assert len(ended.all()) >= 3
+            await admin.commit()
+        await asyncio.sleep(0.2)
+        failures = 0
+        for _ in range(4):
+            try:
+                await transaction.statement(CLIENT_SESSION, parameters)
+            except DBAPIError as lost:
+                assert lost.connection_invalidated
+                failures += 1
+        await transaction.engine.dispose()
+        return failures
+
+    assert _run(work) == 1

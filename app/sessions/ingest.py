@@ -139,9 +139,9 @@ async def post_session(
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
     """One session, and whether the answer is a replay. With no `idempotency_key` its
-    statements run alone: the INSERT commits by itself (one round trip on PostgreSQL), and a
-    clash's read follows it. With one, claiming the key, the session and the answer share one
-    transaction."""
+    statements run alone: the INSERT commits by itself (one round trip on PostgreSQL when a
+    `client_session_id` makes a retry safe, else two), and a clash's read follows it. With a
+    key, claiming it, the session and the answer share one transaction."""
     post_one = partial(_post_one, catalogue=catalogue, partner_id=partner_id, user_id=user_id, body=body)
     if idempotency_key is None:
         return await post_one(statements=transaction), False
@@ -166,7 +166,9 @@ async def _post_one(
     row = row_values(
         session_id=new_session_id(), partner_id=partner_id, user_id=user_id, body=body, received_at=datetime.now(UTC)
     )
-    inserted = await statements.statement(INSERT_ONE, row)
+    # With no client_session_id a retry would store it again: it gets a COMMIT of its own, so
+    # a deadline never cuts it off after the server stored it (`Transaction.statement`).
+    inserted = await statements.statement(INSERT_ONE, row, own_commit=body.client_session_id is None)
     earlier = None
     if not inserted:  # its client_session_id is taken (the unique constraint decides)
         parameters = {"partner_id": partner_id, "user_id": user_id, "client_session_id": body.client_session_id}
