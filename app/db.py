@@ -316,6 +316,8 @@ class Transaction:
 
     def __init__(self, engine: AsyncEngine, *, timeout: float = STATEMENT_TIMEOUT_SECONDS) -> None:
         self.engine = engine
+        self._dialect = engine.dialect  # (a property lookup through the async proxy, on every hot statement)
+        postgres = self._dialect.name == "postgresql"
         # A PostgreSQL server that stops answering (frozen, partitioned, overloaded) fails the
         # work after `timeout` seconds of it, counted from the connection's checkout (the pool
         # wait has its own timeout). anyio's cancellation is delivered again while psycopg tries
@@ -324,10 +326,9 @@ class Transaction:
         # client-side deadline, because a server-side `statement_timeout` cannot fire on a
         # server that is not running. SQLite is a local file: its own lock wait (busy_timeout,
         # 5 s) is its timeout.
-        self._timeout = timeout if engine.dialect.name == "postgresql" else math.inf
+        self._timeout = timeout if postgres else math.inf
         # On PostgreSQL one statement needs no BEGIN and COMMIT: two round trips of three.
         # (SQLite keeps its transaction: its "begin" hook takes the lock a read needs.)
-        postgres = engine.dialect.name == "postgresql"
         self._one_statement = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
 
     async def __call__(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
@@ -376,16 +377,15 @@ class Transaction:
         try:
             driver = raw.driver_connection
             assert driver is not None
-            dialect = self.engine.dialect
             if not own_commit:
                 await driver.set_autocommit(True)
                 with anyio.fail_after(self._timeout):
-                    found = await statement.run(raw, dialect, parameters)
+                    found = await statement.run(raw, self._dialect, parameters)
                 await driver.set_autocommit(False)  # as the pool lends it to SQLAlchemy
                 return found
             with anyio.fail_after(self._timeout):
                 async with driver.pipeline():
-                    found = await statement.run(raw, dialect, parameters)
+                    found = await statement.run(raw, self._dialect, parameters)
             with anyio.fail_after(self._timeout, shield=True):
                 await driver.commit()
             return found
