@@ -17,6 +17,10 @@ from app.progression.model import Unit
 from app.sessions.schemas import WHOLE_NUMBER, Body
 
 FAULT_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+# Text that is not blank has a character outside this class. Python's `\s` also takes
+# U+001C–U+001F and U+0085, ECMAScript's (the one JSON Schema means) also U+FEFF: naming
+# them all makes the pattern the schema shows and the check the service runs the same.
+NOT_BLANK = re.compile(r"[^\s\x1c-\x1f\x85\ufeff]")
 UNITS = get_args(Unit)
 _SLUG_SHOWN: dict[str, Any] = {"pattern": SLUG.pattern, "minLength": 1, "maxLength": 64}
 _OWN_SLUG_SHOWN: dict[str, Any] = _SLUG_SHOWN | {"minLength": 3}
@@ -31,7 +35,7 @@ class FaultIn(Body):
     )
     description: Text = Field(description="What the fault looks like.")
     correction: Annotated[str, Field(max_length=2000)] = Field(
-        description="How to correct it; not empty.", json_schema_extra={"pattern": r"\S", "minLength": 1}
+        description="How to correct it; not empty.", json_schema_extra={"pattern": NOT_BLANK.pattern, "minLength": 1}
     )
 
 
@@ -160,7 +164,7 @@ def exercise_problems(
         elif fault.code in codes:
             problem(["faults", index, "code"], f"{fault.code!r} is already a fault of this exercise")
         codes.add(fault.code)
-        if not fault.correction.strip():
+        if not NOT_BLANK.search(fault.correction):
             problem(["faults", index, "correction"], "say how to correct the fault")
     return problems
 
