@@ -1,6 +1,7 @@
 """Database engines (async for requests, sync for the command line and start-up) and the one
 transaction runner; nothing domain-specific."""
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +25,7 @@ from sqlmodel import SQLModel, create_engine
 # Statements' parameters hold health data and key hashes: never in logs. SQLAlchemy's errors
 # leave them out (`hide_parameters` on every engine); aiosqlite logs them at DEBUG.
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+logger = logging.getLogger("stepwise")
 
 # Predictable constraint names, so migrations can drop and alter them on both databases.
 SQLModel.metadata.naming_convention = {
@@ -65,6 +67,8 @@ def insert_skipping_conflicts(dialect: str, table: Any, conflict_columns: list[s
 CONNECT_TIMEOUT_SECONDS = 5.0
 POOL_TIMEOUT_SECONDS = 5.0
 STATEMENT_TIMEOUT_SECONDS = 5.0
+# How long a statement alone waits, past its deadline, for the server to confirm its cancellation.
+CANCEL_GRACE_SECONDS = 1.0
 
 
 class EngineOptions(TypedDict):
@@ -289,12 +293,9 @@ class _Compiled:
 
 class Statements(Protocol):
     """Where a service runs its driver statements: alone (`Transaction.statement`), or in a
-    transaction under way (`InTransaction`). `own_commit` asks a statement run alone for a
-    transaction of its own (see `Transaction.statement`)."""
+    transaction under way (`InTransaction`)."""
 
-    async def statement(
-        self, statement: DriverStatement, parameters: dict[str, Any], *, own_commit: bool = False
-    ) -> list[dict[str, Any]]: ...
+    async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,9 +304,7 @@ class InTransaction:
 
     connection: AsyncConnection
 
-    async def statement(
-        self, statement: DriverStatement, parameters: dict[str, Any], *, own_commit: bool = False
-    ) -> list[dict[str, Any]]:
+    async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         return await statement.rows(self.connection, parameters)
 
 
@@ -330,6 +329,7 @@ class Transaction:
         # On PostgreSQL one statement needs no BEGIN and COMMIT: two round trips of three.
         # (SQLite keeps its transaction: its "begin" hook takes the lock a read needs.)
         self._one_statement = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
+        self._cancels: set[asyncio.Task[None]] = set()
 
     async def __call__(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
         async with self.engine.connect() as connection, connection.begin() as transaction:
@@ -355,18 +355,18 @@ class Transaction:
             with anyio.fail_after(self._timeout):
                 return await work(connection=connection, **arguments)
 
-    async def statement(
-        self, statement: DriverStatement, parameters: dict[str, Any], *, own_commit: bool = False
-    ) -> list[dict[str, Any]]:
+    async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         """Run one statement by itself, committed before it answers, on a pooled psycopg
         connection (none of SQLAlchemy's connection and execution layers: about half a hot
         path's database CPU); on SQLite in a transaction as usual.
 
-        On PostgreSQL it runs in autocommit mode: one round trip. A deadline can then cut it off
-        after the server committed it, so a write that a retry would repeat asks for
-        `own_commit`: BEGIN and the statement in one round trip (pipelined) within the
-        deadline, then the COMMIT with a deadline of its own, as `__call__` runs work, so a
-        statement cut off is never stored.
+        On PostgreSQL it runs in autocommit mode: one round trip, no BEGIN and COMMIT. Its
+        deadline asks the server to cancel it rather than walking away: a client that stops
+        waiting cannot tell whether a write it sent was stored, but a statement cancelled on the
+        server was not, and one that completed anyway was. So past the deadline it is a
+        TimeoutError only once the server confirms the cancellation; if it completed instead, it
+        answers as usual. A server that answers neither within the grace (frozen, or gone) cuts
+        it off there, the outcome unknown, as with any COMMIT that a deadline cuts off.
 
         A connection found lost makes the pool replace every connection (as SQLAlchemy does: a
         restarted server has dropped them all); one left in any other doubtful state (an error,
@@ -374,20 +374,24 @@ class Transaction:
         if self._one_statement is None:
             return await self(statement.rows, parameters=parameters)
         raw = await self.engine.raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        deadline = _ServerDeadline(driver, self._timeout, self._cancels)
         try:
-            driver = raw.driver_connection
-            assert driver is not None
-            if not own_commit:
-                await driver.set_autocommit(True)
-                with anyio.fail_after(self._timeout):
+            await driver.set_autocommit(True)
+            try:
+                with anyio.fail_after(self._timeout + CANCEL_GRACE_SECONDS):
                     found = await statement.run(raw, self._dialect, parameters)
+            except DBAPIError as error:
+                if deadline.passed and isinstance(error.orig, psycopg.errors.QueryCanceled):
+                    raise TimeoutError("the statement was cancelled on the server at its deadline") from error
+                raise
+            finally:
+                deadline.close()
+            if deadline.passed:
+                raw.invalidate(soft=True)  # its cancel request may still be on its way
+            else:
                 await driver.set_autocommit(False)  # as the pool lends it to SQLAlchemy
-                return found
-            with anyio.fail_after(self._timeout):
-                async with driver.pipeline():
-                    found = await statement.run(raw, self._dialect, parameters)
-            with anyio.fail_after(self._timeout, shield=True):
-                await driver.commit()
             return found
         except DBAPIError as error:
             raw.invalidate(soft=True)
@@ -399,3 +403,31 @@ class Transaction:
             raise
         finally:
             raw.close()  # back to the pool
+
+
+class _ServerDeadline:
+    """At `seconds` from now, asks the server to cancel what `driver` is running: a timer, not
+    a task, until then (a few microseconds). The cancel request runs as a task of its own, held
+    in `tasks` until done, since the event loop keeps only weak references to tasks."""
+
+    __slots__ = ("_driver", "_tasks", "_timer", "passed")
+
+    def __init__(self, driver: psycopg.AsyncConnection, seconds: float, tasks: set[asyncio.Task[None]]) -> None:
+        self._driver, self._tasks, self.passed = driver, tasks, False
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._cancel)
+
+    def _cancel(self) -> None:
+        self.passed = True
+        task = asyncio.ensure_future(_cancel_on_server(self._driver))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+
+async def _cancel_on_server(driver: psycopg.AsyncConnection) -> None:
+    try:
+        await driver.cancel_safe(timeout=CANCEL_GRACE_SECONDS)
+    except Exception as error:  # the statement's own wait reports what follows
+        logger.warning("could not ask the database to cancel a statement past its deadline: %s", type(error).__name__)

@@ -6,8 +6,9 @@ lent."""
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
+import psycopg
 import pytest
-from sqlalchemy import Float, bindparam, func, select, text
+from sqlalchemy import Float, String, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.db import DriverStatement, InTransaction, Transaction, make_async_engine
@@ -221,27 +222,66 @@ def test_a_deadline_in_a_transaction_is_a_timeout_and_its_connection_is_dropped(
     assert before != after
 
 
-def test_a_write_cut_off_by_its_deadline_is_not_stored(postgres_url):
-    """A write with a COMMIT of its own, held up (by a lock) past its deadline: a timeout, and
-    nothing stored once the lock is gone, so a retry stores it once."""
+def test_a_write_cut_off_by_its_deadline_is_cancelled_on_the_server_and_not_stored(postgres_url):
+    """A lone write held up (by a lock) past its deadline: cancelled on the server, which then
+    confirms it (the TimeoutError's cause), so nothing is stored once the lock is gone and a
+    retry stores it once. Only walking away from it, it would still land after the lock."""
 
     async def work():
         transaction = Transaction(make_async_engine(postgres_url), timeout=0.5)
         await _partner(transaction)
         async with transaction.engine.connect() as blocker:
             await blocker.execute(text("select id from partner where id = :id for update"), {"id": PARTNER_ID})
-            with pytest.raises(TimeoutError):
-                await transaction.statement(INSERT_ONE, _row("driver-8", client_session_id=None), own_commit=True)
+            with pytest.raises(TimeoutError) as cut_off:
+                await transaction.statement(INSERT_ONE, _row("driver-8", client_session_id=None))
             await asyncio.sleep(0.3)
             await blocker.commit()
         await asyncio.sleep(0.3)
         async with transaction.engine.connect() as connection:
             stored = (await connection.execute(text("select count(*) from session_log where id = 'driver-8'"))).scalar()
-        stored_now = await transaction.statement(INSERT_ONE, _row("driver-9", client_session_id=None), own_commit=True)
+        stored_now = await transaction.statement(INSERT_ONE, _row("driver-9", client_session_id=None))
         await transaction.engine.dispose()
-        return stored, stored_now
+        return stored, stored_now, cut_off.value.__cause__
 
-    assert _run(work) == (0, [{"id": "driver-9"}])
+    stored, stored_now, cause = _run(work)
+    assert (stored, stored_now) == (0, [{"id": "driver-9"}])
+    assert isinstance(cause, DBAPIError) and isinstance(cause.orig, psycopg.errors.QueryCanceled)
+
+
+def test_a_statement_that_completes_while_being_cancelled_answers_as_usual(postgres_url):
+    """Past its deadline, a statement the server finishes before the cancellation reaches it
+    was stored: it answers its rows, not a TimeoutError. (The cancel request is held back here
+    until the statement is done: on a busy server the two race.)"""
+
+    async def work():
+        transaction = Transaction(make_async_engine(postgres_url, pool_size=1), timeout=0.2)
+        await _partner(transaction)
+        real_cancel = psycopg.AsyncConnection.cancel_safe
+        finished = asyncio.Event()
+
+        async def late_cancel(self, **kwargs):
+            await finished.wait()
+            await real_cancel(self, **kwargs)
+
+        statement = DriverStatement(
+            select(func.pg_sleep(0.6).label("slept"), bindparam("id", type_=String).label("id"))
+        )
+        pid = "select pg_backend_pid() as pid"
+        before = await transaction.autocommit(lambda connection: _scalar(connection, pid))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(psycopg.AsyncConnection, "cancel_safe", late_cancel)
+            try:
+                found = await transaction.statement(statement, {"id": "late"})
+            finally:
+                finished.set()
+            await asyncio.sleep(0.1)
+        after = await transaction.autocommit(lambda connection: _scalar(connection, pid))
+        await transaction.engine.dispose()
+        return found, before != after
+
+    found, replaced = _run(work)
+    assert found[0]["id"] == "late"
+    assert replaced  # the connection a cancel request was sent for is not lent again
 
 
 def test_connections_lost_to_a_restart_fail_one_request_not_each(postgres_url):

@@ -222,8 +222,12 @@ def test_a_blank_correction_is_refused_exactly_when_the_published_pattern_refuse
     if node is None:
         assert os.environ.get("CI") != "true", "CI=true but node is not installed"
         pytest.skip("node not installed: the pattern was checked by Python's rules only")
-    script = "const [p, t] = JSON.parse(process.argv[1]); console.log(JSON.stringify(t.map(s => new RegExp(p, 'u').test(s))))"
-    ecma = subprocess.run([node, "-e", script, json.dumps([pattern, CORRECTIONS])], capture_output=True, text=True, timeout=30)
+    script = (
+        "const [p, t] = JSON.parse(process.argv[1]);console.log(JSON.stringify(t.map(s => new RegExp(p, 'u').test(s))))"
+    )
+    ecma = subprocess.run(
+        [node, "-e", script, json.dumps([pattern, CORRECTIONS])], capture_output=True, text=True, timeout=30
+    )
     assert json.loads(ecma.stdout) == list(judged.values()), ecma.stderr
 
 

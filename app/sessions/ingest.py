@@ -166,9 +166,7 @@ async def _post_one(
     row = row_values(
         session_id=new_session_id(), partner_id=partner_id, user_id=user_id, body=body, received_at=datetime.now(UTC)
     )
-    # With no client_session_id a retry would store it again: it gets a COMMIT of its own, so
-    # a deadline never cuts it off after the server stored it (`Transaction.statement`).
-    inserted = await statements.statement(INSERT_ONE, row, own_commit=body.client_session_id is None)
+    inserted = await statements.statement(INSERT_ONE, row)
     earlier = None
     if not inserted:  # its client_session_id is taken (the unique constraint decides)
         parameters = {"partner_id": partner_id, "user_id": user_id, "client_session_id": body.client_session_id}
