@@ -379,15 +379,8 @@ class Transaction:
         deadline = _ServerDeadline(driver, self._timeout, self._cancels)
         try:
             await driver.set_autocommit(True)
-            try:
-                with anyio.fail_after(self._timeout + CANCEL_GRACE_SECONDS):
-                    found = await statement.run(raw, self._dialect, parameters)
-            except DBAPIError as error:
-                if deadline.passed and isinstance(error.orig, psycopg.errors.QueryCanceled):
-                    raise TimeoutError("the statement was cancelled on the server at its deadline") from error
-                raise
-            finally:
-                deadline.close()
+            with deadline, anyio.fail_after(self._timeout + CANCEL_GRACE_SECONDS):
+                found = await statement.run(raw, self._dialect, parameters)
             if deadline.passed:
                 raw.invalidate(soft=True)  # its cancel request may still be on its way
             else:
@@ -397,6 +390,8 @@ class Transaction:
             raw.invalidate(soft=True)
             if error.connection_invalidated:
                 await self.engine.dispose()  # the idle ones closed, the others dropped as they come back
+            if deadline.passed and isinstance(error.orig, psycopg.errors.QueryCanceled):
+                raise TimeoutError("the statement was cancelled on the server at its deadline") from error
             raise
         except BaseException:
             raw.invalidate(soft=True)
@@ -406,24 +401,28 @@ class Transaction:
 
 
 class _ServerDeadline:
-    """At `seconds` from now, asks the server to cancel what `driver` is running: a timer, not
-    a task, until then (a few microseconds). The cancel request runs as a task of its own, held
-    in `tasks` until done, since the event loop keeps only weak references to tasks."""
+    """Within it, `seconds` after it was entered, asks the server to cancel what `driver` is
+    running: a timer, not a task, until then (a few microseconds). The cancel request runs as a
+    task of its own, held in `tasks` until done, since the event loop keeps only weak
+    references to tasks. `passed` tells afterwards whether it was sent."""
 
-    __slots__ = ("_driver", "_tasks", "_timer", "passed")
+    __slots__ = ("_driver", "_seconds", "_tasks", "_timer", "passed")
 
     def __init__(self, driver: psycopg.AsyncConnection, seconds: float, tasks: set[asyncio.Task[None]]) -> None:
-        self._driver, self._tasks, self.passed = driver, tasks, False
-        self._timer = asyncio.get_running_loop().call_later(seconds, self._cancel)
+        self._driver, self._seconds, self._tasks, self.passed = driver, seconds, tasks, False
+
+    def __enter__(self) -> "_ServerDeadline":
+        self._timer = asyncio.get_running_loop().call_later(self._seconds, self._cancel)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
 
     def _cancel(self) -> None:
         self.passed = True
         task = asyncio.ensure_future(_cancel_on_server(self._driver))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def close(self) -> None:
-        self._timer.cancel()
 
 
 async def _cancel_on_server(driver: psycopg.AsyncConnection) -> None:

@@ -8,8 +8,8 @@ each answer needs, answering Stepwise's own recorded bytes) are loaded in turn w
 `wrk -t1 -c32`, alternating, for:
 
 - POST /v1/users/{id}/sessions, one session (the bare app: INSERT one jsonb row, commit), as
-  it is and with a new `client_session_id` each time (which makes a retry safe, so Stepwise
-  stores it in one round trip instead of two);
+  it is and with a new `client_session_id` each time (checked against the user's unique
+  index as it is stored);
 - GET /v1/users/{id}/recommendation for a user with 10 sessions (the bare app: SELECT the
   user's latest 2 rows by index).
 

@@ -139,9 +139,9 @@ async def post_session(
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
     """One session, and whether the answer is a replay. With no `idempotency_key` its
-    statements run alone: the INSERT commits by itself (one round trip on PostgreSQL when a
-    `client_session_id` makes a retry safe, else two), and a clash's read follows it. With a
-    key, claiming it, the session and the answer share one transaction."""
+    statements run alone: the INSERT commits by itself (one round trip on PostgreSQL), and a
+    clash's read follows it. With a key, claiming it, the session and the answer share one
+    transaction."""
     post_one = partial(_post_one, catalogue=catalogue, partner_id=partner_id, user_id=user_id, body=body)
     if idempotency_key is None:
         return await post_one(statements=transaction), False
