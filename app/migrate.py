@@ -16,6 +16,8 @@ _PACKAGE = Path(__file__).parent
 
 # The advisory lock every start-up takes on PostgreSQL (any number, the same in every replica).
 STARTUP_LOCK = 7_316_846_273_551_120_947
+# How long a start-up on SQLite waits for another's to finish (the file's write lock).
+STARTUP_WAIT_MS = 120_000
 
 
 def script_location() -> Path:
@@ -32,22 +34,30 @@ def alembic_config(database_url: str) -> Config:
 
 
 @contextmanager
-def exclusive(database_url: str) -> Iterator[Connection | None]:
-    """One start-up at a time on a database: replicas started together on an empty PostgreSQL
-    would otherwise all run the first migration. On PostgreSQL this yields a connection in a
-    transaction that holds an advisory lock, and commits on leaving; the lock is a transaction
-    lock, so it also works through pgbouncer's transaction pooling. Migrations, the catalogue's
-    sync and the demo partner run in that one transaction: the next replica waits, then finds
-    everything done. On SQLite it yields None: each step's write transaction takes the
-    database's write lock first (BEGIN IMMEDIATE), which already makes writers take turns."""
-    if not database_url.startswith("postgresql"):
-        yield None
-        return
-    engine = make_engine(database_url, pool_size=1)
+def exclusive(database_url: str) -> Iterator[Connection]:
+    """One start-up at a time on a database: replicas started together on an empty database
+    would otherwise interleave their migrations (Alembic plans a run's steps at its start, so a
+    replica could run a step another has just run). This yields a connection in a transaction
+    that holds the database's lock, and commits on leaving: migrations, the catalogue's sync and
+    the demo partner run in that one transaction, and the next replica waits, then finds
+    everything done.
+
+    On PostgreSQL the lock is an advisory transaction lock, so it also works through pgbouncer's
+    transaction pooling. On SQLite it is the write lock (BEGIN IMMEDIATE), waited for longer
+    than a request would wait; the connection has foreign keys off, as batch migrations need
+    (their table copies would otherwise cascade)."""
+    postgres = database_url.startswith("postgresql")
+    engine = make_engine(database_url, pool_size=1) if postgres else make_engine(database_url, foreign_keys=False)
     try:
-        with engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STARTUP_LOCK})
-            yield connection
+        with engine.connect() as connection:
+            if not postgres:  # before BEGIN IMMEDIATE, which then waits this long for the lock
+                driver = connection.connection.driver_connection
+                assert driver is not None
+                driver.execute(f"PRAGMA busy_timeout={STARTUP_WAIT_MS}")
+            with connection.begin():
+                if postgres:
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STARTUP_LOCK})
+                yield connection
     finally:
         engine.dispose()
 
