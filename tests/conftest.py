@@ -249,7 +249,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 @pytest.fixture
-def live_server(database_url) -> Iterator[str]:
+def live_server(database_url, backend) -> Iterator[str]:
     """The app served by a real uvicorn on a free port (in a thread); yields its base URL."""
-    with servers.in_thread(create_app(Settings(database_url=database_url))) as base:
+    settings = Settings(database_url=database_url, db_prepared_statements=backend != "pgbouncer")
+    with servers.in_thread(create_app(settings)) as base:
         yield base

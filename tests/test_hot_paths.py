@@ -74,6 +74,8 @@ def both(client, new_key, hot):
         before = len(hot)
         routed = client.request(method, url, headers=new_key() | (headers or {}), **request)
         assert len(hot) == before, "a key never seen before was answered by the hot path"
+        # Checked again just before: the suite's app keeps a key for a second (key_cache_seconds).
+        assert client.get("/v1/users/warm-up/sessions", headers=warm).status_code == 200
         fast = client.request(method, url, headers=warm | (headers or {}), **request)
         return routed, fast
 

@@ -1,15 +1,18 @@
 """The listing and latest-on-a-ladder queries use an index on PostgreSQL (EXPLAIN), so their
 cost does not grow with a user's history."""
 
+import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql
 
 from app import migrate
-from app.db import make_engine
+from app.db import make_async_engine, make_engine
 from app.partners.tables import Partner
 from app.sessions.queries import latest_for_ladder_query, listing_query
 from app.sessions.tables import SessionRow
@@ -96,3 +99,75 @@ def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
     (per_exercise,) = _nodes(json.loads(plan), "ix_session_log_user_exercise_time")
     assert per_exercise["Actual Loops"] == len(LADDER_EXERCISES) and '"Seq Scan"' not in plan
     assert "ix_session_log_user_time" in plan  # the latest session of any exercise (red flags)
+
+
+def _generic_plan(engine, statement, parameters: dict) -> dict:
+    """The plan PostgreSQL keeps for `statement` once prepared on one of the request path's
+    connections (which ask for generic plans: planned once, whatever the values)."""
+    compiled = statement.compile(dialect=engine.dialect)
+    names: list[str] = []
+
+    def placeholder(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    sql = re.sub(r"%\((\w+)\)s", placeholder, str(compiled))
+    values = compiled.params | parameters
+    with engine.connect() as connection:
+        connection.exec_driver_sql("set plan_cache_mode = force_generic_plan")  # as the request path's
+        connection.exec_driver_sql(f"prepare under_test as {sql}")
+        driver = connection.connection.driver_connection
+        arguments = ", ".join(psycopg.sql.Literal(values[name]).as_string(driver) for name in names)
+        plan = connection.exec_driver_sql(f"explain (format json) execute under_test({arguments})").scalar_one()
+    # A generic plan's conditions name the parameters ($2), a custom plan's the values.
+    assert any(re.search(r"\$\d", node["Index Cond"]) for node in _nodes_with_index_conditions(plan)), "custom plan"
+    return plan
+
+
+def _nodes_with_index_conditions(plan: object) -> list[dict]:
+    if isinstance(plan, list):
+        return [node for item in plan for node in _nodes_with_index_conditions(item)]
+    if not isinstance(plan, dict):
+        return []
+    found = [plan] if "Index Cond" in plan else []
+    return found + [node for value in plan.values() for node in _nodes_with_index_conditions(value)]
+
+
+def test_the_generic_plan_of_the_recommendation_read_uses_the_indexes(big_history):
+    engine, partner_id = big_history
+    query, parameters = latest_for_ladder_query(
+        partner_id=partner_id,
+        user_id="user-3",
+        progression="lunge-ladder",
+        exercises=LADDER_EXERCISES,
+        as_of=datetime(2021, 1, 1, tzinfo=UTC),
+        limit=2,
+    )
+    plan = _generic_plan(engine, query.statement("postgresql"), parameters)
+    assert _nodes(plan, "ix_session_log_user_exercise_time") and _nodes(plan, "ix_session_log_user_time")
+    assert '"Seq Scan"' not in json.dumps(plan)
+
+
+@pytest.mark.parametrize("after", [None, (datetime(2020, 1, 10, tzinfo=UTC), 10**9)])
+def test_the_generic_plan_of_a_listing_page_uses_the_user_time_index(big_history, after):
+    engine, partner_id = big_history
+    query = listing_query(partner_id=partner_id, user_id="user-7", after=after, limit=20)
+    plan = json.dumps(_generic_plan(engine, query, {}))
+    assert "ix_session_log_user_time" in plan and '"Seq Scan"' not in plan and '"Sort"' not in plan
+
+
+def test_the_request_path_asks_for_generic_plans_unless_prepared_statements_are_off(backend, database_url):
+    if backend != "postgres":
+        pytest.skip("plan_cache_mode is PostgreSQL's")
+
+    async def mode(**options) -> str:
+        engine = make_async_engine(database_url, pool_size=1, **options)
+        async with engine.connect() as connection:
+            found = (await connection.exec_driver_sql("show plan_cache_mode")).scalar_one()
+        await engine.dispose()
+        return found
+
+    assert asyncio.run(mode()) == "force_generic_plan"
+    # Behind pgbouncer (prepared statements off), no startup parameter it would refuse.
+    assert asyncio.run(mode(prepared_statements=False)) == "auto"
