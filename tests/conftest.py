@@ -96,6 +96,21 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "through_pgbouncer: also run through pgbouncer (transaction pooling)")
 
 
+# The longest tests (a minute or more each on this machine type), handed to the workers first:
+# started last, any one of them would be the run's tail.
+LONGEST_FIRST = (
+    "tests/test_schemathesis.py",
+    "tests/test_packaging.py::test_installed_package_serves",
+    "tests/test_code_quality.py::test_mypy",
+    "tests/test_generated_clients.py",
+    "tests/test_crash.py",
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable: the rest keep their order
+
+
 def pytest_generate_tests(metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         backends = ["sqlite", "postgres"]

@@ -2,7 +2,7 @@
 `stepwise serve` with a valid key, on SQLite and on PostgreSQL. The findings judged false
 positives are listed, with their reasons, in tests/schemathesis_hooks.py; anything else fails.
 
-Bounded for CI: STEPWISE_SCHEMATHESIS_EXAMPLES examples per operation (default 15) in every
+Bounded for CI: STEPWISE_SCHEMATHESIS_EXAMPLES examples per operation (default 10) in every
 phase (examples, coverage, fuzzing, stateful), and a time limit on the whole run."""
 
 import os
@@ -18,7 +18,7 @@ from tests.servers import serving_process
 
 ROOT = Path(__file__).parent.parent
 SPEC = ROOT / "openapi" / "openapi.json"
-EXAMPLES = int(os.environ.get("STEPWISE_SCHEMATHESIS_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("STEPWISE_SCHEMATHESIS_EXAMPLES", "10"))
 
 
 def schemathesis_command() -> list[str]:
