@@ -14,8 +14,9 @@ each answer needs, answering Stepwise's own recorded bytes) are loaded in turn w
   user's latest 2 rows by index).
 
 Prints the best req/s of each and the ratio, the least CPU per request each server used (its
-own process: a second view of the same ratio, steadier than req/s on a noisy machine), and the
-server's RSS; then the same two routes on the
+own process: a second view of the same ratio, steadier than req/s on a noisy machine) and the
+PostgreSQL server's processes used for it (they share the machine's two cores with the
+servers and wrk), and the server's RSS; then the same two routes on the
 embedded default (SQLite, no configuration) and, with --pgbouncer, through a pgbouncer in
 transaction pooling mode that the bench starts (Debian's `pgbouncer`). Servers on CPU 0, wrk
 on CPU 1.
@@ -36,7 +37,17 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))  # tests.pgbouncer, shared with the suite
-from common import clean_env, cpu_seconds, rss_mb, start_bare, start_stepwise, stop, wait_ready, wrk  # noqa: E402
+from common import (  # noqa: E402
+    clean_env,
+    cpu_seconds,
+    database_cpu_seconds,
+    rss_mb,
+    start_bare,
+    start_stepwise,
+    stop,
+    wait_ready,
+    wrk,
+)
 from ingest import drop_database, fresh_database, post_script, session_item  # noqa: E402
 
 from tests import pgbouncer  # noqa: E402
@@ -95,27 +106,30 @@ def record(port: int, key: str) -> dict:
     return {POST_PATH: recorded("POST", posted), REC_PATH: recorded("GET", recommended)}
 
 
-Figures = dict[str, dict[str, tuple[float, float]]]  # target -> route -> (best req/s, least CPU µs/request)
+# target -> route -> (best req/s, least server CPU µs/request, least database CPU µs/request)
+Figures = dict[str, dict[str, tuple[float, float, float]]]
 
 
 def measure(targets: dict[str, tuple[int, int]], key: str, work: Path, seconds: int, rounds: int) -> Figures:
-    """Best req/s and least server CPU per request, per (target, route), over alternating
-    rounds; `targets` names (port, server pid)."""
+    """Best req/s, least server CPU and least database CPU per request, per (target, route),
+    over alternating rounds; `targets` names (port, server pid)."""
     script = post_script(work, json.dumps(single_session()))
     routes = {
         "post": (POST_PATH, script),
         "post-id": (POST_PATH, client_id_script(work)),
         "rec": (REC_PATH + REC_QUERY, None),
     }
-    best: Figures = {name: {route: (0.0, math.inf) for route in routes} for name in targets}
+    best: Figures = {name: {route: (0.0, math.inf, math.inf) for route in routes} for name in targets}
     for _ in range(rounds):
         for name, (port, pid) in targets.items():
             for route, (path, lua) in routes.items():
-                before = cpu_seconds(pid)
+                before, database_before = cpu_seconds(pid), database_cpu_seconds()
                 rate = wrk(port, path, key, seconds, lua)[0]
-                per_request = (cpu_seconds(pid) - before) / (rate * seconds) * 1e6
-                rate_so_far, cpu_so_far = best[name][route]
-                best[name][route] = (max(rate_so_far, rate), min(cpu_so_far, per_request))
+                requests = rate * seconds
+                per_request = (cpu_seconds(pid) - before) / requests * 1e6
+                database = (database_cpu_seconds() - database_before) / requests * 1e6
+                so_far = best[name][route]
+                best[name][route] = (max(so_far[0], rate), min(so_far[1], per_request), min(so_far[2], database))
     return best
 
 
@@ -139,16 +153,18 @@ _ROUTES = (
 )
 
 
-def report(title: str, best: Figures, rss: dict[str, float]) -> None:
+def report(title: str, best: Figures, rss: dict[str, float], *, database: bool = True) -> None:
     print(title)
     names = list(best)
     for route, label in _ROUTES:
         figures = "  ".join(
-            f"{name} {best[name][route][0]:6.0f} req/s {best[name][route][1]:4.0f} µs CPU" for name in names
+            f"{name} {best[name][route][0]:6.0f} req/s {best[name][route][1]:4.0f} µs CPU"
+            + (f" (+{best[name][route][2]:3.0f} µs database)" if database else "")
+            for name in names
         )
         ratios = ""
         if len(names) == 2:
-            (rate, cpu), (bare_rate, bare_cpu) = best[names[0]][route], best[names[1]][route]
+            (rate, cpu, _), (bare_rate, bare_cpu, _) = best[names[0]][route], best[names[1]][route]
             ratios = f"  ratio {rate / bare_rate:.2f} (by CPU {bare_cpu / cpu:.2f})"
         print(f"  {label:34s} {figures}{ratios}")
     print("  RSS after load: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items()))
@@ -209,7 +225,7 @@ def main() -> None:
         server, port, sqlite_key = start_stepwise(sqlite_dir, clean_env())
         load_history(port, sqlite_key)
         best = measure({"stepwise": (port, server.pid)}, sqlite_key, work, args.seconds, args.rounds)
-        report("SQLite (the embedded default)", best, {"stepwise": rss_mb(server.pid)})
+        report("SQLite (the embedded default)", best, {"stepwise": rss_mb(server.pid)}, database=False)
     finally:
         stop(server, bare, bouncer)
         drop_database(url)
