@@ -18,7 +18,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -79,6 +79,26 @@ def listing_query(
     return query.order_by(*_NEWEST_FIRST).limit(limit + 1)
 
 
+# What the rules read of a session (app.sessions.documents.performance, and which session it is).
+RULES_READ = (
+    col(SessionRow.seq),
+    col(SessionRow.id),
+    col(SessionRow.exercise),
+    col(SessionRow.progression),
+    col(SessionRow.performed_at),
+    col(SessionRow.target_dose),
+    col(SessionRow.set_doses),
+    col(SessionRow.rpe),
+    col(SessionRow.pain_before),
+    col(SessionRow.pain_during),
+    col(SessionRow.pain_after),
+    col(SessionRow.pain_next_morning),
+    col(SessionRow.support_used),
+    col(SessionRow.faults),
+    col(SessionRow.red_flags),
+)
+
+
 def latest_for_ladder_query(
     *, partner_id: int, user_id: str, progression: str, exercises: list[str], as_of: datetime, limit: int
 ) -> tuple[DriverStatement, dict[str, Any]]:
@@ -95,12 +115,16 @@ def latest_for_ladder_query(
     once, and run at the driver level on PostgreSQL (a recommendation's hot path).
     """
     parameters = {"partner_id": partner_id, "user_id": user_id, "as_of": as_of, "progression": progression}
-    return _latest_for_ladder(tuple(exercises), limit), parameters | {"exercises": exercises}
+    # The exercises as one text parameter (slugs hold no comma): a list costs psycopg several
+    # times more to send than a string.
+    return _latest_for_ladder(tuple(exercises), limit), parameters | {"exercises": ",".join(exercises)}
 
 
 @functools.lru_cache(maxsize=64)
 def _latest_for_ladder(exercises: tuple[str, ...], limit: int) -> DriverStatement:
     # Built once per ladder shape (building a seven-way UNION costs more than running it).
+    if any("," in exercise for exercise in exercises):  # sent joined by commas (slugs hold none)
+        raise ValueError(f"an exercise slug with a comma: {exercises!r}")
     return DriverStatement(functools.partial(_latest_for_ladder_in, exercises=exercises, limit=limit))
 
 
@@ -116,17 +140,18 @@ def _latest_for_ladder_in(dialect: str, *, exercises: tuple[str, ...], limit: in
     )
     progression = bindparam("progression", type_=String)
     of_the_ladder = or_(col(SessionRow.progression).is_(None), col(SessionRow.progression) == progression)
-    latest_of_all = select(SessionRow).where(*mine).order_by(*_NEWEST_FIRST).limit(literal_column("1"))
+    latest_of_all = select(*RULES_READ).where(*mine).order_by(*_NEWEST_FIRST).limit(literal_column("1"))
     # The latest of all comes first; if it is not a ladder session, `limit` ladder ones follow.
     if dialect == "postgresql":
-        # The exercises as one array parameter, each one's latest sessions found by a LATERAL
+        # The exercises as one parameter, each one's latest sessions found by a LATERAL
         # join, and the rows themselves kept (the latest of all, also found as its exercise's,
         # once: DISTINCT ON). One statement for every ladder, short enough for psycopg to keep
         # its parsing (queries over 4 KiB are parsed on every run: 100 µs for the UNION of a
         # branch per exercise this replaced).
-        steps = func.unnest(bindparam("exercises", type_=ARRAY(String))).table_valued("exercise")
+        listed = func.string_to_array(bindparam("exercises", type_=String), literal_column("','"))
+        steps = func.unnest(listed).table_valued("exercise")
         steps = steps.render_derived(name="step")
-        of_step = select(SessionRow).where(*mine, col(SessionRow.exercise) == steps.c.exercise, of_the_ladder)
+        of_step = select(*RULES_READ).where(*mine, col(SessionRow.exercise) == steps.c.exercise, of_the_ladder)
         latest = of_step.order_by(*_NEWEST_FIRST).limit(literal_column(str(limit))).lateral("latest")
         of_each_step = select(latest).select_from(steps).join(latest, true())
         found = union_all(of_each_step, latest_of_all).subquery("found")
@@ -142,5 +167,5 @@ def _latest_for_ladder_in(dialect: str, *, exercises: tuple[str, ...], limit: in
     ]
     branches.append(latest_of_all.with_only_columns(col(SessionRow.seq)))
     seqs = union_all(*(branch.subquery().select() for branch in branches)).subquery()
-    found_again = select(SessionRow).where(col(SessionRow.seq).in_(select(seqs.c.seq)))
+    found_again = select(*RULES_READ).where(col(SessionRow.seq).in_(select(seqs.c.seq)))
     return found_again.order_by(*_NEWEST_FIRST).limit(literal_column(str(limit + 1)))
