@@ -14,7 +14,7 @@ import orjson
 import psycopg
 from sqlalchemy import ClauseElement, DateTime, Engine, Executable, Insert, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
@@ -150,8 +150,9 @@ def make_async_engine(
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     pool = _postgres_pool(pool_size, prepared_statements, connect_timeout, pool_timeout)
-    if prepared_statements:
-        pool["connect_args"]["options"] = GENERIC_PLANS
+    if prepared_statements:  # after any `options` the URL gives
+        given = make_url(url).query.get("options")
+        pool["connect_args"]["options"] = f"{given} {GENERIC_PLANS}" if isinstance(given, str) else GENERIC_PLANS
     return create_async_engine(url, pool_reset_on_return=None, **pool, **_JSON)
 
 

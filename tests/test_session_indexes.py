@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 
 from app import migrate
 from app.db import make_async_engine, make_engine
@@ -161,13 +162,18 @@ def test_the_request_path_asks_for_generic_plans_unless_prepared_statements_are_
     if backend != "postgres":
         pytest.skip("plan_cache_mode is PostgreSQL's")
 
-    async def mode(**options) -> str:
-        engine = make_async_engine(database_url, pool_size=1, **options)
+    async def show(setting: str, url: str = database_url, **options) -> str:
+        engine = make_async_engine(url, pool_size=1, **options)
         async with engine.connect() as connection:
-            found = (await connection.exec_driver_sql("show plan_cache_mode")).scalar_one()
+            found = (await connection.exec_driver_sql(f"show {setting}")).scalar_one()
         await engine.dispose()
         return found
 
-    assert asyncio.run(mode()) == "force_generic_plan"
+    assert asyncio.run(show("plan_cache_mode")) == "force_generic_plan"
     # Behind pgbouncer (prepared statements off), no startup parameter it would refuse.
-    assert asyncio.run(mode(prepared_statements=False)) == "auto"
+    assert asyncio.run(show("plan_cache_mode", prepared_statements=False)) == "auto"
+    # Options the URL gives are kept.
+    with_options = make_url(database_url).update_query_dict({"options": "-c lock_timeout=1234"})
+    url = with_options.render_as_string(hide_password=False)
+    assert asyncio.run(show("lock_timeout", url)) == "1234ms"
+    assert asyncio.run(show("plan_cache_mode", url)) == "force_generic_plan"
