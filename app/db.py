@@ -132,6 +132,15 @@ def _sqlite_begin_immediate(connection) -> None:
 T = TypeVar("T")
 
 
+# The request path's prepared statements are planned once per connection, not on every run.
+# PostgreSQL's default (`auto`) keeps planning anew while a plan for the values at hand looks
+# cheaper than the generic one; for the recommendation's LATERAL read, whose values never change
+# its best plan (index range scans), that planning took longer than running it (about 1 ms
+# against 0.4 ms). Every statement the service prepares reads or writes by index
+# (tests/test_session_indexes.py checks the generic plans of the session reads).
+GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
+
+
 def make_async_engine(
     url: str,
     *,
@@ -154,15 +163,6 @@ def make_async_engine(
         given = make_url(url).query.get("options")
         pool["connect_args"]["options"] = f"{given} {GENERIC_PLANS}" if isinstance(given, str) else GENERIC_PLANS
     return create_async_engine(url, pool_reset_on_return=None, **pool, **_JSON)
-
-
-# The request path's prepared statements are planned once per connection, not on every run. PostgreSQL's default
-# (`auto`) keeps planning anew while a plan for the values at hand looks cheaper than the
-# generic one; for the recommendation's LATERAL read, whose values never change its best plan
-# (index range scans), that planning took longer than running it (about 1 ms against 0.4 ms).
-# Every statement the service prepares reads or writes by index (tests/test_session_indexes.py
-# checks the generic plans of the session reads).
-GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
 def _postgres_pool(

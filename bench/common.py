@@ -47,10 +47,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_of(stat: str) -> float:
+    """User and system CPU seconds in the text of a /proc/PID/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _cpu_of(Path(f"/proc/{pid}/stat").read_text())
 
 
 def database_cpu_seconds() -> float:
@@ -64,9 +69,8 @@ def database_cpu_seconds() -> float:
         except OSError:  # gone meanwhile
             continue
         if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
-            fields = text.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            total += _cpu_of(text)
+    return total
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -174,15 +174,20 @@ def database_url(databases) -> str:
     return url
 
 
+def settings_for(backend: str, database_url: str, **settings) -> Settings:
+    """The service's settings on `database_url`: behind pgbouncer 1.18 (transaction pooling),
+    server-side prepared statements must be off."""
+    return Settings(database_url=database_url, db_prepared_statements=backend != "pgbouncer", **settings)
+
+
 @pytest.fixture(scope="session")
 def app(database_url, backend):
-    # Behind pgbouncer 1.18 (transaction pooling), server-side prepared statements must be off.
     # One app serves the whole run, whose tests send thousands of requests (and many refused
     # keys) from one address: rate limits are tested on apps of their own (test_rate_limits).
-    settings = Settings(
-        database_url=database_url,
+    settings = settings_for(
+        backend,
+        database_url,
         key_cache_seconds=1.0,
-        db_prepared_statements=backend != "pgbouncer",
         rate_limit_per_minute=10_000_000,
         auth_failures_per_minute=1_000_000,
     )
@@ -266,6 +271,5 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.fixture
 def live_server(database_url, backend) -> Iterator[str]:
     """The app served by a real uvicorn on a free port (in a thread); yields its base URL."""
-    settings = Settings(database_url=database_url, db_prepared_statements=backend != "pgbouncer")
-    with servers.in_thread(create_app(settings)) as base:
+    with servers.in_thread(create_app(settings_for(backend, database_url))) as base:
         yield base

@@ -23,9 +23,9 @@ from sqlmodel import Session
 
 from app.main import create_app
 from app.partners import service as partners
-from app.settings import Settings
 from tests import servers
 from tests.browser import chromium_page
+from tests.conftest import settings_for
 
 FRONTEND = Path(__file__).parent.parent / "examples" / "frontend"
 SCREENSHOT = Path(os.environ.get("STEPWISE_SCREENSHOTS") or tempfile.mkdtemp(prefix="stepwise-shots-")) / "frontend.png"
@@ -60,7 +60,7 @@ def sites() -> Iterator[tuple[str, str]]:
 def stepwise(database_url, backend, sites) -> Iterator[tuple[str, str, object]]:
     """A partner whose frontend is at the first site, and the API served for real: (API base
     URL, the partner's key, the app)."""
-    app = create_app(Settings(database_url=database_url, db_prepared_statements=backend != "pgbouncer"))
+    app = create_app(settings_for(backend, database_url))
     name = f"frontend-{uuid.uuid4().hex[:8]}"
     with Session(app.state.engine) as session:
         partner = partners.create_partner(session=session, name=name)

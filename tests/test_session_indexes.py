@@ -85,9 +85,9 @@ def test_listing_a_later_page_uses_the_index(big_history):
     assert "ix_session_log_user_time" in plan and '"Seq Scan"' not in plan
 
 
-def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
-    engine, partner_id = big_history
-    query, parameters = latest_for_ladder_query(
+def _ladder_read(partner_id: int):
+    """The recommendation's read for user-3 on the lunge ladder: (statement, parameters)."""
+    return latest_for_ladder_query(
         partner_id=partner_id,
         user_id="user-3",
         progression="lunge-ladder",
@@ -95,6 +95,11 @@ def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
         as_of=datetime(2021, 1, 1, tzinfo=UTC),
         limit=2,
     )
+
+
+def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
+    engine, partner_id = big_history
+    query, parameters = _ladder_read(partner_id)
     plan = _plan(engine, query.statement("postgresql").params(parameters), analyze=True)
     # One index range scan per exercise of the ladder (a LATERAL join over them), none of the table.
     (per_exercise,) = _nodes(json.loads(plan), "ix_session_log_user_exercise_time")
@@ -137,14 +142,7 @@ def _nodes_with_index_conditions(plan: object) -> list[dict]:
 
 def test_the_generic_plan_of_the_recommendation_read_uses_the_indexes(big_history):
     engine, partner_id = big_history
-    query, parameters = latest_for_ladder_query(
-        partner_id=partner_id,
-        user_id="user-3",
-        progression="lunge-ladder",
-        exercises=LADDER_EXERCISES,
-        as_of=datetime(2021, 1, 1, tzinfo=UTC),
-        limit=2,
-    )
+    query, parameters = _ladder_read(partner_id)
     plan = _generic_plan(engine, query.statement("postgresql"), parameters)
     assert _nodes(plan, "ix_session_log_user_exercise_time") and _nodes(plan, "ix_session_log_user_time")
     assert '"Seq Scan"' not in json.dumps(plan)

@@ -383,6 +383,7 @@ def test_a_database_error_is_logged_without_the_session_it_refused(backend, empt
     from app.db import make_engine
     from app.main import create_app
     from app.settings import Settings
+    from tests.conftest import settings_for
 
     migrate.upgrade(empty_database_url)
     engine = make_engine(empty_database_url)
@@ -398,7 +399,7 @@ def test_a_database_error_is_logged_without_the_session_it_refused(backend, empt
             connection.execute(text("alter table session_log add constraint no_marker check (notes <> 'marker-8c1d')"))
     engine.dispose()
     catalogue_sync(Settings(database_url=empty_database_url))
-    app = create_app(Settings(database_url=empty_database_url, db_prepared_statements=backend != "pgbouncer"))
+    app = create_app(settings_for(backend, empty_database_url))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         with Session(app.state.engine) as session:
             partner = partners.create_partner(session=session, name="logs")
