@@ -69,14 +69,22 @@ def test_safety_lists_the_disclaimer_and_red_flags_by_urgency(client, auth):
     for flag in body["red_flags"]:
         assert set(flag) == {"code", "name", "description", "urgency"} and flag["name"] and flag["description"]
         by_urgency.setdefault(flag["urgency"], set()).add(flag["code"])
-    assert by_urgency["emergency"] == {"bladder_bowel_change", "saddle_numbness", "worsening_leg_weakness"}
+    assert by_urgency["emergency"] == {
+        "bladder_bowel_change",
+        "saddle_numbness",
+        "worsening_leg_weakness",
+        "both_legs_symptoms",
+        "new_sexual_dysfunction",
+    }
+    assert by_urgency["urgent"] == {"fever_or_unwell"}
     assert by_urgency["see_clinician"] >= {
-        "fever_or_unwell",
         "unexplained_weight_loss",
         "cancer_history",
         "recent_fall_or_injury",
         "constant_night_pain",
         "pain_below_knee_with_numbness",
+        "steroids_or_osteoporosis",
+        "weakened_immune_system",
     }
     assert client.get("/v1/safety").status_code == 401
     again = client.get("/v1/safety", headers=headers | {"If-None-Match": safety.headers["etag"]})
@@ -99,10 +107,10 @@ def test_first_session_starts_with_the_first_ladder_position_only(client, auth):
     routine = client.get("/v1/routines/ten-minute-starter", headers=auth()).json()
     ladder_blocks = [b for b in routine["blocks"] if b["exercise"] in {step[0] for step in LADDER}]
     assert [(b["exercise"], b["sets"], b["dose"]) for b in ladder_blocks] == [("half-squat-hold", 3, 5)]
-    assert {b["exercise"] for b in routine["blocks"]} == {
+    assert {b["exercise"] for b in routine["blocks"]} == {  # all standing, like the ladder's first step
         "half-squat-hold",
-        "glute-bridge",
-        "kneeling-hip-flexor-stretch",
+        "standing-glute-squeeze",
+        "standing-hip-flexor-stretch",
     }
 
 

@@ -297,14 +297,14 @@ def _latest(bodies, as_of):
 def test_routine_wraps_the_recommended_step_in_warm_up_and_habit(client, headers):
     routine = client.get("/v1/users/fresh/routine?progression=lunge-ladder", headers=headers).json()
     exercises = [b["exercise"] for b in routine["blocks"]]
-    assert exercises == ["glute-bridge", "kneeling-hip-flexor-stretch", "half-squat-hold", "lunge-to-reach-floor"]
+    # Step 1 is done standing; its habit is the half squat with a support (the lunge habit starts at step 2).
+    assert exercises == ["standing-glute-squeeze", "standing-hip-flexor-stretch", "half-squat-hold", "half-squat-hold"]
     step = routine["blocks"][2]
     assert (step["sets"], step["dose"], step["unit"]) == (3, 5, "seconds")
     assert routine["recommendation"]["action"] == "start" and routine["duration_minutes"] >= 1
     for block in routine["blocks"]:
         assert set(block) == {"exercise", "sets", "dose", "unit", "rest_seconds", "notes"}
-    habit = routine["blocks"][3]["notes"]
-    assert "each side" in habit and "stool" in habit and "support" in habit  # scaled before step 3
+    assert "support" in routine["blocks"][3]["notes"]
 
 
 def _log_two_easy_days(client, headers, user, **changes):
@@ -343,9 +343,18 @@ def test_routine_on_step_two_says_to_hold_a_support(client, headers):
         sets=[{"dose": 4}] * 2,
         support_used=True,
     )
-    step = client.get("/v1/users/s2/routine?progression=lunge-ladder", headers=headers).json()["blocks"][2]
+    blocks = client.get("/v1/users/s2/routine?progression=lunge-ladder", headers=headers).json()["blocks"]
+    assert [b["exercise"] for b in blocks] == [
+        "glute-bridge",
+        "kneeling-hip-flexor-stretch",
+        "supported-reverse-lunge",
+        "lunge-to-reach-floor",
+    ]
+    step = blocks[2]
     assert (step["exercise"], step["dose"]) == ("supported-reverse-lunge", 6)
     assert "support" in step["notes"] and "each side" in step["notes"]
+    habit = blocks[3]["notes"]
+    assert "each side" in habit and "stool" in habit and "support" in habit  # scaled before step 3
 
 
 def test_routine_on_a_pain_pause_prescribes_nothing_and_advises_calmly(client, headers):

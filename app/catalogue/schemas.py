@@ -203,7 +203,9 @@ class RedFlag(Schema):
     name: str = Field(description="A short name for the symptom.")
     description: str = Field(description="The symptom, in plain English.")
     urgency: Urgency = Field(
-        description="`emergency`: get urgent medical care today; `see_clinician`: see a clinician before continuing."
+        description="How soon to get help, from the most urgent. `emergency`: get emergency care now, at an "
+        "emergency department or through the local emergency number. `urgent`: see a doctor today. `see_clinician`: "
+        "get checked by a doctor or physiotherapist before exercising again."
     )
 
 
