@@ -29,6 +29,8 @@ V1_CODES = {
     "pain_below_knee_with_numbness",
 }
 HISTORIES = ("cancer_history", "steroids_or_osteoporosis", "weakened_immune_system")
+# Step 1's everyday habit: a half squat with a support, on no ladder step (unlike half-squat-hold).
+STEP_ONE_HABIT = "supported-half-squat-habit"
 
 
 def _blocks_on(step: int) -> tuple[list[LadderRoutineBlock], list[LadderRoutineBlock]]:
@@ -151,8 +153,9 @@ def test_no_text_presents_bending_as_harmful():
     assert found == []
 
 
-def test_the_floor_lunge_is_offered_as_an_option_next_to_bending():
-    habit = EXERCISES["lunge-to-reach-floor"]
+@pytest.mark.parametrize("slug", ["lunge-to-reach-floor", STEP_ONE_HABIT])
+def test_daily_habits_are_offered_as_an_option_next_to_bending(slug):
+    habit = EXERCISES[slug]
     said = " ".join([habit.summary, *habit.instructions, *habit.cues])
     assert re.search(r"bending[^.;]*\b(normal|safe|fine)\b", said, re.IGNORECASE)
     assert "option" in said
@@ -167,6 +170,7 @@ def test_floor_and_kneeling_detection_sees_the_bridge_and_the_kneeling_stretch()
     assert _on_floor_or_knees(EXERCISES["glute-bridge"])
     assert _on_floor_or_knees(EXERCISES["kneeling-hip-flexor-stretch"])
     assert not _on_floor_or_knees(EXERCISES["half-squat-hold"])
+    assert not _on_floor_or_knees(EXERCISES[STEP_ONE_HABIT])
 
 
 def test_step_one_routine_is_standing_with_a_supported_half_squat_habit():
@@ -175,8 +179,31 @@ def test_step_one_routine_is_standing_with_a_supported_half_squat_habit():
     assert not [s for s in slugs if _on_floor_or_knees(EXERCISES[s])]
     assert "lunge-to-reach-floor" not in slugs
     assert [b.exercise for b in warm_up] == ["standing-glute-squeeze", "standing-hip-flexor-stretch"]
-    assert [b.exercise for b in habit] == ["half-squat-hold"]
+    assert [b.exercise for b in habit] == [STEP_ONE_HABIT]
     assert "support" in habit[0].notes
+    exercise = EXERCISES[STEP_ONE_HABIT]
+    assert "half squat" in exercise.name.lower() and "sturdy-support" in exercise.equipment
+
+
+def test_no_daily_habit_is_a_ladder_step():
+    """A partner may log each block of the day as a session: a habit that were a ladder step would
+    be logged as that step and become the ladder's latest session, moving the person's position."""
+    on_ladders = {step.exercise for progression in CONTENT.progressions for step in progression.steps}
+    habits = {b.exercise for p in CONTENT.progressions if p.routine for b in p.routine.daily_habit}
+    assert STEP_ONE_HABIT in habits and not habits & on_ladders
+
+
+def test_step_one_habit_is_a_complete_supported_exercise():
+    exercise = EXERCISES[STEP_ONE_HABIT]
+    assert {"daily-habit", "standing"} <= set(exercise.tags) and exercise.level == 1
+    assert (exercise.unit, exercise.per_side) == ("reps", False)
+    assert len(exercise.instructions) >= 3 and exercise.cues and exercise.safety
+    assert exercise.faults and {f.code for f in exercise.faults} <= FAULT_CODES
+    assert all(f.description and f.correction for f in exercise.faults)
+    assert exercise.muscles.primary[0] == "gluteus-maximus"
+    assert exercise.sources[0].kind == "article"
+    said = " ".join([*exercise.instructions, *exercise.safety]).lower()
+    assert "support" in said and exercise.equipment == ["sturdy-support"]
 
 
 def test_floor_and_kneeling_warm_ups_start_at_step_two():

@@ -297,8 +297,14 @@ def _latest(bodies, as_of):
 def test_routine_wraps_the_recommended_step_in_warm_up_and_habit(client, headers):
     routine = client.get("/v1/users/fresh/routine?progression=lunge-ladder", headers=headers).json()
     exercises = [b["exercise"] for b in routine["blocks"]]
-    # Step 1 is done standing; its habit is the half squat with a support (the lunge habit starts at step 2).
-    assert exercises == ["standing-glute-squeeze", "standing-hip-flexor-stretch", "half-squat-hold", "half-squat-hold"]
+    # Step 1 is done standing; its habit is a half squat with a support, an exercise on no ladder step
+    # (the lunge habit starts at step 2).
+    assert exercises == [
+        "standing-glute-squeeze",
+        "standing-hip-flexor-stretch",
+        "half-squat-hold",
+        "supported-half-squat-habit",
+    ]
     step = routine["blocks"][2]
     assert (step["sets"], step["dose"], step["unit"]) == (3, 5, "seconds")
     assert routine["recommendation"]["action"] == "start" and routine["duration_minutes"] >= 1
