@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
@@ -160,5 +160,14 @@ UserIdPath = Annotated[
     str,
     Path(
         pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The partner's own opaque id for the person."
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes retries of this write safe for 24 hours.",
     ),
 ]

@@ -9,6 +9,7 @@ from app.background import lifespan
 from app.body_limits import BodyLimits
 from app.catalogue import router as catalogue_router
 from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue
+from app.clearances import router as clearances_router
 from app.content import router as content_router
 from app.db import Transaction, make_async_engine, make_engine
 from app.docs import install_docs
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     # the fast path before routing) after them.
     for module in (
         sessions_router,
+        clearances_router,
         partners_router,
         recommendations_router,
         content_router,

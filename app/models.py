@@ -1,6 +1,7 @@
 """Every table of the service, imported in one place so Alembic sees the whole metadata."""
 
 from app.catalogue import tables as catalogue_tables  # noqa: F401
+from app.clearances import tables as clearance_tables  # noqa: F401
 from app.content import tables as content_tables  # noqa: F401
 from app.db import metadata
 from app.idempotency import tables as idempotency_tables  # noqa: F401

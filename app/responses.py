@@ -13,9 +13,21 @@
    recommendations, routines, health). FastAPI validates and serialises it.
 """
 
+from typing import Any
+
+import orjson
 from starlette.responses import Response
 
 from app.errors import PROBLEM_MEDIA_TYPE
+from app.idempotency.service import StoredAnswer
+
+# The header of a write's answer replayed under an `Idempotency-Key`, as OpenAPI declares it.
+REPLAYED: dict[str, Any] = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the same key",
+        "schema": {"type": "string"},
+    }
+}
 
 
 def prerendered(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Response:
@@ -29,3 +41,12 @@ def json_text(status: int, body: str, headers: dict[str, str] | None = None) -> 
     """Send a JSON text a service rendered; a 4xx/5xx one is a problem document."""
     media_type = PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
     return Response(content=body, status_code=status, media_type=media_type, headers=headers)
+
+
+def stored_answer(answer: StoredAnswer, replayed: bool, created_under: str | None = None) -> Response:
+    """A write's answer (style 2); a resource created (201) under the path `created_under` gets
+    its Location. The one-session POST's hot path (`app.sessions.hotpath`) answers with this too."""
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if created_under is not None and answer.status == 201:
+        headers["Location"] = f"{created_under}/{orjson.loads(answer.body)['id']}"
+    return json_text(answer.status, answer.body, headers)

@@ -7,6 +7,8 @@ CONTENT = load_content()
 LADDER = CONTENT.progressions[0]
 LADDER_EXERCISES = [step.exercise for step in LADDER.steps]
 OFF_LADDER = next(e.slug for e in CONTENT.exercises if e.slug not in LADDER_EXERCISES)  # an exercise on no step
-EMERGENCY_FLAGS = frozenset(f.code for f in CONTENT.safety.red_flags if f.urgency == "emergency")
+
 EMERGENCY = next(f.code for f in CONTENT.safety.red_flags if f.urgency == "emergency")
 SEE_CLINICIAN = next(f.code for f in CONTENT.safety.red_flags if f.urgency == "see_clinician")
+SAFETY_CODES = [f.code for f in CONTENT.safety.red_flags]
+URGENCY = {f.code: f.urgency for f in CONTENT.safety.red_flags}

@@ -23,6 +23,7 @@ RULES = dict(
     pain_stop=8,
     flare_margin=1,
     incomplete_streak=2,
+    fault_streak=3,
     break_days=14,
     min_rest_hours=20,
 )

@@ -94,7 +94,9 @@ def assert_alike(routed, fast, *, ignore: tuple[str, ...] = ()) -> None:
 
 
 def test_a_new_session_is_stored_alike(both, hot):
-    routed, fast = both("POST", "/v1/users/hot-1/sessions", json=session_body())
+    body = session_body(leg_symptoms={"before": "above_knee", "after": "below_knee"})
+    routed, fast = both("POST", "/v1/users/hot-1/sessions", json=body)
+    assert fast.json()["leg_symptoms"] == body["leg_symptoms"] and fast.json()["assessment"]["leg_symptoms_spreading"]
     assert_alike(routed, fast, ignore=("id", "received_at"))
     assert hot == [("/v1/users/{user_id}/sessions", "POST", 201)]
     assert fast.headers["location"] == f"/v1/users/hot-1/sessions/{fast.json()['id']}"

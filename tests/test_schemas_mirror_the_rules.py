@@ -34,7 +34,7 @@ def test_a_recommendation_answer_carries_every_field_of_the_rules_answer():
 
 def test_thresholds_have_one_set_of_names_in_rules_content_and_table():
     names = _protocol_members(model.Rules)
-    assert len(names) == 9
+    assert len(names) == 10
     assert set(catalogue_schemas.Rules.model_fields) == names
     assert names <= set(ProgressionRow.model_fields)
 

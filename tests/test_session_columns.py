@@ -22,7 +22,9 @@ AWKWARD_TEXTS = ["tab\there", "two\nlines", "carriage\rreturn", "back\\slash", "
 
 
 def _row(partner_id: int, user_id: str, notes: str | None, client_session_id: str | None) -> dict:
-    body = SessionIn.model_validate(session_body(notes=notes, client_session_id=client_session_id))
+    # Leg symptoms on the rows with notes: their columns go through COPY too, null or not.
+    legs = {"before": "none", "after": "below_knee"} if notes else ...
+    body = SessionIn.model_validate(session_body(notes=notes, client_session_id=client_session_id, leg_symptoms=legs))
     return row_values(
         session_id=uuid.uuid4().hex, partner_id=partner_id, user_id=user_id, body=body, received_at=datetime.now(UTC)
     )

@@ -1,4 +1,4 @@
-"""The listing and latest-on-a-ladder queries use an index on PostgreSQL (EXPLAIN), so their
+"""The listing query and a recommendation's reads use indexes on PostgreSQL (EXPLAIN), so their
 cost does not grow with a user's history."""
 
 import asyncio
@@ -13,11 +13,15 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from app import migrate
+from app.clearances.tables import ClearanceRow
 from app.db import make_async_engine, make_engine
 from app.partners.tables import Partner
-from app.sessions.queries import latest_for_ladder_query, listing_query
+from app.recommendations.history import Reads
+from app.sessions.documents import pain_peak
+from app.sessions.queries import listing_query
 from app.sessions.tables import SessionRow
-from tests.content import LADDER_EXERCISES, OFF_LADDER
+from tests.content import LADDER, LADDER_EXERCISES, OFF_LADDER, SAFETY_CODES
+from tests.test_engine import logged
 
 
 @pytest.fixture
@@ -31,6 +35,7 @@ def big_history(backend, empty_database_url):
         partner_id = connection.execute(
             insert(Partner).values(name="p", created_at=start).returning(Partner.id)
         ).scalar_one()
+        # Now and then severe pain, a red flag, and a clearance.
         rows = [
             dict(
                 id=f"s{u}-{i}",
@@ -40,17 +45,25 @@ def big_history(backend, empty_database_url):
                 performed_at=start + timedelta(hours=i),
                 target_dose=8,
                 set_doses=[8],
-                pain_during=1,
+                pain_during=9 if i % 97 == 0 else i % 4,
+                pain_peak=pain_peak(None, 9 if i % 97 == 0 else i % 4, None, None),
                 support_used=False,
                 faults=[],
-                red_flags=[],
-                received_at=start,
+                red_flags=[SAFETY_CODES[0]] if i % 89 == 0 else [],
+                received_at=start + timedelta(hours=i),
             )
             for u in range(40)
             for i in range(500)
         ]
         connection.execute(insert(SessionRow), rows)
+        clearances = [
+            dict(id=f"c{u}-{i}", partner_id=partner_id, user_id=f"user-{u}", cleared_at=at, received_at=at)
+            for u in range(40)
+            for i, at in enumerate(start + timedelta(hours=h) for h in range(0, 500, 10))
+        ]
+        connection.execute(insert(ClearanceRow), clearances)
         connection.execute(text("analyze session_log"))
+        connection.execute(text("analyze clearance"))
     yield engine, partner_id
     engine.dispose()
 
@@ -85,26 +98,23 @@ def test_listing_a_later_page_uses_the_index(big_history):
     assert "ix_session_log_user_time" in plan and '"Seq Scan"' not in plan
 
 
-def _ladder_read(partner_id: int):
-    """The recommendation's read for user-3 on the lunge ladder: (statement, parameters)."""
-    return latest_for_ladder_query(
-        partner_id=partner_id,
-        user_id="user-3",
-        progression="lunge-ladder",
-        exercises=LADDER_EXERCISES,
-        as_of=datetime(2021, 1, 1, tzinfo=UTC),
-        limit=2,
-    )
+def _reads(partner_id: int) -> Reads:
+    """The recommendation's reads for user-3 on the lunge ladder."""
+    return Reads(LADDER, partner_id=partner_id, user_id="user-3", as_of=datetime(2021, 1, 1, tzinfo=UTC))
 
 
-def test_latest_sessions_on_a_ladder_use_the_exercise_index(big_history):
+def test_the_first_read_uses_an_index_for_each_part(big_history):
     engine, partner_id = big_history
-    query, parameters = _ladder_read(partner_id)
-    plan = _plan(engine, query.statement("postgresql").params(parameters), analyze=True)
-    # One index range scan per exercise of the ladder (a LATERAL join over them), none of the table.
-    (per_exercise,) = _nodes(json.loads(plan), "ix_session_log_user_exercise_time")
-    assert per_exercise["Actual Loops"] == len(LADDER_EXERCISES) and '"Seq Scan"' not in plan
-    assert "ix_session_log_user_time" in plan  # the latest session of any exercise (red flags)
+    read = _reads(partner_id).first()
+    plan = json.loads(_plan(engine, read.statement.statement("postgresql").params(read.parameters), analyze=True))
+    # The block: one index range scan per exercise of the ladder (a LATERAL join over them).
+    assert any(
+        node["Actual Loops"] >= len(LADDER_EXERCISES) for node in _nodes(plan, "ix_session_log_user_exercise_time")
+    )
+    assert _nodes(plan, "ix_session_log_user_pain_time")  # the latest severe pain, level by level
+    assert _nodes(plan, "ix_session_log_user_red_flagged")  # uncleared red flags: the partial index
+    assert _nodes(plan, "ix_clearance_user_received")  # the clearances that cover them
+    assert '"Seq Scan"' not in json.dumps(plan)
 
 
 def _generic_plan(engine, statement, parameters: dict) -> dict:
@@ -126,6 +136,7 @@ def _generic_plan(engine, statement, parameters: dict) -> dict:
         driver = connection.connection.driver_connection
         arguments = ", ".join(psycopg.sql.Literal(values[name]).as_string(driver) for name in names)
         plan = connection.exec_driver_sql(f"explain (format json) execute under_test({arguments})").scalar_one()
+        connection.exec_driver_sql("deallocate under_test")
     # A generic plan's conditions name the parameters ($2), a custom plan's the values.
     assert any(re.search(r"\$\d", node["Index Cond"]) for node in _nodes_with_index_conditions(plan)), "custom plan"
     return plan
@@ -140,12 +151,18 @@ def _nodes_with_index_conditions(plan: object) -> list[dict]:
     return found + [node for value in plan.values() for node in _nodes_with_index_conditions(value)]
 
 
-def test_the_generic_plan_of_the_recommendation_read_uses_the_indexes(big_history):
+def test_the_generic_plans_of_every_recommendation_read_use_the_indexes(big_history):
     engine, partner_id = big_history
-    query, parameters = _ladder_read(partner_id)
-    plan = _generic_plan(engine, query.statement("postgresql"), parameters)
-    assert _nodes(plan, "ix_session_log_user_exercise_time") and _nodes(plan, "ix_session_log_user_time")
-    assert '"Seq Scan"' not in json.dumps(plan)
+    reads = _reads(partner_id)
+    severe = logged("glute-bridge", 10, when=datetime(2020, 1, 5, tzinfo=UTC), during=9)
+    first = _generic_plan(engine, reads.first().statement.statement("postgresql"), reads.first().parameters)
+    for index in ("ix_session_log_user_exercise_time", "ix_session_log_user_pain_time"):
+        assert _nodes(first, index), index
+    assert _nodes(first, "ix_session_log_user_red_flagged"), "the partial index, in a generic plan too"
+    assert '"Seq Scan"' not in json.dumps(first)
+    for read in (reads.longer_block(), reads.ladder_session_before(severe), reads.first_restart(severe, (1, 4))):
+        plan = _generic_plan(engine, read.statement.statement("postgresql"), read.parameters)
+        assert _nodes(plan, "ix_session_log_user_exercise_time") and '"Seq Scan"' not in json.dumps(plan)
 
 
 @pytest.mark.parametrize("after", [None, (datetime(2020, 1, 10, tzinfo=UTC), 10**9)])

@@ -173,13 +173,18 @@ def test_erasure_removes_every_trace_of_the_user_and_nothing_else(client, header
     }
     client.post("/v1/sessions/batch", json=batch, headers=headers | {"Idempotency-Key": "batch-key"})
     client.post(f"/v1/users/{kept}/sessions", json=session_body(), headers=headers | {"Idempotency-Key": "kept-key"})
-    assert _rows_mentioning(app.state.engine, gone)
+    clearance = {"cleared_at": at(2), "note": "Seen by the practice physio."}
+    client.post(f"/v1/users/{gone}/clearances", json=clearance, headers=headers | {"Idempotency-Key": "clear-key"})
+    client.post(f"/v1/users/{kept}/clearances", json=clearance, headers=headers)
+    assert {"session_log", "clearance", "idempotency_user"} <= set(_rows_mentioning(app.state.engine, gone))
 
     assert client.delete(f"/v1/users/{gone}", headers=headers).status_code == 204
     assert _rows_mentioning(app.state.engine, gone) == {}
     assert client.get(f"/v1/users/{gone}/sessions", headers=headers).json()["items"] == []
     kept_rows = _rows_mentioning(app.state.engine, kept)
     assert kept_rows.get("session_log") == 2 and kept_rows.get("idempotency_user") == 1  # the batch record went
+    assert kept_rows.get("clearance") == 1
+    assert client.get(f"/v1/users/{gone}/clearances", headers=headers).json()["items"] == []
 
     # retrying the erased batch: its record is gone, so items run again; client ids keep the
     # other user's item from being stored twice, and the erased user's item is a new write

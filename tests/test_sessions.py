@@ -49,7 +49,9 @@ def test_post_stores_and_answers_the_session_with_location(client, headers):
         "pain_zone": "low",
         "flare": False,
         "red_flag": False,
+        "leg_symptoms_spreading": False,
     }
+    assert stored["leg_symptoms"] is None
     assert client.get(response.headers["location"], headers=headers).json() == stored
     assert SessionOut.model_validate(stored).model_dump(mode="json") == stored  # exactly the documented shape
 
@@ -104,6 +106,23 @@ def test_pain_zone_and_flare_follow_the_thresholds(client, headers, changes, exp
         ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "support_used": True}, True, False),
         ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "pain": {"during": 3, "after": 4}}, True, False),
         ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "red_flags": ["fever_or_unwell"]}, True, False),
+        # pain before within the limit (5) or above it
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "pain": {"before": 5, "during": 1}}, True, True),
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "pain": {"before": 6, "during": 1}}, True, False),
+        # leg symptoms: steady above the knee is fine; spreading, or below the knee after, is not
+        ({"faults": [], "rpe": 4, "leg_symptoms": {"before": "above_knee", "after": "above_knee"}}, False, False),
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "leg_symptoms": {"after": "above_knee"}}, True, True),
+        (
+            {
+                "faults": [],
+                "rpe": 4,
+                "sets": [{"dose": 8}] * 3,
+                "leg_symptoms": {"before": "none", "after": "above_knee"},
+            },
+            True,
+            False,
+        ),
+        ({"faults": [], "rpe": 4, "sets": [{"dose": 8}] * 3, "leg_symptoms": {"after": "below_knee"}}, True, False),
         # planned below the step's start (6): cannot complete its first position
         ({"faults": [], "rpe": 4, "target_dose": 1, "sets": [{"dose": 1}] * 3}, False, False),
         ({"faults": [], "rpe": 4, "target_dose": 1, "sets": [{"dose": 6}] * 3}, True, True),
@@ -112,6 +131,27 @@ def test_pain_zone_and_flare_follow_the_thresholds(client, headers, changes, exp
 def test_completed_and_qualifying(client, headers, changes, completed, qualifying):
     assessment = post(client, headers, body=session_body(**changes)).json()["assessment"]
     assert (assessment["completed"], assessment["qualifying"]) == (completed, qualifying)
+
+
+def test_leg_symptoms_are_stored_and_spreading_is_assessed(client, headers):
+    legs = {"before": "above_knee", "after": "below_knee"}
+    stored = post(client, headers, body=session_body(leg_symptoms=legs)).json()
+    assert stored["leg_symptoms"] == legs and stored["assessment"]["leg_symptoms_spreading"] is True
+    assert client.get(f"/v1/users/user-1/sessions/{stored['id']}", headers=headers).json() == stored
+    one_side = post(client, headers, body=session_body(leg_symptoms={"after": "none"})).json()
+    assert one_side["leg_symptoms"] == {"before": None, "after": "none"}
+    assert one_side["assessment"]["leg_symptoms_spreading"] is False
+
+
+@pytest.mark.parametrize(
+    "legs",
+    [{"before": "knee"}, {"after": "BELOW_KNEE"}, {"before": "none", "after": "ankle"}, {"middle": "none"}, "none"],
+)
+def test_an_unknown_leg_symptoms_value_is_422_naming_the_field_and_stores_nothing(client, headers, legs):
+    response = post(client, headers, body=session_body(leg_symptoms=legs))
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert all(error["loc"][:2] == ["body", "leg_symptoms"] for error in response.json()["errors"])
+    assert client.get("/v1/users/user-1/sessions", headers=headers).json()["items"] == []
 
 
 def test_red_flags_are_stored_and_flag_the_assessment(client, headers):
@@ -470,3 +510,25 @@ def test_the_key_is_checked_before_the_body(client, auth, headers, content):
         assert refused.status_code == 401, refused.text
     judged = client.post("/v1/users/order/sessions", content=content, headers=headers | auth(WRITE))
     assert judged.status_code in (400, 415)
+
+
+@pytest.mark.parametrize("client_ids", [False, True], ids=["copy", "staged-copy"])
+def test_a_batch_stores_leg_symptoms_on_its_bulk_path(client, headers, client_ids):
+    """25 items: on PostgreSQL the COPY path (staged when client ids may clash), on SQLite an INSERT."""
+    reaches = [None, "none", "above_knee", "below_knee"]
+    items = [
+        {"user_id": "bulk-legs"}
+        | session_body(
+            performed_at=at(i),
+            client_session_id=f"legs-{i}" if client_ids else None,
+            leg_symptoms={"before": reaches[i % 4], "after": reaches[(i + 1) % 4]},
+        )
+        for i in range(25)
+    ]
+    results = client.post("/v1/sessions/batch", json={"sessions": items}, headers=headers).json()["results"]
+    assert [r["status"] for r in results] == [201] * 25
+    stored = {s["id"]: s for s in client.get("/v1/users/bulk-legs/sessions?limit=100", headers=headers).json()["items"]}
+    for item, result in zip(items, results, strict=True):
+        assert (
+            stored[result["session"]["id"]]["leg_symptoms"] == item["leg_symptoms"] == result["session"]["leg_symptoms"]
+        )

@@ -26,6 +26,7 @@ STEP_RANGES = {"sets": (1, 10), "start": (1, 600), "target": (1, 600), "incremen
 RULE_RANGES = {
     "streak": (1, 10),
     "incomplete_streak": (1, 10),
+    "fault_streak": (1, 10),
     "easy_rpe": (0, 10),
     "pain_ok": (0, 10),
     "pain_limit": (0, 10),
@@ -66,7 +67,8 @@ class LadderRulesIn(Body):
         description="Pain during or after above this (0–10) moves one position down; below `pain_stop`.",
     )
     pain_stop: WholeNumber = Field(
-        description="Pain during, after or the next morning at or above this (0–10) pauses the ladder.",
+        description="Pain before, during, after or the next morning at or above this (0–10), on any session, pauses "
+        "the ladder until a rested, gentler restart.",
     )
     flare_margin: WholeNumber = Field(
         description="Next-morning pain is a flare when more than this (0–10) above the pain before, and above pain_ok.",
@@ -74,8 +76,14 @@ class LadderRulesIn(Body):
     incomplete_streak: WholeNumber = Field(
         description="Incomplete sessions in a row at one position that move the person down, 1–10.",
     )
+    fault_streak: WholeNumber = Field(
+        default=3,
+        description="Sessions in a row at one position, each with a form fault, that go back to the previous "
+        "exercise, 1–10 (default 3).",
+    )
     break_days: WholeNumber = Field(
-        description="Days (1–365) after the latest session beyond which the person moves one position down.",
+        description="Days (1–365) after the latest session beyond which the person moves down, a position per whole "
+        "`break_days` away.",
     )
     min_rest_hours: WholeNumber = Field(
         description="Hours (0–168) each session of a streak must come after the one before it.",
@@ -123,6 +131,7 @@ class LadderIn(Body):
                         "pain_stop": 7,
                         "flare_margin": 0,
                         "incomplete_streak": 2,
+                        "fault_streak": 3,
                         "break_days": 14,
                         "min_rest_hours": 0,
                     },

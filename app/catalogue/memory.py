@@ -32,6 +32,7 @@ from app.catalogue.schemas import (
 )
 from app.errors import NotFound
 from app.progression.engine import RULES_REVISION
+from app.progression.model import Guidance
 
 GZIP_MIN_BYTES = 1024
 # Answers compressed per request (session lists, batch results) use level 1: measured on a
@@ -163,7 +164,11 @@ class LiveCatalogue:
         self._rules_versions = {p.slug: _rules_version(p) for p in catalogue.progressions}
         self._fault_codes = {e.slug: frozenset(f.code for f in e.faults) for e in catalogue.exercises}
         self.red_flag_codes = frozenset(f.code for f in catalogue.safety.red_flags)
-        self.emergency_flags = frozenset(f.code for f in catalogue.safety.red_flags if f.urgency == "emergency")
+        # What the rules' messages quote: each red flag's urgency, each exercise's corrections.
+        self.guidance = Guidance(
+            urgency={f.code: f.urgency for f in catalogue.safety.red_flags},
+            corrections={e.slug: {f.code: f.correction for f in e.faults} for e in catalogue.exercises},
+        )
         # A session that names no ladder is assessed on the partner's own ladder with its exercise
         # (the oldest: partner ladders come oldest first), else on the built-in one.
         self._ladder_steps: dict[str, tuple[Progression, Step]] = {}

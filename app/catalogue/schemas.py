@@ -92,9 +92,17 @@ class Rules(Schema):
     pain_ok: int = Field(
         ge=0, le=10, description="To move up, pain during (and after, when given) must be at or below this (0–10)."
     )
-    pain_limit: int = Field(ge=0, le=10, description="Pain during or after above this (0–10) moves one position down.")
+    pain_limit: int = Field(
+        ge=0,
+        le=10,
+        description="Pain during or after above this (0–10) moves one position down; pain before above it does not "
+        "allow moving up.",
+    )
     pain_stop: int = Field(
-        ge=0, le=10, description="Pain during, after or the next morning at or above this (0–10) pauses the ladder."
+        ge=0,
+        le=10,
+        description="Pain before, during, after or the next morning at or above this (0–10), on any session, pauses "
+        "the ladder until a restart at least 24 hours later, a step lower.",
     )
     flare_margin: int = Field(
         ge=0,
@@ -105,8 +113,17 @@ class Rules(Schema):
     incomplete_streak: int = Field(
         ge=1, description="How many incomplete sessions in a row at the current position move one position down."
     )
+    fault_streak: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="How many sessions in a row at the current position, each with a form fault, go back to the "
+        "previous exercise (3 for a ladder stored before this threshold existed).",
+    )
     break_days: int = Field(
-        ge=1, description="Days (of 24 hours) after the latest session beyond which the person moves one position down."
+        ge=1,
+        description="Days (of 24 hours) after the latest session beyond which the person moves down, a position per "
+        "whole `break_days` away; a longer gap between sessions also ends a streak.",
     )
     min_rest_hours: int = Field(
         ge=0, le=168, description="Hours (0–168) each session of a streak must come after the one before it."
@@ -200,8 +217,8 @@ class Routine(Schema):
 
 class RedFlag(Schema):
     code: Code = Field(description="The code a session reports in `red_flags`.")
-    name: str = Field(description="A short name for the symptom.")
-    description: str = Field(description="The symptom, in plain English.")
+    name: str = Field(description="A short name for the warning sign (a symptom, or a history such as cancer).")
+    description: str = Field(description="The warning sign, in plain English, and what to do about it.")
     urgency: Urgency = Field(
         description="How soon to get help, from the most urgent. `emergency`: get emergency care now, at an "
         "emergency department or through the local emergency number. `urgent`: see a doctor today. `see_clinician`: "
@@ -212,7 +229,8 @@ class RedFlag(Schema):
 class Safety(Schema):
     disclaimer: str = Field(description="General guidance, not a diagnosis or treatment.")
     red_flags: list[RedFlag] = Field(
-        description="Symptoms a session may report in `red_flags`: they need a clinician, not a lighter exercise."
+        description="Warning signs a session may report in `red_flags`: they need a clinician, not a lighter "
+        "exercise. Each pauses every ladder of the user until a clearance covers it."
     )
 
 

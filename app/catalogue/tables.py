@@ -114,6 +114,7 @@ class ProgressionRow(SQLModel, table=True):
     pain_stop: int
     flare_margin: int
     incomplete_streak: int
+    fault_streak: int = Field(default=3, sa_column_kwargs={"server_default": "3"})
     break_days: int
     min_rest_hours: int
     routine_step_rest_seconds: int | None = None
@@ -190,7 +191,7 @@ class RedFlagRow(SQLModel, table=True):
     """Symptoms a session may report; each needs a clinician rather than a lighter exercise."""
 
     __tablename__ = "red_flag"
-    __table_args__ = (CheckConstraint("urgency IN ('emergency', 'see_clinician')", name="urgency_known"),)
+    __table_args__ = (CheckConstraint("urgency IN ('emergency', 'urgent', 'see_clinician')", name="urgency_known"),)
 
     code: str = Field(primary_key=True, max_length=64)
     position: int

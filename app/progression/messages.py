@@ -1,30 +1,40 @@
 """The sentences a person reads in a recommendation's reasons and a paused routine.
 
-Each sentence matches the action actually taken (at the easiest position nothing says "step
-back"), and numbers come from the ladder's own thresholds. Partners key on reason codes; these
-words may be reworded.
+Plain words and short sentences. Each message matches the action actually taken (at the easiest
+position nothing says "step back"; a pause mentions an easier level only when there is one),
+and numbers come from the ladder's own thresholds. Partners key on reason codes; these words may
+be reworded.
 """
 
-from app.progression.model import Action, ReasonCode, Rules, UnmetCode
+from collections.abc import Sequence
 
-NO_HISTORY = "No sessions on this ladder yet: start at the first step, at its easiest dose."
+from app.progression.model import Action, ReasonCode, Rules, UnmetCode, Urgency
+
+NO_HISTORY = "No sessions on this ladder yet. Start at the first step, at its easiest dose."
 
 # Calm and plain: flare-ups are common and usually settle; gentle movement helps.
 PAUSE_ADVICE = (
-    "Take a break from these exercises for now. Flare-ups of back pain are common and usually settle "
-    "within days. Keep moving gently in your everyday life: short walks and your usual activities, as "
-    "comfort allows. Check with a physiotherapist or doctor before you start the exercises again; "
-    "when you do, restart at the dose suggested."
+    "Take a break from these exercises for now. Flare-ups of back pain are common and usually settle within days. "
+    "Keep moving gently in your everyday life, with short walks and your usual activities as comfort allows."
 )
-RED_FLAG_URGENT_ADVICE = (
-    "You reported a symptom that needs urgent medical attention. Please get urgent medical care today "
-    "(call your doctor's urgent line or go to an emergency department), and do no more of these "
-    "exercises until you have been seen."
-)
-RED_FLAG_ADVICE = (
-    "You reported a symptom that a doctor or physiotherapist should check. Pause these exercises and "
-    "arrange to see one soon; carry on once they have checked you and say it is fine."
-)
+
+# By the most urgent red flag reported; each says when the exercises start again.
+RED_FLAG = {
+    "emergency": (
+        "You reported a warning sign that needs emergency care: get care now at an emergency department, or "
+        "call your local emergency number, and do no more of these exercises. "
+        "They restart once a clinician has checked you and cleared you to exercise."
+    ),
+    "urgent": (
+        "You reported a warning sign that needs a doctor today. Stop these exercises and see a doctor today. "
+        "They restart once a clinician has checked you and cleared you to exercise."
+    ),
+    "see_clinician": (
+        "You reported a warning sign that a doctor or physiotherapist should check. "
+        "Pause these exercises and see one before you exercise again. "
+        "They restart once a clinician has cleared you to exercise."
+    ),
+}
 
 # Added to the notes of today's step in a routine, by the step's support.
 SUPPORT_NOTES = {
@@ -33,72 +43,122 @@ SUPPORT_NOTES = {
     "none": "No support: if you find you need to hold on, say so when you log the session.",
 }
 
-_DOWN = {
-    "decrease_dose": "step back to a lower dose of the same exercise",
-    "regress_step": "step back to the previous exercise on the ladder",
+_MOVE = {
+    "increase_dose": "Move up to a higher dose of the same exercise.",
+    "advance_step": "Move on to the next exercise on the ladder.",
+    "decrease_dose": "Step back to a lower dose of the same exercise.",
+    "regress_step": "Step back to the previous exercise on the ladder.",
 }
-_UP = {
-    "increase_dose": "move up to a higher dose of the same exercise",
-    "advance_step": "move on to the next exercise on the ladder",
+
+# Borg CR10 labels, for "no harder than ..." (4 is "somewhat hard").
+_EFFORT = {
+    0: "no effort at all",
+    1: "very light",
+    2: "light",
+    3: "moderate",
+    4: "somewhat hard",
+    5: "hard",
+    6: "hard",
+    7: "very hard",
+    8: "very hard",
+    9: "very hard",
+    10: "as hard as possible",
 }
-_PAUSE = (
-    "pause these exercises for now. Flare-ups are common and usually settle; keep moving gently, and check "
-    "with a physiotherapist or doctor before restarting, then start again at the easier dose suggested"
-)
 
 
-def red_flag(*, urgent: bool) -> str:
-    return RED_FLAG_URGENT_ADVICE if urgent else RED_FLAG_ADVICE
-
-
-def for_action(code: ReasonCode, action: Action, rules: Rules, unmet: tuple[UnmetCode, ...] = ()) -> str:
-    """The sentence for reason `code` when the answer's action is `action`."""
-    if code == "keep_practising":
-        return f"Keep practising at this level. To move up: {'; '.join(_unmet_phrase(u, rules) for u in unmet)}."
-    if code == "ladder_complete":
-        return "You have reached the top of the ladder: keep practising this level to stay strong."
-    if code == "ready_to_progress":
-        return (
-            f"The last {_sessions(rules.streak)} here were complete, felt easy and stayed comfortable: {_UP[action]}."
-        )
-    cause = {
-        "pain_stop": "Pain reached a level where it is best to stop",
-        "pain_above_limit": "Pain during or after the last session was higher than is comfortable for progress",
-        "flare": "Pain the next morning was higher than before the session and had not settled",
-        "incomplete_streak": f"The last {_sessions(rules.incomplete_streak)} at this level were not completed",
-        "break": f"The last session was more than {rules.break_days} days ago",
-    }[code]
-    if action == "pause":
-        return f"{cause}: {_PAUSE}."
-    if action in _DOWN:
-        easing = " to ease back in" if code == "break" else ""
-        return f"{cause}: {_DOWN[action]}{easing}."
-    # "repeat" at the easiest position: there is nowhere lower to go.
-    return f"{cause}: stay at this easiest level and repeat it{_UNTIL[code]}."
-
-
-_UNTIL = {
-    "flare": " until the mornings after feel settled",
-    "incomplete_streak": " until every set is complete",
-    "break": " to ease back in",
-}
+def red_flag(urgency: Urgency) -> str:
+    return RED_FLAG[urgency]
 
 
 def _sessions(count: int) -> str:
     return f"{count} session" if count == 1 else f"{count} sessions"
 
 
-def _unmet_phrase(code: UnmetCode, rules: Rules) -> str:
+def _words(code: str) -> str:
+    """A fault code as words: `hips_uneven` -> "Hips uneven"."""
+    return code.replace("_", " ").capitalize()
+
+
+def for_reason(
+    code: ReasonCode,
+    action: Action,
+    rules: Rules,
+    *,
+    urgency: Urgency = "see_clinician",
+    easier: bool = False,
+    periods: int = 1,
+    faults: Sequence[tuple[str, str | None]] = (),
+) -> str:
+    """The message of reason `code` when the answer's action is `action` (every code but
+    `keep_practising`, which `keep_practising` words)."""
+    if code == "red_flag":
+        return red_flag(urgency)
+    if code == "no_history":
+        return NO_HISTORY
+    if code == "ladder_complete":
+        return "You have reached the top of the ladder. Keep practising this level to stay strong."
+    if code == "ready_to_progress":
+        return (
+            f"Your last {_sessions(rules.streak)} here were complete and felt easy enough, and pain stayed within "
+            f"the limits. {_MOVE[action]}"
+        )
+    if code == "pain_stop":
+        restart = "at the easier level suggested" if easier else "at the level suggested"
+        return (
+            f"Pain reached {rules.pain_stop} out of 10 or more. {PAUSE_ADVICE} "
+            f"Rest at least 24 hours, then restart {restart}."
+        )
+    if code == "break":
+        days = rules.break_days * periods
+        cause = f"Your last session here was more than {days} days ago."
+        if action == "repeat":
+            return f"{cause} Ease back in at this easiest level."
+        return f"{cause} {_MOVE[action]} Ease back in, then build up again."
+    if code == "form_faults":
+        cause = f"Form faults came up in each of your last {_sessions(rules.fault_streak)}."
+        if action == "repeat":
+            advice = "Stay at this easiest level and work on your form."
+        elif action == "regress_step":
+            advice = "Go back to the easier exercise before this one and work on your form there."
+        else:
+            advice = "Step back to a lower dose and work on your form."
+        fixes = " ".join(f"{_words(code)}: {fix}" if fix else f"{_words(code)}." for code, fix in faults)
+        return f"{cause} {advice} {fixes}".strip()
+    cause = {
+        "pain_above_limit": f"Pain during or after a recent session went above {rules.pain_limit} out of 10.",
+        "flare": "Pain the next morning after a recent session was higher than before it and had not settled.",
+        "leg_symptoms_spreading": "Leg symptoms after a recent session reached further down the leg than before it.",
+        "incomplete_streak": f"Your last {_sessions(rules.incomplete_streak)} at this level were not completed.",
+    }[code]
+    if action == "pause":  # rule 5 at the easiest position
+        return f"{cause} Even the easiest level did not settle, so pause these exercises for now. {PAUSE_ADVICE}"
+    if action == "repeat":  # rule 6 at the easiest position
+        return f"{cause} Stay at this easiest level and repeat it until every set is complete."
+    return f"{cause} {_MOVE[action]}"
+
+
+def keep_practising(unmet: Sequence[UnmetCode], rules: Rules) -> str:
+    """Rule 9: one short item for each thing still missing."""
+    return " ".join(["Keep practising at this level. To move up:", *(_unmet_item(code, rules) for code in unmet)])
+
+
+def _unmet_item(code: UnmetCode, rules: Rules) -> str:
     return {
-        "too_few_sessions": f"log {_sessions(rules.streak)} in a row at this level",
-        "not_completed": "complete every set at the planned dose",
-        "rpe_missing": "record how hard each session felt (effort from 0 to 10)",
-        "rpe_above_easy": f"the effort should feel easy, {rules.easy_rpe} out of 10 or less",
-        "pain_above_ok": f"pain during and after should stay at {rules.pain_ok} out of 10 or less",
-        "faults": "do the movement without the form faults that were noted",
-        "support_used": "do this exercise without holding on to a support",
-        "flare": "next-morning pain should settle back to how it was before",
-        "red_flag": "a warning symptom that was reported should be checked by a clinician first",
-        "too_soon": f"leave at least {rules.min_rest_hours} hours between sessions",
-        "next_morning_missing": "record how the back felt the next morning after each session",
+        "too_few_sessions": f"Log {_sessions(rules.streak)} at this level"
+        + (f", each at least {rules.min_rest_hours} hours after the one before." if rules.min_rest_hours else "."),
+        "not_completed": "Complete every set at the planned dose.",
+        "rpe_missing": "Record how hard each session felt, from 0 to 10.",
+        "rpe_above_easy": f"Effort should be no harder than {_EFFORT[rules.easy_rpe]} "
+        f"({rules.easy_rpe} out of 10 or less).",
+        "pain_above_ok": f"Pain during and after should stay at {rules.pain_ok} out of 10 or less.",
+        "pain_before_high": f"Pain before a session should be {rules.pain_limit} out of 10 or less. "
+        "If it stays this high before sessions, ask a clinician to review your plan.",
+        "faults": "Do the movement without the form faults that were noted.",
+        "support_used": "Do this exercise without holding on to a support.",
+        "flare": "Pain the next morning should settle back to how it was before.",
+        "red_flag": "A session with a warning sign does not count, even once a clinician has cleared you.",
+        "leg_symptoms": "Leg symptoms should not spread or reach below the knee. "
+        "If symptoms below the knee keep coming back, get them checked by a clinician.",
+        "too_soon": f"Leave at least {rules.min_rest_hours} hours between the sessions that count.",
+        "next_morning_missing": "Record how your back felt the next morning after each session.",
     }[code]

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstrai
 
 from app.catalogue.ladders import LadderIn
 from app.progression.model import Action, ReasonCode, Support, Unit, UnmetCode
-from app.sessions.schemas import SESSION_EXAMPLE, Body, Rfc3339, SessionIn, UtcTimestamp
+from app.sessions.schemas import SESSION_EXAMPLE, Body, NotInTheFuture, Rfc3339, SessionIn, UtcTimestamp
 
 
 class Prescription(BaseModel):
@@ -47,12 +47,17 @@ class RecommendationOut(BaseModel):
     current: Prescription | None = Field(
         description="The position of the latest session on the ladder; null when the ladder has no session."
     )
-    next: Prescription | None = Field(description="Null on `pause`.")
+    next: Prescription | None = Field(
+        description="The position to practise next: the new one on a move, the current one on `repeat`, the first "
+        "step at its start on `start`; null on `pause`."
+    )
     resume: Prescription | None = Field(
-        description="Only on a pause for pain: where to restart once a clinician has cleared it. Null otherwise."
+        description="Only on a pause for pain (`pain_stop`, or pain that did not settle at the easiest level): "
+        "where to restart, after a rest. Null otherwise."
     )
     reasons: list[Reason] = Field(
-        description="Why: the rule that decided, or both `pain_above_limit` and `flare` when both apply."
+        description="Why: the rule that decided; on a step down for recent pain, each of `pain_above_limit`, "
+        "`flare` and `leg_symptoms_spreading` that applies, in that order."
     )
 
 
@@ -62,6 +67,26 @@ class EvaluatedSessionIn(SessionIn):
     id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None,
         description="Your id for the session, 1–64 characters, used in `session_ids`; without one it is `#<index>`.",
+    )
+    received_at: Rfc3339 | None = Field(
+        default=None,
+        description="When your service received the session (RFC 3339 with an offset; default `performed_at`). "
+        "It decides which clearances cover the session's red flags, and never reorders sessions.",
+    )
+
+
+class EvaluatedClearanceIn(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"cleared_at": "2026-11-26T10:30:00Z"}]})
+
+    cleared_at: NotInTheFuture = Field(
+        description="When a clinician cleared the person to exercise: RFC 3339 with an offset, at most 5 minutes in "
+        "the future."
+    )
+    recorded_at: Rfc3339 | None = Field(
+        default=None,
+        description="When the clearance was recorded (default `cleared_at`): it covers red flags on sessions "
+        "performed at or before `cleared_at` and received at or before this, and counts only once `as_of` has "
+        "reached it.",
     )
 
 
@@ -117,6 +142,11 @@ class EvaluateIn(Body):
         default=[],
         max_length=1000,
         description="The history to judge, 0–1000 sessions, counted as received in list order; none answers `start`.",
+    )
+    clearances: list[EvaluatedClearanceIn] = Field(
+        default=[],
+        max_length=100,
+        description="Clearances recorded for the person, 0–100: a red flag pauses every ladder until one covers it.",
     )
 
 

@@ -10,12 +10,12 @@ from app.catalogue.schemas import Exercise, Progression, RoutineBlock
 from app.db import Statements
 from app.errors import InvalidRequest, ProblemError
 from app.progression import messages
-from app.progression.engine import recommend, window
-from app.progression.model import LoggedSession, Recommendation
+from app.progression.engine import recommend
+from app.progression.model import Clearance, LoggedSession, Recommendation
+from app.recommendations.history import read_history
 from app.recommendations.schemas import EvaluatedSessionIn, EvaluateIn, RecommendationOut, TodaysRoutine
 from app.sessions.documents import content_of, performance
 from app.sessions.ingest import check_against_catalogue
-from app.sessions.queries import latest_for_ladder_query
 
 SECONDS_PER_REP = 3
 STEP_REST_SECONDS = 60  # between the sets of a partner ladder's step (the built-in ladder says its own)
@@ -65,31 +65,15 @@ async def recommend_from_history(
     progression: str,
     as_of: datetime | None,
 ) -> RecommendationOut:
-    """From stored sessions: only the latest few the rules can look at are loaded (indexed)."""
+    """From stored sessions and clearances: only the part of the history the rules can look at
+    is read (`app.recommendations.history`: indexed, whatever the history's length)."""
     ladder = catalogue.progression(progression)
     as_of = as_of or datetime.now(UTC)
-    query, parameters = latest_for_ladder_query(
-        partner_id=partner_id,
-        user_id=user_id,
-        progression=ladder.slug,
-        exercises=sorted({step.exercise for step in ladder.steps}),
-        as_of=as_of,
-        limit=window(ladder),
+    history = await read_history(
+        statements=statements, ladder=ladder, partner_id=partner_id, user_id=user_id, as_of=as_of
     )
-    logged = [
-        LoggedSession(
-            id=row["id"],
-            exercise=row["exercise"],
-            progression=row["progression"],
-            performed_at=row["performed_at"],
-            received_order=row["seq"],
-            performance=performance(row),
-        )
-        for row in await statements.statement(query, parameters)
-    ]
-    return _answer(
-        catalogue, ladder, recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags), as_of
-    )
+    result = recommend(ladder, history.sessions, as_of, clearances=history.clearances, guidance=catalogue.guidance)
+    return _answer(catalogue, ladder, result, as_of)
 
 
 def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut:
@@ -114,12 +98,14 @@ def evaluate(*, catalogue: LiveCatalogue, body: EvaluateIn) -> RecommendationOut
             exercise=item.exercise,
             progression=item.progression,
             performed_at=item.performed_at,
+            received_at=item.received_at or item.performed_at,
             received_order=index,
             performance=performance(content_of(item)),
         )
         for index, item in enumerate(body.sessions)
     ]
-    result = recommend(ladder, logged, as_of, emergency_flags=catalogue.emergency_flags)
+    clearances = [Clearance(c.cleared_at, c.recorded_at or c.cleared_at) for c in body.clearances]
+    result = recommend(ladder, logged, as_of, clearances=clearances, guidance=catalogue.guidance)
     return _answer(catalogue, ladder, result, as_of, draft=draft)
 
 
@@ -132,11 +118,6 @@ def _block_seconds(block: RoutineBlock, exercise: Exercise) -> int:
 def _dose_text(sets: int, dose: int, unit: str, exercise: Exercise) -> str:
     """ "3 x 8 reps each side": the dose of a per-side exercise counts each side."""
     return f"{sets} x {dose} {unit}{' each side' if exercise.per_side else ''}"
-
-
-def _pause_advice(recommendation: RecommendationOut) -> str:
-    reason = recommendation.reasons[0]
-    return reason.message if reason.code == "red_flag" else messages.PAUSE_ADVICE
 
 
 async def todays_routine(
@@ -162,7 +143,7 @@ async def todays_routine(
             duration_minutes=0,
             blocks=[],
             recommendation=recommendation,
-            summary=_pause_advice(recommendation),
+            summary=recommendation.reasons[0].message,
         )
     exercise = catalogue.exercise(step.exercise)
     support = messages.SUPPORT_NOTES[step.support]

@@ -13,15 +13,20 @@ import orjson
 
 from app.catalogue.memory import LiveCatalogue
 from app.progression.engine import assess
-from app.progression.model import Pain, Performance
+from app.progression.model import LegSymptoms, Pain, Performance
 from app.sessions.schemas import SessionIn, utc_text
 
 Row = dict[str, Any]
 
 
+def pain_peak(before: int | None, during: int, after: int | None, next_morning: int | None) -> int:
+    """The highest of a session's pain scores (the `pain_peak` column, which the severe-pain read indexes)."""
+    return max(before or 0, during, after or 0, next_morning or 0)
+
+
 def content_of(body: SessionIn) -> Row:
     """The columns a session's content fills (everything but ids, owner and received time)."""
-    pain = body.pain
+    pain, legs = body.pain, body.leg_symptoms
     return {
         "client_session_id": body.client_session_id,
         "exercise": body.exercise,
@@ -37,6 +42,9 @@ def content_of(body: SessionIn) -> Row:
         "support_used": body.support_used,
         "faults": body.faults,
         "red_flags": body.red_flags,
+        "leg_symptoms_before": legs and legs.before,
+        "leg_symptoms_after": legs and legs.after,
+        "pain_peak": pain_peak(pain.before, pain.during, pain.after, pain.next_morning),
         "duration_seconds": body.duration_seconds,
         "notes": body.notes,
     }
@@ -67,8 +75,9 @@ def performance(row: Mapping[Any, Any]) -> Performance:
             next_morning=row["pain_next_morning"],
         ),
         support_used=row["support_used"],
-        fault_count=len(row["faults"]),
+        faults=tuple(row["faults"]),
         red_flags=tuple(row["red_flags"]),
+        leg_symptoms=LegSymptoms(row["leg_symptoms_before"], row["leg_symptoms_after"]),
     )
 
 
@@ -101,6 +110,9 @@ def to_document(row: Mapping[Any, Any], catalogue: LiveCatalogue) -> Row:
         "support_used": row["support_used"],
         "faults": row["faults"],
         "red_flags": row["red_flags"],
+        "leg_symptoms": None
+        if row["leg_symptoms_before"] is None and row["leg_symptoms_after"] is None
+        else {"before": row["leg_symptoms_before"], "after": row["leg_symptoms_after"]},
         "duration_seconds": row["duration_seconds"],
         "notes": row["notes"],
         "received_at": utc_text(row["received_at"]),

@@ -15,8 +15,8 @@ from app.body_limits import BODY
 from app.hotpath import answer, answer_error, cached_caller, read_body, replaying
 from app.ratelimits import RateLimited
 from app.request_id import request_headers
+from app.responses import stored_answer
 from app.sessions import ingest
-from app.sessions.router import stored_answer
 from app.sessions.schemas import USER_ID_PATTERN, SessionIn
 from app.state import AppState
 

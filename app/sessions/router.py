@@ -4,15 +4,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.dependencies import PartnerWriter, Reader, UserIdPath, Writer
+from app.dependencies import IdempotencyKey, PartnerWriter, Reader, UserIdPath, Writer
 from app.errors import problem_responses
-from app.idempotency.service import StoredAnswer, request_fingerprint
+from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
-from app.responses import json_text
+from app.responses import REPLAYED, stored_answer
 from app.sessions import ingest, service
 from app.sessions.schemas import (
     NO_NUL,
@@ -26,32 +25,6 @@ from app.sessions.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["sessions"], route_class=OrjsonRoute)
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Makes retries of this write safe for 24 hours.",
-    ),
-]
-REPLAYED: dict[str, Any] = {
-    "Idempotent-Replayed": {
-        "description": "`true` when this is the stored answer to an earlier request with the same key",
-        "schema": {"type": "string"},
-    }
-}
-
-
-def stored_answer(answer: StoredAnswer, replayed: bool, created_under: str | None = None) -> Response:
-    """A write's answer; a session created (201) under the path `created_under` gets its Location.
-    The one-session POST's hot path (`app.sessions.hotpath`) answers with this too."""
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    if created_under is not None and answer.status == 201:
-        headers["Location"] = f"{created_under}/{orjson.loads(answer.body)['id']}"
-    return json_text(answer.status, answer.body, headers)
-
 
 _SESSION_STORED: dict[int | str, dict[str, Any]] = {
     201: {"description": "Stored", "headers": {"Location": {"schema": {"type": "string"}}, **REPLAYED}},

@@ -20,7 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.errors import Problem
-from app.progression.model import PainZone
+from app.progression.model import LegSymptom, PainZone
 
 USER_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -45,16 +45,17 @@ def _moment(text: str) -> datetime:
 def _moment_not_in_the_future(text: str) -> datetime:
     value = _moment(text)
     if value > datetime.now(UTC) + FUTURE_TOLERANCE:
-        raise ValueError("performed_at is more than 5 minutes in the future")
+        raise ValueError("is more than 5 minutes in the future")
     return value
 
 
 if TYPE_CHECKING:  # what the fields hold once validated: the text is checked, then converted
     Rfc3339 = datetime
-    PerformedAt = datetime
+    NotInTheFuture = datetime
 else:
     Rfc3339 = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment), _AS_TEXT, _AS_DATE_TIME]
-    PerformedAt = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment_not_in_the_future), _AS_TEXT, _AS_DATE_TIME]
+    # A moment that has passed (a session done, a person cleared): at most 5 minutes ahead of the clock.
+    NotInTheFuture = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment_not_in_the_future), _AS_TEXT, _AS_DATE_TIME]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
 
 
@@ -105,6 +106,20 @@ class PainIn(Body):
     )
 
 
+class LegSymptomsIn(Body):
+    before: LegSymptom | None = Field(
+        default=None,
+        description="How far down a leg pain, tingling or numbness reached just before the session: `none`, "
+        "`above_knee` or `below_knee`; optional.",
+    )
+    after: LegSymptom | None = Field(
+        default=None,
+        description="How far down a leg they reached after the session: `none`, `above_knee` or `below_knee`; "
+        "optional. Further down than before (spreading), or below the knee, keeps the session from counting "
+        "towards moving up.",
+    )
+
+
 class SetIn(Body):
     dose: Dose = Field(
         description="What the set reached, 0–600: repetitions (each side, for a per-side exercise) or seconds held, "
@@ -125,6 +140,7 @@ SESSION_EXAMPLE: dict[str, Any] = {
     "support_used": False,
     "faults": ["hips_uneven", "short_depth"],
     "red_flags": [],
+    "leg_symptoms": {"before": "none", "after": "above_knee"},
     "duration_seconds": 540,
     "notes": "Left side felt wobbly on the last set.",
 }
@@ -147,7 +163,7 @@ class SessionIn(Body):
         "a 422). Left out, the session belongs to every such ladder, and is assessed on your own oldest one with "
         "the exercise, else on the built-in one.",
     )
-    performed_at: PerformedAt = Field(
+    performed_at: NotInTheFuture = Field(
         description="When the session was done: RFC 3339 with an offset, at most 5 minutes in the future."
     )
     target_dose: Annotated[int, Strict(), Field(ge=1, le=600), WHOLE_NUMBER] = Field(
@@ -170,7 +186,14 @@ class SessionIn(Body):
         description="Technique faults seen, at most 20: codes from the exercise's `faults` in the catalogue.",
     )
     red_flags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        default=[], max_length=20, description="Codes from `GET /v1/safety` for symptoms the person reported."
+        default=[],
+        max_length=20,
+        description="Codes from `GET /v1/safety` for the warning signs the person reported. A red flag pauses every "
+        "ladder of the user until a clearance recorded after it covers it.",
+    )
+    leg_symptoms: LegSymptomsIn | None = Field(
+        default=None,
+        description="How far down a leg pain, tingling or numbness reached, before and after the session; optional.",
     )
     duration_seconds: Annotated[int, Strict(), Field(ge=0, le=86_400), WHOLE_NUMBER] | None = Field(
         default=None, description="How long the session took, in seconds (0–86400); optional."
@@ -267,6 +290,11 @@ class PainOut(BaseModel):
     next_morning: int | None = Field(description="Pain the next morning, 0–10 (0 is no pain); null until it is sent.")
 
 
+class LegSymptomsOut(BaseModel):
+    before: LegSymptom | None = Field(description="How far down the leg symptoms reached before; null if not given.")
+    after: LegSymptom | None = Field(description="How far down the leg symptoms reached after; null if not given.")
+
+
 class SetOut(BaseModel):
     dose: int = Field(
         description="What the set reached, 0–600: repetitions (each side, for a per-side exercise) or seconds held, "
@@ -281,8 +309,9 @@ class AssessmentOut(BaseModel):
         "`start`."
     )
     qualifying: bool = Field(
-        description="Whether the session counts towards moving up: completed, easy, low pain, no faults, no flare, "
-        "no red flag and no support where none is expected."
+        description="Whether the session counts towards moving up: completed, easy, low pain during and after, pain "
+        "before within the limit, no faults, no flare, no red flag, no support where none is expected, and leg "
+        "symptoms neither spreading nor below the knee after it."
     )
     pain_zone: PainZone = Field(
         description="The worst pain during or after against the ladder's thresholds: `low` (at or below `pain_ok`), "
@@ -293,6 +322,9 @@ class AssessmentOut(BaseModel):
         "the pain before."
     )
     red_flag: bool = Field(description="Whether the session reported any red flag.")
+    leg_symptoms_spreading: bool = Field(
+        description="Whether leg symptoms reached further down the leg after the session than before it (both given)."
+    )
 
 
 class SessionOut(BaseModel):
@@ -315,6 +347,9 @@ class SessionOut(BaseModel):
     support_used: bool = Field(description="Whether the person held on to a chair, wall or rail for balance.")
     faults: list[str] = Field(description="Technique fault codes logged, from the exercise's `faults`.")
     red_flags: list[str] = Field(description="Red-flag codes reported, from `GET /v1/safety`.")
+    leg_symptoms: LegSymptomsOut | None = Field(
+        description="How far down a leg symptoms reached, before and after; null when neither was given."
+    )
     duration_seconds: int | None = Field(description="How long the session took, in seconds; null if not given.")
     notes: str | None = Field(description="Free-text notes; null when there are none.")
     received_at: UtcTimestamp = Field(description="When the service received the session: RFC 3339 in UTC, with a `Z`.")

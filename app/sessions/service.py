@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from app.catalogue.memory import LiveCatalogue
+from app.clearances.tables import ClearanceRow
 from app.errors import InvalidRequest, NotFound
 from app.idempotency.service import forget_user
-from app.sessions.documents import Row, to_document
+from app.sessions.documents import Row, pain_peak, to_document
 from app.sessions.queries import find_session, listing_query
 from app.sessions.schemas import SessionPatch
 from app.sessions.tables import SessionRow
@@ -52,7 +53,9 @@ async def patch_session(
         if patch.pain is None:
             raise InvalidRequest("pain cannot be removed; patch pain.next_morning instead.", loc=["body", "pain"])
         if "next_morning" in patch.pain.model_fields_set:
-            changes["pain_next_morning"] = patch.pain.next_morning
+            morning = patch.pain.next_morning
+            changes["pain_next_morning"] = morning
+            changes["pain_peak"] = pain_peak(row["pain_before"], row["pain_during"], row["pain_after"], morning)
     if changes:
         amend = (
             update(SessionRow)
@@ -71,6 +74,7 @@ async def patch_session(
 
 async def erase_user(*, connection: AsyncConnection, partner_id: int, user_id: str) -> None:
     """Delete everything stored about one user of one partner, in the caller's transaction."""
-    erase = delete(SessionRow).where(col(SessionRow.partner_id) == partner_id, col(SessionRow.user_id) == user_id)
-    await connection.execute(erase)
+    for table in (SessionRow, ClearanceRow):
+        mine = (col(table.partner_id) == partner_id, col(table.user_id) == user_id)
+        await connection.execute(delete(table).where(*mine))
     await forget_user(connection=connection, partner_id=partner_id, user_id=user_id)

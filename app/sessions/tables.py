@@ -3,10 +3,15 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, literal_column
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
+
+# The partial index's predicate: queries that want its rows repeat it word for word.
+# (A literal 0, not a parameter: PostgreSQL uses a partial index only for a query whose own
+# predicate implies the index's, which a generic plan cannot know of a parameter.)
+RED_FLAGGED = func.json_array_length(literal_column("red_flags")) > literal_column("0")
 
 
 class SessionRow(SQLModel, table=True):
@@ -17,6 +22,18 @@ class SessionRow(SQLModel, table=True):
         Index("ix_session_log_user_time", "partner_id", "user_id", "performed_at", "seq"),
         # one user's latest sessions of given exercises (exercise filter; a ladder's steps)
         Index("ix_session_log_user_exercise_time", "partner_id", "user_id", "exercise", "performed_at", "seq"),
+        # one user's latest session at each level of peak pain (severe pain pauses every ladder)
+        Index("ix_session_log_user_pain_time", "partner_id", "user_id", "pain_peak", "performed_at", "seq"),
+        # one user's sessions that reported red flags (they pause every ladder until cleared)
+        Index(
+            "ix_session_log_user_red_flagged",
+            "partner_id",
+            "user_id",
+            "performed_at",
+            "seq",
+            postgresql_where=RED_FLAGGED,
+            sqlite_where=RED_FLAGGED,
+        ),
     )
 
     # Received order: breaks ties in performed_at, and orders a batch's items as sent.
@@ -42,6 +59,11 @@ class SessionRow(SQLModel, table=True):
     support_used: bool
     faults: list[str] = Field(sa_column=Column(JSON, nullable=False))
     red_flags: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    # How far down the leg symptoms reached before and after: none, above_knee, below_knee.
+    leg_symptoms_before: str | None = Field(default=None, max_length=16)
+    leg_symptoms_after: str | None = Field(default=None, max_length=16)
+    # The highest of the four pain scores (derived, kept for the severe-pain index).
+    pain_peak: int
     duration_seconds: int | None = None
     notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,87 @@
+"""Clearance endpoints: read the request, call one service function, answer."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+
+from app.clearances import service
+from app.clearances.schemas import ClearanceIn, ClearanceOut, ClearancePage
+from app.dependencies import IdempotencyKey, PartnerWriter, Reader, UserIdPath
+from app.errors import problem_responses
+from app.idempotency.service import request_fingerprint
+from app.json_route import OrjsonRoute
+from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
+from app.responses import REPLAYED, stored_answer
+from app.sessions.schemas import NO_NUL
+
+router = APIRouter(prefix="/v1", tags=["clearances"], route_class=OrjsonRoute)
+
+ClearanceIdPath = Annotated[
+    str,
+    Path(max_length=64, pattern=NO_NUL, description="The clearance's `id`, as the service gave it."),
+]
+_RECORDED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Recorded", "headers": {"Location": {"schema": {"type": "string"}}, **REPLAYED}},
+}
+
+
+@router.post(
+    "/users/{user_id}/clearances",
+    status_code=201,
+    response_model=ClearanceOut,
+    summary="Record that a clinician cleared a person to exercise (with the partner's API key only)",
+    responses=_RECORDED | problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+)
+async def record_clearance(
+    user_id: UserIdPath,
+    body: ClearanceIn,
+    request: Request,
+    access: PartnerWriter,  # a person cannot clear themselves: no user token
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    fingerprint = request_fingerprint("POST", request.url.path, body.model_dump(mode="json")) if idempotency_key else ""
+    answer, replayed = await service.record_clearance(
+        transaction=access.transaction,
+        partner_id=access.partner_id,
+        user_id=user_id,
+        body=body,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+    return stored_answer(answer, replayed, created_under=request.url.path)
+
+
+@router.get(
+    "/users/{user_id}/clearances",
+    response_model=ClearancePage,
+    summary="List a user's clearances, newest first",
+    responses=problem_responses(401, 403, 422, 503),
+)
+async def list_clearances(
+    user_id: UserIdPath,
+    request: Request,
+    response: Response,
+    access: Reader,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> ClearancePage:
+    after = decode_cursor(cursor, parts=(datetime.fromisoformat, int))
+    items, last = await access.transaction.autocommit(
+        service.list_clearances, partner_id=access.partner_id, user_id=user_id, after=after, limit=limit
+    )
+    next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
+    response.headers.update(next_link(request.url.path, {"limit": limit}, next_cursor))
+    return ClearancePage.model_validate({"items": items, "next_cursor": next_cursor})
+
+
+@router.get(
+    "/users/{user_id}/clearances/{clearance_id}",
+    response_model=ClearanceOut,
+    summary="Get one clearance",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def get_clearance(user_id: UserIdPath, clearance_id: ClearanceIdPath, access: Reader) -> dict[str, Any]:
+    return await access.transaction.autocommit(
+        service.get_clearance, partner_id=access.partner_id, user_id=user_id, clearance_id=clearance_id
+    )

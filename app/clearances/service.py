@@ -1,0 +1,96 @@
+"""Recording and listing clearances. Every query is scoped to the calling partner; a user's
+clearances are erased with them (`app.sessions.service.erase_user`)."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from app.clearances.schemas import ClearanceIn
+from app.clearances.tables import ClearanceRow
+from app.db import Transaction
+from app.errors import NotFound
+from app.idempotency.service import StoredAnswer, run_once
+from app.sessions.documents import render
+from app.sessions.ingest import new_session_id
+from app.sessions.schemas import utc_text
+
+
+def _document(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "cleared_at": utc_text(row["cleared_at"]),
+        "received_at": utc_text(row["received_at"]),
+        "note": row["note"],
+    }
+
+
+async def record_clearance(
+    *,
+    transaction: Transaction,
+    partner_id: int,
+    user_id: str,
+    body: ClearanceIn,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> tuple[StoredAnswer, bool]:
+    """Store one clearance, received now (once per `Idempotency-Key`); the answer and whether it is a replay."""
+
+    async def once(*, connection: AsyncConnection) -> tuple[StoredAnswer, bool]:
+        async def work() -> StoredAnswer:
+            row = {
+                "id": new_session_id(),
+                "partner_id": partner_id,
+                "user_id": user_id,
+                "cleared_at": body.cleared_at,
+                "received_at": datetime.now(UTC),
+                "note": body.note,
+            }
+            await connection.execute(insert(ClearanceRow).values(row))
+            return StoredAnswer(201, render(_document(row)))
+
+        return await run_once(
+            connection=connection,
+            partner_id=partner_id,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            user_ids=lambda: {user_id},
+            work=work,
+        )
+
+    return await transaction(once)
+
+
+async def get_clearance(
+    *, connection: AsyncConnection, partner_id: int, user_id: str, clearance_id: str
+) -> dict[str, Any]:
+    """One clearance of the user, or NotFound."""
+    found = await connection.execute(
+        select(ClearanceRow).where(
+            col(ClearanceRow.partner_id) == partner_id,
+            col(ClearanceRow.user_id) == user_id,
+            col(ClearanceRow.id) == clearance_id,
+        )
+    )
+    row = found.mappings().first()
+    if row is None:
+        raise NotFound(f"There is no clearance {clearance_id!r} for user {user_id!r}.")
+    return _document(row)
+
+
+async def list_clearances(
+    *, connection: AsyncConnection, partner_id: int, user_id: str, after: tuple[datetime, int] | None, limit: int
+) -> tuple[list[dict[str, Any]], tuple[datetime, int] | None]:
+    """One page, newest `cleared_at` first (then latest received), and the key to continue after."""
+    query = select(ClearanceRow).where(col(ClearanceRow.partner_id) == partner_id, col(ClearanceRow.user_id) == user_id)
+    if after is not None:
+        query = query.where(tuple_(col(ClearanceRow.cleared_at), col(ClearanceRow.seq)) < tuple_(*after))
+    query = query.order_by(col(ClearanceRow.cleared_at).desc(), col(ClearanceRow.seq).desc()).limit(limit + 1)
+    rows = (await connection.execute(query)).mappings().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = (rows[-1]["cleared_at"], rows[-1]["seq"]) if more else None
+    return [_document(row) for row in rows], last
