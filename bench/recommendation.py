@@ -1,11 +1,20 @@
 """Recommendation cost against history length, on PostgreSQL, in one run.
 
-    python bench/recommendation.py [--seconds 10] [--sessions 100000]
+    python bench/recommendation.py [--seconds 10] [--sessions 100000] [--safety-events]
 
 Loads one user with 10 sessions and one with 100,000 (through the batch endpoint, over ladder
-and non-ladder exercises), then loads GET /v1/users/{id}/recommendation for each under
-`wrk -t1 -c32`, alternating, best of two rounds. Prints requests/s and mean latency for each and
-the ratio of the long history's time per request to the short one's (target: under 1.2).
+and non-ladder exercises, every 30 minutes up to now), then loads
+GET /v1/users/{id}/recommendation for each under `wrk -t1 -c32`, alternating, best of two
+rounds. Prints requests/s and mean latency for each and the ratio of the long history's time
+per request to the short one's (target: under 1.2).
+
+With --safety-events the long history is a long rehabilitation's: a red flag every 1,000
+sessions, each covered by a clinician's clearance recorded after it, and pain at the stop level
+every 997 sessions, each followed a day later by a gentler restart (the rotation's half-squat
+holds). Its recommendation then also reads the red flags since the latest clearance and looks
+for the restart after the latest severe pain (a second statement: that pain lies far behind
+the latest sessions).
+
 Server on CPU 0, wrk on CPU 1. Needs PostgreSQL (STEPWISE_BENCH_POSTGRES_URL) and `wrk`.
 """
 
@@ -32,52 +41,81 @@ EXERCISES = [
     "long-step-reverse-lunge",
     "lateral-reverse-lunge",
 ]
+STEP = timedelta(minutes=30)
+FLAG_EVERY, SEVERE_EVERY = 1000, 997
 
 
-def history(user: str, count: int, start: datetime) -> list[dict]:
-    return [
-        {
-            "user_id": user,
-            "exercise": EXERCISES[i % len(EXERCISES)],
-            "performed_at": (start + timedelta(minutes=30 * i)).isoformat(),
-            "target_dose": 8,
-            "sets": [{"dose": 8}] * 3,
-            "rpe": 3 + i % 3,
-            "pain": {"during": i % 4},
-        }
-        for i in range(count)
-    ]
+def history(user: str, count: int, end: datetime, *, safety_events: bool) -> list[dict]:
+    """`count` sessions every 30 minutes, the last at `end`."""
+    start = end - STEP * (count - 1)
+    sessions = []
+    for i in range(count):
+        events = safety_events and 0 < i < count - 50  # none among the latest sessions
+        sessions.append(
+            {
+                "user_id": user,
+                "exercise": EXERCISES[i % len(EXERCISES)],
+                "performed_at": (start + STEP * i).isoformat(),
+                "target_dose": 8,
+                "sets": [{"dose": 8}] * 3,
+                "rpe": 3 + i % 3,
+                "pain": {"during": 9 if events and i % SEVERE_EVERY == 0 else i % 4},
+                "red_flags": ["constant_night_pain"] if events and i % FLAG_EVERY == 0 else [],
+            }
+        )
+    return sessions
+
+
+def load(port: int, key: str, sessions: list[dict]) -> int:
+    """Post the sessions in batches; after each batch, a clearance for each of its red flags.
+    Returns how many clearances were recorded."""
+    headers = {"Authorization": f"Bearer {key}"}
+    cleared = 0
+    with httpx.Client(timeout=120) as client:
+        for i in range(0, len(sessions), 500):
+            batch = sessions[i : i + 500]
+            response = client.post(
+                f"http://127.0.0.1:{port}/v1/sessions/batch", json={"sessions": batch}, headers=headers
+            )
+            assert response.status_code == 200 and all(r["status"] == 201 for r in response.json()["results"])
+            for session in (s for s in batch if s["red_flags"]):
+                seen = datetime.fromisoformat(session["performed_at"]) + timedelta(hours=1)
+                clearance = {"cleared_at": seen.isoformat(), "note": "Seen; fine to carry on."}
+                answer = client.post(
+                    f"http://127.0.0.1:{port}/v1/users/{session['user_id']}/clearances", json=clearance, headers=headers
+                )
+                assert answer.status_code == 201, answer.text
+                cleared += 1
+    return cleared
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--safety-events", action="store_true", help="red flags, clearances and severe pain too")
     args = parser.parse_args()
     url = fresh_database()
     work = Path(tempfile.mkdtemp(prefix="stepwise-rec-"))
     server = None
     try:
         server, port, key = start_stepwise(work, clean_env(DATABASE_URL=url))
-        start = datetime(2015, 1, 1, tzinfo=UTC)
-        sessions = history("short-history", 10, start) + history("long-history", args.sessions, start)
-        with httpx.Client(timeout=120) as client:
-            for i in range(0, len(sessions), 500):
-                response = client.post(
-                    f"http://127.0.0.1:{port}/v1/sessions/batch",
-                    json={"sessions": sessions[i : i + 500]},
-                    headers={"Authorization": f"Bearer {key}"},
-                )
-                assert response.status_code == 200
-        subprocess.run(["psql", url.replace("+psycopg", ""), "-qc", "analyze session_log"], check=True)
-        as_of = (start + timedelta(minutes=30 * (args.sessions + 10))).isoformat().replace("+00:00", "Z")
+        end = datetime.now(UTC) - timedelta(minutes=10)
+        sessions = history("short-history", 10, end, safety_events=False)
+        sessions += history("long-history", args.sessions, end, safety_events=args.safety_events)
+        cleared = load(port, key, sessions)
+        subprocess.run(["psql", url.replace("+psycopg", ""), "-qc", "analyze"], check=True)
+        as_of = datetime.now(UTC).isoformat().replace("+00:00", "Z")  # after every clearance was recorded
         paths = {
             name: f"/v1/users/{name}/recommendation?progression=lunge-ladder&as_of={as_of}"
             for name in ("short-history", "long-history")
         }
+        flags = sum(1 for s in sessions if s["red_flags"])
+        severe = sum(1 for s in sessions if s["pain"]["during"] >= 8)
+        print(f"long history: {args.sessions} sessions, {flags} red flags ({cleared} clearances), {severe} severe")
         for name, path in paths.items():
             answer = httpx.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {key}"}).json()
-            print(f"{name}: {answer['action']} -> {json.dumps(answer['next'])}")
+            print(f"{name}: {answer['action']} ({answer['reasons'][0]['code']}) -> {json.dumps(answer['next'])}")
         best = {name: (0.0, "") for name in paths}
         for _ in range(2):
             for name, path in paths.items():

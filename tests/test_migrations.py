@@ -94,3 +94,59 @@ def test_rules_v2_gives_existing_sessions_no_red_flags_and_ladders_the_default_r
     with engine.connect() as connection:
         assert connection.execute(text("select count(*) from session_log")).scalar_one() == 1
     engine.dispose()
+
+
+def test_rules_v3_gives_existing_sessions_their_peak_pain_and_ladders_the_default_fault_streak(empty_database_url):
+    """Sessions logged before 0008 get their highest pain score and no leg symptoms, a ladder gets
+    fault_streak 3; downgrading turns an `urgent` red flag into `emergency` (the older schema's
+    "care today") and keeps the sessions."""
+    from sqlalchemy import text
+
+    url = empty_database_url
+    migrate.upgrade(url, "0007")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("insert into partner (id, name, created_at) values (1, 'old', '2026-11-01T00:00:00+00:00')")
+        )
+        for seq, (before, during, after, morning) in enumerate([(None, 2, None, None), (1, 3, 7, 9), (8, 1, 0, None)]):
+            connection.execute(
+                text(
+                    "insert into session_log (seq, id, partner_id, user_id, exercise, performed_at, target_dose,"
+                    " set_doses, pain_before, pain_during, pain_after, pain_next_morning, support_used, faults,"
+                    " red_flags, received_at) values (:seq, :id, 1, 'u', 'reverse-lunge',"
+                    " '2026-11-01T08:00:00+00:00', 8, '[8]', :before, :during, :after, :morning, false, '[]', '[]',"
+                    " '2026-11-01T08:00:00+00:00')"
+                ),
+                {
+                    "seq": seq + 1,
+                    "id": f"old-{seq}",
+                    "before": before,
+                    "during": during,
+                    "after": after,
+                    "morning": morning,
+                },
+            )
+        connection.execute(
+            text(
+                "insert into progression (slug, position, name, goal, streak, easy_rpe, pain_ok, pain_limit, pain_stop,"
+                " flare_margin, incomplete_streak, break_days, min_rest_hours)"
+                " values ('old-ladder', 0, 'Old', 'g', 2, 4, 3, 5, 8, 1, 2, 14, 20)"
+            )
+        )
+    migrate.upgrade(url)
+    with engine.begin() as connection:
+        peaks = connection.execute(text("select pain_peak from session_log order by seq")).scalars().all()
+        legs = connection.execute(text("select leg_symptoms_before, leg_symptoms_after from session_log")).all()
+        streak = connection.execute(text("select fault_streak from progression where slug = 'old-ladder'")).scalar_one()
+        connection.execute(
+            text(
+                "insert into red_flag (code, position, name, description, urgency) values ('x', 0, 'X', 'x', 'urgent')"
+            )
+        )
+    assert peaks == [2, 9, 8] and set(legs) == {(None, None)} and streak == 3
+    migrate.downgrade(url, "0007")
+    with engine.connect() as connection:
+        assert connection.execute(text("select urgency from red_flag where code = 'x'")).scalar_one() == "emergency"
+        assert connection.execute(text("select count(*) from session_log")).scalar_one() == 3
+    engine.dispose()

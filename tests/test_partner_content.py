@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from app.background import ORIGINS_REFRESH_SECONDS
 from app.main import create_app
@@ -390,3 +391,39 @@ def test_a_partners_concurrent_writes_take_turns(live_server, make_key):
                     assert (await http.get(f"/v1/exercises/race-{round_}")).status_code == 200
 
     asyncio.run(race())
+
+
+def test_a_ladder_stored_before_fault_streak_existed_is_served_and_run_with_three(client, published, database_url, app):
+    """A document written by an older version has no `fault_streak`: a replica starting on it
+    serves and follows the ladder with the default, 3, and hides nothing."""
+    with app.state.engine.begin() as connection:  # the stored document as the older version wrote it
+        stored = connection.execute(text("select document from partner_progression where slug = 'wall-ladder'"))
+        document = stored.scalar_one()
+        document = json.loads(document) if isinstance(document, str) else document
+        del document["rules"]["fault_streak"]
+        connection.execute(
+            text("update partner_progression set document = :document where slug = 'wall-ladder'"),
+            {"document": json.dumps(document)},
+        )
+    replica = create_app(
+        Settings(database_url=database_url, db_prepared_statements=app.state.settings.db_prepared_statements)
+    )
+    with TestClient(replica) as second:
+        ladder = second.get("/v1/progressions/wall-ladder", headers=published)
+        assert ladder.status_code == 200 and ladder.json()["rules"]["fault_streak"] == 3
+        faulty = [
+            session_body(
+                exercise="wall-sit",
+                target_dose=15,
+                sets=[{"dose": 15}] * 3,
+                faults=["knees_forward"],
+                performed_at=f"2026-11-2{day}T08:00:00Z",
+            )
+            for day in (1, 2, 3)
+        ]
+        body = {"progression": "wall-ladder", "as_of": "2026-11-23T20:00:00Z"}
+        two = second.post("/v1/recommendations/evaluate", json=body | {"sessions": faulty[:2]}, headers=published)
+        three = second.post("/v1/recommendations/evaluate", json=body | {"sessions": faulty}, headers=published)
+        assert two.json()["reasons"][0]["code"] == "keep_practising"
+        assert (three.json()["action"], three.json()["reasons"][0]["code"]) == ("decrease_dose", "form_faults")
+        assert "Feet further out." in three.json()["reasons"][0]["message"]  # the partner's own correction

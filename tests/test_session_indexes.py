@@ -112,7 +112,9 @@ def test_the_first_read_uses_an_index_for_each_part(big_history):
         node["Actual Loops"] >= len(LADDER_EXERCISES) for node in _nodes(plan, "ix_session_log_user_exercise_time")
     )
     assert _nodes(plan, "ix_session_log_user_pain_time")  # the latest severe pain, level by level
-    assert _nodes(plan, "ix_session_log_user_red_flagged")  # uncleared red flags: the partial index
+    # Uncleared red flags: those performed or received after the latest clearance, by the partial indexes.
+    assert _nodes(plan, "ix_session_log_user_red_flagged")
+    assert _nodes(plan, "ix_session_log_user_red_flagged_received")
     assert _nodes(plan, "ix_clearance_user_received")  # the clearances that cover them
     assert '"Seq Scan"' not in json.dumps(plan)
 
@@ -158,11 +160,16 @@ def test_the_generic_plans_of_every_recommendation_read_use_the_indexes(big_hist
     first = _generic_plan(engine, reads.first().statement.statement("postgresql"), reads.first().parameters)
     for index in ("ix_session_log_user_exercise_time", "ix_session_log_user_pain_time"):
         assert _nodes(first, index), index
-    assert _nodes(first, "ix_session_log_user_red_flagged"), "the partial index, in a generic plan too"
+    for index in ("ix_session_log_user_red_flagged", "ix_session_log_user_red_flagged_received"):
+        assert _nodes(first, index), f"{index}: the partial index, in a generic plan too"
     assert '"Seq Scan"' not in json.dumps(first)
-    for read in (reads.longer_block(), reads.ladder_session_before(severe), reads.first_restart(severe, (1, 4))):
+    for read, index in (
+        (reads.longer_block(), "ix_session_log_user_exercise_time"),
+        (reads.ladder_session_before(severe), "ix_session_log_user_exercise_time"),
+        (reads.first_restart(severe, (1, 4)), "ix_session_log_user_time"),  # forward in time from the rest
+    ):
         plan = _generic_plan(engine, read.statement.statement("postgresql"), read.parameters)
-        assert _nodes(plan, "ix_session_log_user_exercise_time") and '"Seq Scan"' not in json.dumps(plan)
+        assert _nodes(plan, index) and '"Seq Scan"' not in json.dumps(plan), index
 
 
 @pytest.mark.parametrize("after", [None, (datetime(2020, 1, 10, tzinfo=UTC), 10**9)])

@@ -20,7 +20,7 @@ rows, found by seq through the indexes of `app.sessions.tables`.
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    and_,
     bindparam,
     case,
     func,
@@ -61,6 +62,7 @@ from app.sessions.tables import RED_FLAGGED, SessionRow
 _NEWEST_FIRST = (col(SessionRow.performed_at).desc(), col(SessionRow.seq).desc())
 _OLDEST_FIRST = (col(SessionRow.performed_at), col(SessionRow.seq))
 _MAX_PAIN = 10
+LONG_AGO = datetime(1, 1, 2, tzinfo=UTC)  # before any session or clearance
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,12 +323,33 @@ def _first_read(exercises: tuple[str, ...], lookback: int, pain_stop: int) -> Dr
                 ),
             ),
         )
-        uncleared = select(col(SessionRow.seq)).where(
-            *_MINE,
-            _UP_TO_AS_OF,
-            RED_FLAGGED,
-            ~select(literal_column("1")).where(*_COVERS).correlate(SessionRow).exists(),
+        # Red flags no clearance covers. The latest clearance recorded by `as_of` covers every
+        # flag performed by its `cleared_at` that had arrived when it was recorded, so only the
+        # flags performed or received after those two instants are looked at (two ranges of the
+        # red-flag indexes): the cost follows the flags since the last clearance, not all of them.
+        last = (
+            select(col(ClearanceRow.received_at), col(ClearanceRow.cleared_at))
+            .where(col(ClearanceRow.partner_id) == _PARTNER, col(ClearanceRow.user_id) == _USER)
+            .where(col(ClearanceRow.received_at) <= _AS_OF)
+            .order_by(col(ClearanceRow.received_at).desc())
+            .limit(literal_column("1"))
+            .subquery("last_clearance")
         )
+        long_ago = bindparam("long_ago", value=LONG_AGO, type_=UTCDateTime)
+        not_covered = ~select(literal_column("1")).where(*_COVERS).correlate(SessionRow).exists()
+        uncleared = [
+            select(col(SessionRow.seq)).where(
+                *_MINE,
+                _UP_TO_AS_OF,
+                RED_FLAGGED,
+                column > func.coalesce(select(instant).scalar_subquery(), long_ago),
+                not_covered,
+            )
+            for column, instant in (
+                (col(SessionRow.performed_at), last.c.cleared_at),
+                (col(SessionRow.received_at), last.c.received_at),
+            )
+        ]
         # The latest session at each pain level from the stop level up (a loose index scan).
         levels = [
             select(col(SessionRow.seq), col(SessionRow.performed_at))
@@ -345,7 +368,7 @@ def _first_read(exercises: tuple[str, ...], lookback: int, pain_stop: int) -> Dr
             .subquery()
             .select()
         )
-        return _rows(dialect, select(block.c.seq), recent, uncleared, latest_severe)
+        return _rows(dialect, select(block.c.seq), recent, *uncleared, latest_severe)
 
     return DriverStatement(build)
 
@@ -377,34 +400,40 @@ def _ladder_session_before(exercises: tuple[str, ...]) -> DriverStatement:
 def _first_restart(exercises: tuple[str, ...], index: int) -> DriverStatement:
     """The first ladder session that could restart the ladder after severe pain, when the
     restart position is step `index` (from 0) at its start: at least 24 hours after the severe
-    session (`rested`), pain before within the limit, and on a step below or on that step at its
-    start (`restart_exercise`, a dose below `above_restart`)."""
+    session (`rested`), pain before within the limit, and on a step below (`below`) or on that
+    step at its start (`restart_exercise`, a dose below `above_restart`). One scan forward in
+    time from `rested`, which stops at the first such session: a person who follows the pause
+    restarts soon after it."""
 
     def build(dialect: str) -> Select:
-        rested = (
-            col(SessionRow.performed_at) >= bindparam("rested", type_=UTCDateTime),
-            or_(
-                col(SessionRow.pain_before).is_(None),
-                col(SessionRow.pain_before) <= bindparam("pain_limit", type_=Integer),
-            ),
-        )
-        at_start = (
+        at_start = and_(
             col(SessionRow.exercise) == bindparam("restart_exercise", type_=String),
             col(SessionRow.target_dose) < bindparam("above_restart", type_=Integer),
         )
-        on_restart_step = (
+        if index == 0:  # no step below the first
+            on_a_restart_step: ColumnElement[bool] = at_start
+        elif dialect == "postgresql":
+            on_a_restart_step = or_(_in_list("below"), at_start)
+        else:
+            on_a_restart_step = or_(col(SessionRow.exercise).in_(exercises[:index]), at_start)
+        first = (
             select(col(SessionRow.seq))
-            .where(*_MINE, _UP_TO_AS_OF, _OF_THE_LADDER, *rested, *at_start)
+            .where(
+                *_MINE,
+                _UP_TO_AS_OF,
+                _OF_THE_LADDER,
+                col(SessionRow.performed_at) >= bindparam("rested", type_=UTCDateTime),
+                or_(
+                    col(SessionRow.pain_before).is_(None),
+                    col(SessionRow.pain_before) <= bindparam("pain_limit", type_=Integer),
+                ),
+                on_a_restart_step,
+            )
             .order_by(*_OLDEST_FIRST)
             .limit(literal_column("1"))
             .subquery()
             .select()
         )
-        if index == 0:  # no step below the first
-            return _rows(dialect, on_restart_step)
-        listed: Sequence[str] | str = "below" if dialect == "postgresql" else exercises[:index]
-        return _rows(
-            dialect, _seqs(_per_exercise(dialect, listed, rested, newest_first=False, limit=1)), on_restart_step
-        )
+        return _rows(dialect, first)
 
     return DriverStatement(build)

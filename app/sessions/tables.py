@@ -34,6 +34,15 @@ class SessionRow(SQLModel, table=True):
             postgresql_where=RED_FLAGGED,
             sqlite_where=RED_FLAGGED,
         ),
+        # ... and by when they arrived (a flag that arrives after a clearance needs a new one)
+        Index(
+            "ix_session_log_user_red_flagged_received",
+            "partner_id",
+            "user_id",
+            "received_at",
+            postgresql_where=RED_FLAGGED,
+            sqlite_where=RED_FLAGGED,
+        ),
     )
 
     # Received order: breaks ties in performed_at, and orders a batch's items as sent.

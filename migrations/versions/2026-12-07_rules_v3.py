@@ -47,6 +47,13 @@ def upgrade() -> None:
         postgresql_where=RED_FLAGGED,
         sqlite_where=RED_FLAGGED,
     )
+    op.create_index(
+        "ix_session_log_user_red_flagged_received",
+        "session_log",
+        ["partner_id", "user_id", "received_at"],
+        postgresql_where=RED_FLAGGED,
+        sqlite_where=RED_FLAGGED,
+    )
     op.create_table(
         "clearance",
         sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -83,6 +90,7 @@ def downgrade() -> None:
     op.drop_index("ix_clearance_user_received", table_name="clearance")
     op.drop_index("ix_clearance_user_time", table_name="clearance")
     op.drop_table("clearance")
+    op.drop_index("ix_session_log_user_red_flagged_received", table_name="session_log")
     op.drop_index("ix_session_log_user_red_flagged", table_name="session_log")
     op.drop_index("ix_session_log_user_pain_time", table_name="session_log")
     with op.batch_alter_table("session_log", schema=None) as batch_op:
