@@ -1,7 +1,7 @@
 """The stored path reads only part of a history (`app.recommendations.history`); whatever the
 history, its answer equals evaluate's on the whole history, on the built-in ladder and on a
-partner's ladder whose short streaks make the stored path read in every way it can (a longer
-block, severe pain older than the block, the restart after it). Random histories mix ladder and
+partner's ladders whose short streaks and long rests make the stored path read in every way it
+can (a longer block, severe pain older than the block, the restart after it). Random histories mix ladder and
 other exercises, back-filled sessions, severe pain, red flags and clearances recorded before and
 after them, sent in random order through the API."""
 
@@ -43,13 +43,20 @@ SHORT_LADDER = {
         {"exercise": "lateral-reverse-lunge", "sets": 2, "start": 6, "target": 8, "increment": 2, "support": "none"},
     ],
 }
+# A week between the sessions that count: practising daily, the window reaches past the first read.
+WEEKLY_LADDER = SHORT_LADDER | {
+    "slug": "weekly-lunges",
+    "name": "Weekly lunge ladder",
+    "rules": SHORT_LADDER["rules"] | {"streak": 2, "min_rest_hours": 168, "break_days": 14},
+}
 GAPS_HOURS = [0.25, 6, 12, 20, 24, 30, 48, 72, 24 * 10, 24 * 20]
 
 
 @pytest.fixture
 def headers(client, make_key):
     headers = {"Authorization": f"Bearer {make_key(KEY_SCOPES)}"}
-    assert client.post("/v1/progressions", json=SHORT_LADDER, headers=headers).status_code == 201
+    for ladder in (SHORT_LADDER, WEEKLY_LADDER):
+        assert client.post("/v1/progressions", json=ladder, headers=headers).status_code == 201
     return headers
 
 
@@ -58,8 +65,9 @@ event = st.one_of(
     st.fixed_dictionaries(
         {
             "kind": st.just("session"),
+            "again": st.sampled_from([False, True, True]),  # the same exercise and dose as the session before
             "exercise": st.sampled_from([*SHORT, *SHORT, *LADDER_EXERCISES, OFF_LADDER]),
-            "named": st.sampled_from([None, None, None, None, "short-lunges", "lunge-ladder"]),
+            "named": st.sampled_from([None, None, None, None, "short-lunges", "weekly-lunges", "lunge-ladder"]),
             "dose": st.sampled_from([1, 4, 5, 6, 6, 8, 8, 10, 10, 12, 16]),
             "gap": st.sampled_from(GAPS_HOURS),
             "backfill": st.sampled_from([0] * 8 + [1, 3]),  # days earlier than the time line says
@@ -83,7 +91,7 @@ event = st.one_of(
 
 def _session(item, at: datetime) -> dict:
     exercise, named = item["exercise"], item["named"]
-    if named == "short-lunges" and exercise not in [s["exercise"] for s in SHORT_LADDER["steps"]]:
+    if named in ("short-lunges", "weekly-lunges") and exercise not in SHORT:
         named = None
     if named == "lunge-ladder" and exercise not in LADDER_EXERCISES:
         named = None
@@ -125,6 +133,7 @@ def test_the_stored_answer_equals_evaluate_on_the_whole_history(client, headers,
     total = sum(e["gap"] for e in events if e["kind"] == "session")
     at = now - timedelta(hours=1 + total)
     sent, clearances = [], []
+    previous = None
     for item in events:
         if item["kind"] == "clearance":
             cleared_at = (now - timedelta(hours=item["hours_ago"])).isoformat()
@@ -134,13 +143,16 @@ def test_the_stored_answer_equals_evaluate_on_the_whole_history(client, headers,
             clearances.append({"cleared_at": stored["cleared_at"], "recorded_at": stored["received_at"]})
             continue
         at += timedelta(hours=item["gap"])
+        if item["again"] and previous is not None:
+            item = item | {"exercise": previous["exercise"], "named": previous["named"], "dose": previous["dose"]}
+        previous = item
         body = _session(item, at - timedelta(days=item["backfill"]))
         answer = client.post(f"/v1/users/{user}/sessions", json=body, headers=headers)
         assert answer.status_code == 201, answer.text
         stored = answer.json()
         sent.append(body | {"id": stored["id"], "received_at": stored["received_at"]})
     as_of = (now + timedelta(hours=as_of_hours)).isoformat()
-    for ladder in ("lunge-ladder", "short-lunges"):
+    for ladder in ("lunge-ladder", "short-lunges", "weekly-lunges"):
         from_store = client.get(
             f"/v1/users/{user}/recommendation", params={"progression": ladder, "as_of": as_of}, headers=headers
         )
@@ -165,3 +177,49 @@ def _check_invariants(answer: dict, built_in: bool) -> None:
     there = grid.index((answer["next"]["exercise"], answer["next"]["dose"]))
     if answer["reasons"][0]["code"] not in ("break", "form_faults"):
         assert abs(there - here) == 1
+
+
+def _both(client, headers, user: str, ladder: str, sent: list[dict]) -> dict:
+    """The stored answer, checked equal to evaluate's on the same sessions."""
+    stored = client.get(f"/v1/users/{user}/recommendation", params={"progression": ladder}, headers=headers).json()
+    body = {"progression": ladder, "as_of": stored["as_of"], "sessions": sent}
+    assert client.post("/v1/recommendations/evaluate", json=body, headers=headers).json() == stored
+    return stored
+
+
+def _post_daily(client, headers, user: str, days: range, **changes) -> list[dict]:
+    """A session a day, `days` counting back from today; complete and easy unless `changes` say otherwise."""
+    now = datetime.now(UTC)
+    sent = []
+    for day in days:
+        easy = {
+            "sets": [{"dose": changes.get("target_dose", 8)}] * 3,
+            "rpe": 3,
+            "pain": {"during": 1, "next_morning": 1},
+        }
+        body = session_body(performed_at=(now - timedelta(days=day)).isoformat(), faults=[], **(easy | changes))
+        answer = client.post(f"/v1/users/{user}/sessions", json=body, headers=headers).json()
+        sent.append(body | {"id": answer["id"], "received_at": answer["received_at"]})
+    return sent
+
+
+def test_a_window_reaching_past_the_first_read_is_read_in_full(client, headers):
+    """On the weekly ladder a daily session is taken into the window without counting, so the
+    walk passes the first read's five sessions: the stored path reads the latest 50."""
+    sent = _post_daily(client, headers, "daily", range(12, 0, -1), exercise="reverse-lunge", target_dose=8)
+    answer = _both(client, headers, "daily", "weekly-lunges", sent)
+    assert answer["reasons"][0]["code"] == "ready_to_progress" and len(answer["reasons"][0]["session_ids"]) == 8
+
+
+def test_severe_pain_far_behind_the_latest_sessions_and_its_restart_are_read(client, headers):
+    """Severe pain 20 sessions back, then a restart a day later, then sessions above it: the
+    stored path finds the restart far behind its first block, as evaluate does."""
+    painful = {"exercise": "reverse-lunge", "target_dose": 8, "pain": {"during": 9}}
+    sent = _post_daily(client, headers, "restarted", range(22, 21, -1), **painful)
+    sent += _post_daily(client, headers, "restarted", range(21, 0, -1), exercise="half-squat-hold", target_dose=30)
+    assert _both(client, headers, "restarted", "lunge-ladder", sent)["action"] != "pause"
+    # Without a restart (every session since above the restart position), the pause holds.
+    sent = _post_daily(client, headers, "ignored", range(22, 21, -1), **painful)
+    sent += _post_daily(client, headers, "ignored", range(21, 0, -1), exercise="reverse-lunge", target_dose=10)
+    answer = _both(client, headers, "ignored", "lunge-ladder", sent)
+    assert (answer["action"], answer["resume"]["exercise"]) == ("pause", "supported-reverse-lunge")

@@ -110,7 +110,7 @@ def for_reason(
         )
     if code == "break":
         days = rules.break_days * periods
-        cause = f"Your last session here was more than {days} days ago."
+        cause = f"Your last session on this ladder was more than {days} days ago."
         if action == "repeat":
             return f"{cause} Ease back in at this easiest level."
         return f"{cause} {_MOVE[action]} Ease back in, then build up again."
@@ -131,7 +131,10 @@ def for_reason(
         "incomplete_streak": f"Your last {_sessions(rules.incomplete_streak)} at this level were not completed.",
     }[code]
     if action == "pause":  # rule 5 at the easiest position
-        return f"{cause} Even the easiest level did not settle, so pause these exercises for now. {PAUSE_ADVICE}"
+        return (
+            f"{cause} Even the easiest level did not settle. {PAUSE_ADVICE} "
+            "Rest at least two days, then try this level again once it has settled."
+        )
     if action == "repeat":  # rule 6 at the easiest position
         return f"{cause} Stay at this easiest level and repeat it until every set is complete."
     return f"{cause} {_MOVE[action]}"
@@ -139,7 +142,7 @@ def for_reason(
 
 def keep_practising(unmet: Sequence[UnmetCode], rules: Rules) -> str:
     """Rule 9: one short item for each thing still missing."""
-    return " ".join(["Keep practising at this level. To move up:", *(_unmet_item(code, rules) for code in unmet)])
+    return " ".join(["Keep practising at this level before moving up.", *(_unmet_item(code, rules) for code in unmet)])
 
 
 def _unmet_item(code: UnmetCode, rules: Rules) -> str:

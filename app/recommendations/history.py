@@ -6,11 +6,10 @@ exactly as the whole history would:
 
 1. **First read** (every recommendation, one statement): the ladder's latest `lookback` sessions
    (the *block*: every ladder session from the oldest of them to L); the ladder's sessions in the
-   48 hours up to L whose pain or leg symptoms could make rule 5 fire; every red-flagged session
-   no clearance covers (rule 1); and the latest session with pain at the stop level (rule 2).
-2. **A longer block** (rule 8's walk reached the oldest of the block): the latest 50.
-3. **After severe pain older than the block** (rule 2): the ladder's latest session before it,
-   when the base step is not its own, then the first session that could be the restart.
+   48 hours up to L whose pain or leg symptoms could make rule 5 fire; the red-flagged sessions
+   no clearance covers (rule 1); and the latest session with pain at the stop level, the
+   ladder's session before it and the first session that could restart the ladder (rule 2).
+2. **A longer block**, only when rule 8's walk reached the oldest of the block: the latest 50.
 
 A red-flagged session comes with a clearance that covers it, if one exists, so the rules see
 cleared flags as cleared. Each statement is built once per ladder shape and returns session
@@ -20,7 +19,7 @@ rows, found by seq through the indexes of `app.sessions.tables`.
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +30,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     func,
     literal_column,
     or_,
@@ -52,8 +52,6 @@ from app.progression.engine import (
     LadderView,
     history_suffices,
     in_order,
-    latest_severe,
-    restart_position,
 )
 from app.progression.model import Clearance, Ladder, LoggedSession
 from app.sessions.documents import performance
@@ -85,6 +83,8 @@ class Reads:
     def __init__(self, ladder: Ladder, *, partner_id: int, user_id: str, as_of: datetime) -> None:
         self.ladder, self.view = ladder, LadderView(ladder)
         self.exercises = tuple(step.exercise for step in ladder.steps)
+        # Each step's lowest dose above its start: a session below it is at the step's start.
+        self.above_starts = tuple(step.start + step.increment for step in ladder.steps)
         if any("," in exercise for exercise in self.exercises):  # sent joined by commas (slugs hold none)
             raise ValueError(f"an exercise slug with a comma: {self.exercises!r}")
         self.parameters = {
@@ -94,33 +94,19 @@ class Reads:
             "progression": ladder.slug,
             "exercises": ",".join(self.exercises),
             "pain_ok": ladder.rules.pain_ok,
+            "pain_limit": ladder.rules.pain_limit,
+            "above_starts": ",".join(map(str, self.above_starts)),
         }
 
     def first(self) -> Read:
-        """The block of `lookback` sessions, recent pain, uncleared red flags and the latest severe pain."""
-        return Read(_first_read(self.exercises, self.view.lookback, self.ladder.rules.pain_stop), self.parameters)
+        """The block of `lookback` sessions, recent pain, uncleared red flags, and the latest
+        severe pain with the sessions rule 2 reads around it."""
+        rules = self.ladder.rules
+        statement = _first_read(self.exercises, self.above_starts, self.view.lookback, rules.pain_stop)
+        return Read(statement, self.parameters)
 
     def longer_block(self) -> Read:
         return Read(_block_read(self.exercises, WINDOW_CAP), self.parameters)
-
-    def ladder_session_before(self, session: LoggedSession) -> Read:
-        before = {"at": session.performed_at, "seq": session.received_order}
-        return Read(_ladder_session_before(self.exercises), self.parameters | before)
-
-    def first_restart(self, severe: LoggedSession, restart: tuple[int, int]) -> Read:
-        index, dose = restart
-        step = self.ladder.steps[index]
-        return Read(
-            _first_restart(self.exercises, index),
-            self.parameters
-            | {
-                "below": ",".join(self.exercises[:index]),
-                "restart_exercise": step.exercise,
-                "above_restart": dose + step.increment,
-                "rested": severe.performed_at + RESTART_REST,
-                "pain_limit": self.ladder.rules.pain_limit,
-            },
-        )
 
 
 async def read_history(
@@ -140,18 +126,11 @@ async def read_history(
         return in_order(found.values())
 
     ordered = await run(reads.first())
-    lookback = view.lookback
-    block = _block(view, ordered, lookback)
-    if len(block) == lookback and not history_suffices(ladder, block):
-        lookback = WINDOW_CAP
+    # The latest `lookback` ladder sessions read: every read returns the true latest ones, and
+    # any other ladder session it returns is older than them.
+    block = [s for s in ordered if view.owns(s)][-view.lookback :]
+    if len(block) == view.lookback and not history_suffices(ladder, block):
         ordered = await run(reads.longer_block())
-        block = _block(view, ordered, lookback)
-    severe = latest_severe(view, ordered)
-    if severe is not None and len(block) == lookback and _before(severe, block[0]):
-        # Severe pain older than the block: the sessions between it and the block are unread.
-        if not view.owns(severe):
-            ordered = await run(reads.ladder_session_before(severe))
-        ordered = await run(reads.first_restart(severe, restart_position(view, severe, ordered)))
     return History(sessions=ordered, clearances=sorted(clearances, key=lambda c: c.recorded_at))
 
 
@@ -165,16 +144,6 @@ def _logged(row: dict[str, Any]) -> LoggedSession:
         received_order=row["seq"],
         performance=performance(row),
     )
-
-
-def _block(view: LadderView, ordered: Sequence[LoggedSession], lookback: int) -> list[LoggedSession]:
-    """The latest `lookback` ladder sessions read (every read returns the true latest ones, and
-    any other ladder session read is older than them)."""
-    return [s for s in ordered if view.owns(s)][-lookback:]
-
-
-def _before(session: LoggedSession, other: LoggedSession) -> bool:
-    return (session.performed_at, session.received_order) < (other.performed_at, other.received_order)
 
 
 # -- the statements -----------------------------------------------------------------------------
@@ -298,7 +267,9 @@ def _seqs(part: Subquery) -> Select:
 
 
 @functools.lru_cache(maxsize=64)
-def _first_read(exercises: tuple[str, ...], lookback: int, pain_stop: int) -> DriverStatement:
+def _first_read(
+    exercises: tuple[str, ...], above_starts: tuple[int, ...], lookback: int, pain_stop: int
+) -> DriverStatement:
     def build(dialect: str) -> Select:
         listed: Sequence[str] | str = "exercises" if dialect == "postgresql" else exercises
         block = select(_per_exercise(dialect, listed, (), newest_first=True, limit=lookback)).cte("block")
@@ -360,17 +331,103 @@ def _first_read(exercises: tuple[str, ...], lookback: int, pain_stop: int) -> Dr
             .select()
             for level in range(pain_stop, _MAX_PAIN + 1)
         ]
-        severe = union_all(*levels).subquery("levels")
-        latest_severe = (
-            select(severe.c.seq)
-            .order_by(severe.c.performed_at.desc(), severe.c.seq.desc())
-            .limit(literal_column("1"))
-            .subquery()
-            .select()
+        found = union_all(*levels).subquery("levels")
+        latest = (
+            select(found.c.seq).order_by(found.c.performed_at.desc(), found.c.seq.desc()).limit(literal_column("1"))
         )
-        return _rows(dialect, select(block.c.seq), recent, *uncleared, latest_severe)
+        severe = (
+            select(
+                col(SessionRow.seq),
+                col(SessionRow.performed_at),
+                col(SessionRow.exercise),
+                _OF_THE_LADDER.label("named"),
+            )
+            .where(col(SessionRow.seq) == latest.scalar_subquery())
+            .cte("severe")
+        )
+        return _rows(
+            dialect,
+            select(block.c.seq),
+            recent,
+            *uncleared,
+            select(severe.c.seq),
+            *_restart_search(dialect, exercises, above_starts, severe),
+        )
 
     return DriverStatement(build)
+
+
+def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequence[int], severe: Any) -> list[Select]:
+    """What rule 2 reads after the latest severe pain (`severe`, a CTE of at most one row): the
+    ladder's latest session before it (its step is the base step when the severe session is not
+    the ladder's own), and the first ladder session that could restart the ladder: at least 24
+    hours after it, pain before within the limit, at or below the restart position (the step
+    before the base step, at its start). One scan forward in time from the rest, which stops at
+    the first restart: a person who follows the pause restarts soon after it.
+
+    The step of an exercise, the base step and the restart position are worked out here in SQL
+    (as `app.progression.engine.restart_position` does), so that the search costs no round trip
+    of its own; the engine judges the sessions found, so the SQL may find a session the engine
+    refuses, never miss one it would take."""
+    at = select(severe.c.performed_at).scalar_subquery()
+    if dialect == "postgresql":
+        listed = func.string_to_array(bindparam("exercises", type_=String), literal_column("','"))
+
+        def step_of(exercise: Any) -> Any:
+            return func.array_position(listed, exercise) - literal_column("1")
+
+        def above_start_of(step: Any) -> Any:
+            field = func.split_part(bindparam("above_starts", type_=String), literal_column("','"), step + 1)
+            return cast(field, Integer)
+
+        rested = at + literal_column(f"interval '{int(RESTART_REST.total_seconds())} seconds'")
+        highest = func.greatest
+    else:
+
+        def step_of(exercise: Any) -> Any:
+            return case({name: literal_column(str(index)) for index, name in enumerate(exercises)}, value=exercise)
+
+        def above_start_of(step: Any) -> Any:
+            return case({index: literal_column(str(dose)) for index, dose in enumerate(above_starts)}, value=step)
+
+        # The same time a day later, to the microsecond (SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff").
+        assert RESTART_REST == timedelta(days=1)
+        rested = func.strftime("%Y-%m-%d", at, "+1 day") + func.substr(at, 11)
+        highest = func.max
+    ladder_sessions = (*_MINE, _UP_TO_AS_OF, _OF_THE_LADDER, step_of(col(SessionRow.exercise)).is_not(None))
+    earlier = tuple_(col(SessionRow.performed_at), col(SessionRow.seq)) < tuple_(
+        at, select(severe.c.seq).scalar_subquery()
+    )
+    before = (
+        select(col(SessionRow.seq), col(SessionRow.exercise))
+        .where(*ladder_sessions, earlier)
+        .order_by(*_NEWEST_FIRST)
+        .limit(literal_column("1"))
+        .cte("before_severe")
+    )
+    own_step = select(case((severe.c.named, step_of(severe.c.exercise)), else_=None)).scalar_subquery()
+    base = func.coalesce(own_step, select(step_of(before.c.exercise)).scalar_subquery(), literal_column("0"))
+    restart_step = select(highest(base - literal_column("1"), literal_column("0")).label("step")).cte("restart_step")
+    restart = select(restart_step.c.step).scalar_subquery()
+    above_start = select(above_start_of(restart_step.c.step)).scalar_subquery()
+    step = step_of(col(SessionRow.exercise))
+    first = (
+        select(col(SessionRow.seq))
+        .where(
+            *ladder_sessions,
+            col(SessionRow.performed_at) >= rested,
+            or_(
+                col(SessionRow.pain_before).is_(None),
+                col(SessionRow.pain_before) <= bindparam("pain_limit", type_=Integer),
+            ),
+            or_(step < restart, and_(step == restart, col(SessionRow.target_dose) < above_start)),
+        )
+        .order_by(*_OLDEST_FIRST)
+        .limit(literal_column("1"))
+        .subquery()
+        .select()
+    )
+    return [select(before.c.seq), first]
 
 
 @functools.lru_cache(maxsize=64)
@@ -378,62 +435,5 @@ def _block_read(exercises: tuple[str, ...], lookback: int) -> DriverStatement:
     def build(dialect: str) -> Select:
         listed: Sequence[str] | str = "exercises" if dialect == "postgresql" else exercises
         return _rows(dialect, _seqs(_per_exercise(dialect, listed, (), newest_first=True, limit=lookback)))
-
-    return DriverStatement(build)
-
-
-@functools.lru_cache(maxsize=64)
-def _ladder_session_before(exercises: tuple[str, ...]) -> DriverStatement:
-    """The ladder's latest session before the one at (`at`, `seq`) in the rules' order."""
-
-    def build(dialect: str) -> Select:
-        listed: Sequence[str] | str = "exercises" if dialect == "postgresql" else exercises
-        earlier = tuple_(col(SessionRow.performed_at), col(SessionRow.seq)) < tuple_(
-            bindparam("at", type_=UTCDateTime), bindparam("seq", type_=Integer)
-        )
-        return _rows(dialect, _seqs(_per_exercise(dialect, listed, (earlier,), newest_first=True, limit=1)))
-
-    return DriverStatement(build)
-
-
-@functools.lru_cache(maxsize=64)
-def _first_restart(exercises: tuple[str, ...], index: int) -> DriverStatement:
-    """The first ladder session that could restart the ladder after severe pain, when the
-    restart position is step `index` (from 0) at its start: at least 24 hours after the severe
-    session (`rested`), pain before within the limit, and on a step below (`below`) or on that
-    step at its start (`restart_exercise`, a dose below `above_restart`). One scan forward in
-    time from `rested`, which stops at the first such session: a person who follows the pause
-    restarts soon after it."""
-
-    def build(dialect: str) -> Select:
-        at_start = and_(
-            col(SessionRow.exercise) == bindparam("restart_exercise", type_=String),
-            col(SessionRow.target_dose) < bindparam("above_restart", type_=Integer),
-        )
-        if index == 0:  # no step below the first
-            on_a_restart_step: ColumnElement[bool] = at_start
-        elif dialect == "postgresql":
-            on_a_restart_step = or_(_in_list("below"), at_start)
-        else:
-            on_a_restart_step = or_(col(SessionRow.exercise).in_(exercises[:index]), at_start)
-        first = (
-            select(col(SessionRow.seq))
-            .where(
-                *_MINE,
-                _UP_TO_AS_OF,
-                _OF_THE_LADDER,
-                col(SessionRow.performed_at) >= bindparam("rested", type_=UTCDateTime),
-                or_(
-                    col(SessionRow.pain_before).is_(None),
-                    col(SessionRow.pain_before) <= bindparam("pain_limit", type_=Integer),
-                ),
-                on_a_restart_step,
-            )
-            .order_by(*_OLDEST_FIRST)
-            .limit(literal_column("1"))
-            .subquery()
-            .select()
-        )
-        return _rows(dialect, first)
 
     return DriverStatement(build)

@@ -52,8 +52,9 @@ class RecommendationOut(BaseModel):
         "step at its start on `start`; null on `pause`."
     )
     resume: Prescription | None = Field(
-        description="Only on a pause for pain (`pain_stop`, or pain that did not settle at the easiest level): "
-        "where to restart, after a rest. Null otherwise."
+        description="Only on a pause for pain: after severe pain (`pain_stop`), the gentler position to restart at "
+        "after a rest; at the easiest position, when recent pain, a flare or spreading leg symptoms did not settle, "
+        "that position. Null otherwise."
     )
     reasons: list[Reason] = Field(
         description="Why: the rule that decided; on a step down for recent pain, each of `pain_above_limit`, "
