@@ -6,6 +6,7 @@ the messages quote. The session-log service and both recommendation paths (store
 evaluated) call these, so the same history gives the same answer either way.
 """
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -203,10 +204,31 @@ class LadderView:
 
     @cached_property
     def lookback(self) -> int:
-        """How many of the latest ladder sessions the stored path reads first: enough for the
-        streak rules, and for the walk and the last 48 hours of practice up to twice a day."""
+        """How many of the latest ladder sessions the stored path reads first: the streak rules'
+        longest and one more, so that practising up to three times a day, the walk of rule 8
+        stops within them (`history_suffices` tells when it does not)."""
         rules = self.rules
-        return 2 * max(rules.streak, rules.incomplete_streak, rules.fault_streak) + 1
+        return max(rules.streak, rules.incomplete_streak, rules.fault_streak) + 1
+
+
+_VIEWS: dict[int, tuple[Ladder, LadderView]] = {}
+_MAX_VIEWS = 512
+_VIEWS_LOCK = threading.Lock()
+
+
+def view_of(ladder: Ladder) -> LadderView:
+    """The ladder's view, built once per ladder object (a recommendation asks for it several
+    times; the catalogue keeps its ladders until it is re-synced). The cache holds the ladder
+    itself, so its id is not reused while cached."""
+    cached = _VIEWS.get(id(ladder))
+    if cached is not None and cached[0] is ladder:
+        return cached[1]
+    view = LadderView(ladder)
+    with _VIEWS_LOCK:  # evaluate runs in worker threads
+        if len(_VIEWS) >= _MAX_VIEWS:
+            _VIEWS.pop(next(iter(_VIEWS)))
+        _VIEWS[id(ladder)] = (ladder, view)
+    return view
 
 
 def restart_position(view: LadderView, severe: LoggedSession, ordered: Sequence[LoggedSession]) -> Position:
@@ -283,7 +305,7 @@ def history_suffices(ladder: Ladder, latest: Sequence[LoggedSession]) -> bool:
     ladder's latest sessions, in the rules' order, none left out in between. (Rule 5 reads the 48
     hours up to L; a caller reading less than the whole history reads the sessions of those hours
     whose pain or leg symptoms could make it fire.)"""
-    view = LadderView(ladder)
+    view = view_of(ladder)
     history = [s for s in latest if view.owns(s)]
     rules = view.rules
     if not history or len(history) < max(rules.incomplete_streak, rules.fault_streak):
@@ -312,7 +334,7 @@ def recommend(
     (rule 2) count on all of them, the other rules on the ladder's own. Sessions performed after
     `as_of` do not exist for the rules.
     """
-    view = LadderView(ladder)
+    view = view_of(ladder)
     rules = view.rules
     ordered = in_order(s for s in sessions if s.performed_at <= as_of)
     history = [s for s in ordered if view.owns(s)]

@@ -37,7 +37,6 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
-    union,
     union_all,
 )
 from sqlalchemy.sql import Subquery
@@ -49,9 +48,9 @@ from app.progression.engine import (
     RECENT,
     RESTART_REST,
     WINDOW_CAP,
-    LadderView,
     history_suffices,
     in_order,
+    view_of,
 )
 from app.progression.model import Clearance, Ladder, LoggedSession
 from app.sessions.documents import performance
@@ -81,7 +80,7 @@ class Reads:
     """The statements that read a user's history for `ladder`, as of `as_of`."""
 
     def __init__(self, ladder: Ladder, *, partner_id: int, user_id: str, as_of: datetime) -> None:
-        self.ladder, self.view = ladder, LadderView(ladder)
+        self.ladder, self.view = ladder, view_of(ladder)
         self.exercises = tuple(step.exercise for step in ladder.steps)
         # Each step's lowest dose above its start: a session below it is at the step's start.
         self.above_starts = tuple(step.start + step.increment for step in ladder.steps)
@@ -175,48 +174,44 @@ _RULES_READ = (
     col(SessionRow.leg_symptoms_before),
     col(SessionRow.leg_symptoms_after),
 )
+_RULES_READ_NAMES = list(select(*_RULES_READ).selected_columns.keys())
 
 
-# A clearance that covers the session row's red flags: the same user's, recorded by `as_of` and
-# after the session arrived, clearing the person after the session was performed.
-_COVERS = (
-    col(ClearanceRow.partner_id) == col(SessionRow.partner_id),
-    col(ClearanceRow.user_id) == col(SessionRow.user_id),
-    col(ClearanceRow.received_at) >= col(SessionRow.received_at),
-    col(ClearanceRow.received_at) <= _AS_OF,
-    col(ClearanceRow.cleared_at) >= col(SessionRow.performed_at),
-)
+def _read(*where: Any) -> Select:
+    """The columns the rules read of the sessions that meet `where`."""
+    return select(*_RULES_READ).where(*where)
 
 
-def _covering(column: Any) -> Any:
-    """`column` of a clearance that covers the row's red flags; null for a row without."""
-    covering = (
-        select(column)
-        .where(*_COVERS)
-        .order_by(col(ClearanceRow.received_at))
-        .limit(literal_column("1"))
-        .correlate(SessionRow)
-        .scalar_subquery()
+def _with_clearances(*parts: Select) -> Select:
+    """The sessions the parts find (a session may be found twice), each with a clearance that
+    covers its red flags, if there is one: the same user's, recorded by `as_of` and after the
+    session arrived, clearing the person after the session was performed. Worked out once over
+    all the parts (each subquery is a few plan nodes, and a plan's nodes cost to start and end
+    on every run)."""
+    found = union_all(*parts).subquery("found")
+
+    def covering(column: Any) -> Any:
+        clearance = (
+            select(column)
+            .where(
+                col(ClearanceRow.partner_id) == _PARTNER,
+                col(ClearanceRow.user_id) == _USER,
+                col(ClearanceRow.received_at) >= found.c.received_at,
+                col(ClearanceRow.received_at) <= _AS_OF,
+                col(ClearanceRow.cleared_at) >= found.c.performed_at,
+            )
+            .order_by(col(ClearanceRow.received_at))
+            .limit(literal_column("1"))
+            .scalar_subquery()
+        )
+        flagged = func.json_array_length(found.c.red_flags) > literal_column("0")
+        return case((flagged, clearance), else_=None)
+
+    return select(
+        found,
+        covering(col(ClearanceRow.cleared_at)).label("cover_cleared_at"),
+        covering(col(ClearanceRow.received_at)).label("cover_recorded_at"),
     )
-    return case((RED_FLAGGED, covering), else_=None)
-
-
-def _rows(dialect: str, *seqs: Select) -> Select:
-    """The rows the rules read for the sessions whose seqs the parts select, each found by its
-    primary key. On PostgreSQL through a LATERAL join: the planner cannot estimate how few rows
-    the parts find (it has no statistics on the red-flag index's predicate), and a plain join
-    hashed them against a scan of the whole table."""
-    found = union(*seqs).subquery("found")
-    read = select(
-        *_RULES_READ,
-        _covering(col(ClearanceRow.cleared_at)).label("cover_cleared_at"),
-        _covering(col(ClearanceRow.received_at)).label("cover_recorded_at"),
-    )
-    if dialect == "postgresql":
-        # (LIMIT 1 keeps the planner from flattening the LATERAL join back into a hash join.)
-        row = read.where(col(SessionRow.seq) == found.c.seq).limit(literal_column("1")).lateral("row")
-        return select(row).select_from(found).join(row, true())
-    return read.select_from(found).join(SessionRow, col(SessionRow.seq) == found.c.seq)
 
 
 def _in_list(name: str) -> ColumnElement[bool]:
@@ -228,7 +223,7 @@ def _in_list(name: str) -> ColumnElement[bool]:
 def _per_exercise(
     dialect: str, exercises: Sequence[str] | str, where: Sequence[Any], *, newest_first: bool, limit: int
 ) -> Subquery:
-    """The seqs (and times) of each exercise's first `limit` ladder sessions that meet `where`,
+    """The rows of each exercise's first `limit` ladder sessions that meet `where`,
     newest or oldest first, then the first `limit` of them all: an index range scan per
     exercise. On PostgreSQL `exercises` names the comma-joined parameter the exercises come in
     (a LATERAL join over them, one statement for every ladder); on SQLite it lists them (a
@@ -240,15 +235,12 @@ def _per_exercise(
         assert isinstance(exercises, str)
         listed = func.string_to_array(bindparam(exercises, type_=String), literal_column("','"))
         steps = func.unnest(listed).table_valued("exercise").render_derived(name="step")
-        of_step = select(col(SessionRow.seq), col(SessionRow.performed_at)).where(
-            *conditions, col(SessionRow.exercise) == steps.c.exercise
-        )
+        of_step = _read(*conditions, col(SessionRow.exercise) == steps.c.exercise)
         firsts = of_step.order_by(*order).limit(limit_sql).lateral("firsts")
         merged = select(firsts).select_from(steps).join(firsts, true()).subquery("merged")
     else:
         branches = [
-            select(col(SessionRow.seq), col(SessionRow.performed_at))
-            .where(*conditions, col(SessionRow.exercise) == exercise)
+            _read(*conditions, col(SessionRow.exercise) == exercise)
             .order_by(*order)
             .limit(limit_sql)
             .subquery()
@@ -259,102 +251,85 @@ def _per_exercise(
     keys: tuple[Any, ...] = (merged.c.performed_at, merged.c.seq)
     if newest_first:
         keys = (merged.c.performed_at.desc(), merged.c.seq.desc())
-    return select(merged.c.seq, merged.c.performed_at).order_by(*keys).limit(limit_sql).subquery("firsts_of_all")
-
-
-def _seqs(part: Subquery) -> Select:
-    return select(part.c.seq)
+    return select(merged).order_by(*keys).limit(limit_sql).subquery("firsts_of_all")
 
 
 @functools.lru_cache(maxsize=64)
 def _first_read(
     exercises: tuple[str, ...], above_starts: tuple[int, ...], lookback: int, pain_stop: int
 ) -> DriverStatement:
-    def build(dialect: str) -> Select:
-        listed: Sequence[str] | str = "exercises" if dialect == "postgresql" else exercises
-        block = select(_per_exercise(dialect, listed, (), newest_first=True, limit=lookback)).cte("block")
-        latest = select(func.max(block.c.performed_at)).scalar_subquery()
-        if dialect == "postgresql":
-            since = latest - literal_column(f"interval '{int(RECENT.total_seconds())} seconds'")
-            of_ladder = _in_list("exercises")
-        else:
-            since = func.datetime(latest, f"-{int(RECENT.total_seconds())} seconds")
-            of_ladder = col(SessionRow.exercise).in_(exercises)
-        # Rule 5 can fire only on pain above pain_ok (it is below pain_limit) or symptoms after.
-        recent = select(col(SessionRow.seq)).where(
-            *_MINE,
-            _UP_TO_AS_OF,
-            _OF_THE_LADDER,
-            of_ladder,
-            col(SessionRow.performed_at) >= since,
-            or_(
-                col(SessionRow.pain_peak) > bindparam("pain_ok", type_=Integer),
-                col(SessionRow.leg_symptoms_after).in_(
-                    [literal_column("'above_knee'"), literal_column("'below_knee'")]
-                ),
-            ),
-        )
-        # Red flags no clearance covers. The latest clearance recorded by `as_of` covers every
-        # flag performed by its `cleared_at` that had arrived when it was recorded, so only the
-        # flags performed or received after those two instants are looked at (two ranges of the
-        # red-flag indexes): the cost follows the flags since the last clearance, not all of them.
-        last = (
-            select(col(ClearanceRow.received_at), col(ClearanceRow.cleared_at))
-            .where(col(ClearanceRow.partner_id) == _PARTNER, col(ClearanceRow.user_id) == _USER)
-            .where(col(ClearanceRow.received_at) <= _AS_OF)
-            .order_by(col(ClearanceRow.received_at).desc())
-            .limit(literal_column("1"))
-            .subquery("last_clearance")
-        )
-        long_ago = bindparam("long_ago", value=LONG_AGO, type_=UTCDateTime)
-        not_covered = ~select(literal_column("1")).where(*_COVERS).correlate(SessionRow).exists()
-        uncleared = [
-            select(col(SessionRow.seq)).where(
-                *_MINE,
-                _UP_TO_AS_OF,
-                RED_FLAGGED,
-                column > func.coalesce(select(instant).scalar_subquery(), long_ago),
-                not_covered,
-            )
-            for column, instant in (
-                (col(SessionRow.performed_at), last.c.cleared_at),
-                (col(SessionRow.received_at), last.c.received_at),
-            )
-        ]
-        # The latest session at each pain level from the stop level up (a loose index scan).
-        levels = [
-            select(col(SessionRow.seq), col(SessionRow.performed_at))
-            .where(*_MINE, _UP_TO_AS_OF, col(SessionRow.pain_peak) == literal_column(str(level)))
-            .order_by(*_NEWEST_FIRST)
-            .limit(literal_column("1"))
-            .subquery()
-            .select()
-            for level in range(pain_stop, _MAX_PAIN + 1)
-        ]
-        found = union_all(*levels).subquery("levels")
-        latest = (
-            select(found.c.seq).order_by(found.c.performed_at.desc(), found.c.seq.desc()).limit(literal_column("1"))
-        )
-        severe = (
-            select(
-                col(SessionRow.seq),
-                col(SessionRow.performed_at),
-                col(SessionRow.exercise),
-                _OF_THE_LADDER.label("named"),
-            )
-            .where(col(SessionRow.seq) == latest.scalar_subquery())
-            .cte("severe")
-        )
-        return _rows(
-            dialect,
-            select(block.c.seq),
-            recent,
-            *uncleared,
-            select(severe.c.seq),
-            *_restart_search(dialect, exercises, above_starts, severe),
-        )
+    return DriverStatement(
+        lambda dialect: _with_clearances(*_first_read_parts(dialect, exercises, above_starts, lookback, pain_stop))
+    )
 
-    return DriverStatement(build)
+
+def _first_read_parts(
+    dialect: str, exercises: tuple[str, ...], above_starts: tuple[int, ...], lookback: int, pain_stop: int
+) -> list[Select]:
+    """The first read's parts, each selecting the rows of the sessions it finds."""
+    listed: Sequence[str] | str = "exercises" if dialect == "postgresql" else exercises
+    block = select(_per_exercise(dialect, listed, (), newest_first=True, limit=lookback)).cte("block")
+    latest = select(func.max(block.c.performed_at)).scalar_subquery()
+    if dialect == "postgresql":
+        since = latest - literal_column(f"interval '{int(RECENT.total_seconds())} seconds'")
+        of_ladder = _in_list("exercises")
+    else:
+        since = func.datetime(latest, f"-{int(RECENT.total_seconds())} seconds")
+        of_ladder = col(SessionRow.exercise).in_(exercises)
+    # Rule 5 can fire only on pain above pain_ok (it is below pain_limit) or symptoms after.
+    recent = _read(
+        *_MINE,
+        _UP_TO_AS_OF,
+        _OF_THE_LADDER,
+        of_ladder,
+        col(SessionRow.performed_at) >= since,
+        or_(
+            col(SessionRow.pain_peak) > bindparam("pain_ok", type_=Integer),
+            col(SessionRow.leg_symptoms_after).in_([literal_column("'above_knee'"), literal_column("'below_knee'")]),
+        ),
+    )
+    # Red flags that may be uncleared. The latest clearance recorded by `as_of` covers every flag
+    # performed by its `cleared_at` that had arrived when it was recorded, so only the flags
+    # performed or received after those two instants are read (two ranges of the red-flag
+    # indexes): the cost follows the flags since the last clearance, not all of them. Each row
+    # comes with a clearance that covers it, if any (`_with_clearances`), for the rules to judge.
+    last = (
+        select(col(ClearanceRow.received_at), col(ClearanceRow.cleared_at))
+        .where(col(ClearanceRow.partner_id) == _PARTNER, col(ClearanceRow.user_id) == _USER)
+        .where(col(ClearanceRow.received_at) <= _AS_OF)
+        .order_by(col(ClearanceRow.received_at).desc())
+        .limit(literal_column("1"))
+        .cte("last_clearance")
+    )
+    long_ago = bindparam("long_ago", value=LONG_AGO, type_=UTCDateTime)
+    since_last = [
+        _read(*_MINE, _UP_TO_AS_OF, RED_FLAGGED, column > func.coalesce(select(instant).scalar_subquery(), long_ago))
+        for column, instant in (
+            (col(SessionRow.performed_at), last.c.cleared_at),
+            (col(SessionRow.received_at), last.c.received_at),
+        )
+    ]
+    # The latest session at each pain level from the stop level up (a loose index scan).
+    levels = [
+        select(col(SessionRow.seq), col(SessionRow.performed_at))
+        .where(*_MINE, _UP_TO_AS_OF, col(SessionRow.pain_peak) == literal_column(str(level)))
+        .order_by(*_NEWEST_FIRST)
+        .limit(literal_column("1"))
+        .subquery()
+        .select()
+        for level in range(pain_stop, _MAX_PAIN + 1)
+    ]
+    at_each_level = union_all(*levels).subquery("levels")
+    newest = (at_each_level.c.performed_at.desc(), at_each_level.c.seq.desc())
+    worst = select(at_each_level.c.seq).order_by(*newest).limit(literal_column("1")).scalar_subquery()
+    severe = select(*_RULES_READ, _OF_THE_LADDER.label("named")).where(col(SessionRow.seq) == worst).cte("severe")
+    return [
+        select(block),
+        recent,
+        *since_last,
+        select(*(severe.c[name] for name in _RULES_READ_NAMES)),
+        *_restart_search(dialect, exercises, above_starts, severe),
+    ]
 
 
 def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequence[int], severe: Any) -> list[Select]:
@@ -381,7 +356,7 @@ def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequen
             return cast(field, Integer)
 
         rested = at + literal_column(f"interval '{int(RESTART_REST.total_seconds())} seconds'")
-        highest = func.greatest
+        highest: Any = func.greatest
     else:
 
         def step_of(exercise: Any) -> Any:
@@ -398,13 +373,7 @@ def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequen
     earlier = tuple_(col(SessionRow.performed_at), col(SessionRow.seq)) < tuple_(
         at, select(severe.c.seq).scalar_subquery()
     )
-    before = (
-        select(col(SessionRow.seq), col(SessionRow.exercise))
-        .where(*ladder_sessions, earlier)
-        .order_by(*_NEWEST_FIRST)
-        .limit(literal_column("1"))
-        .cte("before_severe")
-    )
+    before = _read(*ladder_sessions, earlier).order_by(*_NEWEST_FIRST).limit(literal_column("1")).cte("before_severe")
     own_step = select(case((severe.c.named, step_of(severe.c.exercise)), else_=None)).scalar_subquery()
     base = func.coalesce(own_step, select(step_of(before.c.exercise)).scalar_subquery(), literal_column("0"))
     restart_step = select(highest(base - literal_column("1"), literal_column("0")).label("step")).cte("restart_step")
@@ -412,8 +381,7 @@ def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequen
     above_start = select(above_start_of(restart_step.c.step)).scalar_subquery()
     step = step_of(col(SessionRow.exercise))
     first = (
-        select(col(SessionRow.seq))
-        .where(
+        _read(
             *ladder_sessions,
             col(SessionRow.performed_at) >= rested,
             or_(
@@ -427,13 +395,13 @@ def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequen
         .subquery()
         .select()
     )
-    return [select(before.c.seq), first]
+    return [select(before), first]
 
 
 @functools.lru_cache(maxsize=64)
 def _block_read(exercises: tuple[str, ...], lookback: int) -> DriverStatement:
     def build(dialect: str) -> Select:
         listed: Sequence[str] | str = "exercises" if dialect == "postgresql" else exercises
-        return _rows(dialect, _seqs(_per_exercise(dialect, listed, (), newest_first=True, limit=lookback)))
+        return _with_clearances(select(_per_exercise(dialect, listed, (), newest_first=True, limit=lookback)))
 
     return DriverStatement(build)
