@@ -6,8 +6,9 @@ an oversized body is never held in memory."""
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.dependencies import bearer_token, identify
-from app.errors import DomainError, PayloadTooLarge, UnsupportedMediaType, allowed_methods, error_response
+from app.errors import DomainError, PayloadTooLarge, UnsupportedMediaType, error_response
 from app.request_id import header_value
+from app.routing import allowed_methods
 from app.state import state_of
 
 MiB = 1024 * 1024

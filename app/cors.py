@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.types import Message, Scope, Send
 
-from app.errors import allowed_methods
 from app.request_id import NOSNIFF, PARTNER_KEY, header_value, request_id_of
+from app.routing import allowed_methods
 
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-ID"
 EXPOSE_HEADERS = "ETag, Link, Location, X-Request-ID, Idempotent-Replayed, Retry-After, RateLimit, RateLimit-Policy"

@@ -11,7 +11,6 @@ import traceback
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -20,13 +19,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import compile_path
 from starlette.types import Scope
 
 from app.request_id import request_id_of
+from app.routing import allowed_methods
 
 logger = logging.getLogger("stepwise")
 
@@ -177,31 +175,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         # Every method some route takes on this path (the router names only the first route's).
         headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
     return problem_response(problem(exc.status_code, detail), headers or None)
-
-
-def allowed_methods(app: Starlette, scope: Scope) -> list[str]:
-    """The methods the app answers on the scope's path, from its OpenAPI document (HEAD wherever
-    GET is), sorted."""
-    from app.openapi import document
-
-    routes = _ROUTES.get(app)
-    if routes is None:
-        paths = document(app).get("paths", {})  # type: ignore[arg-type]
-        routes = _ROUTES[app] = [
-            (compile_path(template)[0], frozenset(method.upper() for method in operations))
-            for template, operations in paths.items()
-        ]
-    methods: set[str] = set()
-    for pattern, operations in routes:
-        if pattern.match(scope["path"]):
-            methods |= operations
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods)
-
-
-# Each app's path templates, compiled once, with their methods.
-_ROUTES: WeakKeyDictionary[Starlette, list[tuple[Any, frozenset[str]]]] = WeakKeyDictionary()
 
 
 RETRY_AFTER_SECONDS = 5

@@ -3,7 +3,11 @@
 import json
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
 from app.cli import openapi_document
+from app.main import create_app
+from tests.conftest import settings_for
 
 SPEC_PATH = Path(__file__).parent.parent / "openapi" / "openapi.json"
 REGENERATE = "stepwise openapi --write openapi/openapi.json"
@@ -126,3 +130,19 @@ def test_every_field_and_parameter_is_described_and_every_body_has_an_example():
                     path,
                     media_type,
                 )
+
+
+def test_a_405_names_every_method_of_the_path_and_builds_no_openapi_document(database_url, backend):
+    """`Allow` comes from the app's routes: /docs (no operation of the document) answers 405
+    with GET and HEAD, and neither a 405, a body's check nor a CORS preflight builds the
+    OpenAPI document (about a quarter of a second on a worker's first such request)."""
+    app = create_app(settings_for(backend, database_url))
+    with TestClient(app) as client:
+        docs = client.post("/docs")
+        assert (docs.status_code, docs.headers["allow"]) == (405, "GET, HEAD")
+        muscles = client.put("/v1/muscles", json={})
+        assert (muscles.status_code, muscles.headers["allow"]) == (405, "GET, HEAD")
+        preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+        client.options("/v1/users/u/sessions", headers=preflight)
+        client.post("/v1/users/u/sessions", content=b"{}", headers={"Content-Type": "application/json"})
+        assert app.openapi_schema is None
