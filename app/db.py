@@ -253,9 +253,9 @@ class DriverStatement:
         driver = raw.driver_connection
         assert driver is not None
         try:
-            cursor = psycopg.AsyncRawCursor(driver)
-            await cursor.execute(compiled.sql, [values[name] for name in compiled.order])
-            found = await cursor.fetchall() if compiled.names else []  # (`description` costs more than the rows)
+            async with psycopg.AsyncRawCursor(driver) as cursor:
+                await cursor.execute(compiled.sql, [values[name] for name in compiled.order])
+                found = await cursor.fetchall() if compiled.names else []  # (`description` costs more than the rows)
         except psycopg.Error as error:
             raise DBAPIError.instance(
                 compiled.sql,
@@ -290,11 +290,14 @@ class DriverStatement:
                 order.append(name)
             return f"${order.index(name) + 1}"
 
+        sql = _PLACEHOLDER.sub(numbered, str(compiled))
+        # An expanding IN, or a name the pattern missed, would reach the server as written.
+        assert "%(" not in sql and "POSTCOMPILE" not in sql, f"a placeholder left in {sql!r}"
         found = _Compiled(
             # Numbered placeholders, sent as they are (psycopg's raw cursor): psycopg otherwise
             # parses a statement's `%(name)s` placeholders on every run of one over 4 KiB, as the
             # recommendation's read is (a tenth of that route's time).
-            sql=_PLACEHOLDER.sub(numbered, str(compiled)),
+            sql=sql,
             order=order,
             # The values the statement itself holds (a LIMIT), under the names it compiled to.
             fixed={name: bind.effective_value for name, bind in binds if not bind.required},

@@ -223,3 +223,41 @@ def test_severe_pain_far_behind_the_latest_sessions_and_its_restart_are_read(cli
     sent += _post_daily(client, headers, "ignored", range(21, 0, -1), exercise="reverse-lunge", target_dose=10)
     answer = _both(client, headers, "ignored", "lunge-ladder", sent)
     assert (answer["action"], answer["resume"]["exercise"]) == ("pause", "supported-reverse-lunge")
+
+
+def test_a_restart_far_behind_is_found_past_earlier_low_sessions(client, headers):
+    """Started on step 1 weeks ago; severe pain on the reverse lunge; restarted a day later at
+    the supported lunge's start, as told; then five days a step up. The restart is older than
+    the first read's block, and the step-1 session before the pain must not hide it."""
+    sent = _post_daily(client, headers, "natural", range(19, 18, -1), exercise="half-squat-hold", target_dose=30)
+    sent += _post_daily(client, headers, "natural", range(10, 9, -1), exercise="reverse-lunge", target_dose=8)
+    sent += _post_daily(
+        client, headers, "natural", range(9, 8, -1), **{"exercise": "reverse-lunge", "pain": {"during": 9}}
+    )
+    sent += _post_daily(client, headers, "natural", range(7, 6, -1), exercise="supported-reverse-lunge", target_dose=4)
+    sent += _post_daily(client, headers, "natural", range(5, 0, -1), exercise="supported-reverse-lunge", target_dose=6)
+    assert _both(client, headers, "natural", "lunge-ladder", sent)["action"] != "pause"
+
+
+def test_a_restart_on_a_step_of_one_dose_is_found(client, headers):
+    """A step whose start is its target: every session of it is at its start."""
+    one_dose = SHORT_LADDER | {
+        "slug": "one-dose-first",
+        "steps": [
+            {
+                "exercise": "half-squat-hold",
+                "sets": 3,
+                "start": 10,
+                "target": 10,
+                "increment": 5,
+                "support": "optional",
+            },
+            {"exercise": "reverse-lunge", "sets": 3, "start": 6, "target": 10, "increment": 2, "support": "none"},
+        ],
+    }
+    assert client.post("/v1/progressions", json=one_dose, headers=headers).status_code == 201
+    painful = {"exercise": "reverse-lunge", "target_dose": 8, "pain": {"during": 9}, "progression": "one-dose-first"}
+    sent = _post_daily(client, headers, "one-dose", range(9, 8, -1), **painful)
+    sent += _post_daily(client, headers, "one-dose", range(8, 7, -1), exercise="half-squat-hold", target_dose=15)
+    sent += _post_daily(client, headers, "one-dose", range(7, 0, -1), exercise="reverse-lunge", target_dose=6)
+    assert _both(client, headers, "one-dose", "one-dose-first", sent)["action"] != "pause"

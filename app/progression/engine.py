@@ -232,7 +232,7 @@ def view_of(ladder: Ladder) -> LadderView:
 
 
 def restart_position(view: LadderView, severe: LoggedSession, ordered: Sequence[LoggedSession]) -> Position:
-    """Where a restart after `severe` (rule 2) must be, at the latest: the step before the base
+    """Where a restart after `severe` (rule 2) must be, at the highest: the step before the base
     step, at its start. The base step is the severe session's own on this ladder, else the step
     of the ladder's latest session before it in `ordered` (the first step when there is none)."""
     if view.owns(severe):
@@ -361,21 +361,24 @@ def recommend(
             return Recommendation("pause", shown, None, (paused,), view.prescription(restart))
 
     # Rule 3: nothing on this ladder yet.
-    if latest is None or current is None:
+    if latest is None:
         first = view.prescription(view.positions[0])
         return Recommendation("start", None, first, (reason("no_history", "start", []),))
 
+    assert current is not None
     here = view.rank[current]
     lowest, highest = here == 0, here == len(view.positions) - 1
 
-    def move(target: int, code: ReasonCode, chosen: Sequence[LoggedSession], **detail: Any) -> Recommendation:
-        landing = view.positions[target]
-        same_step = landing[0] == current[0]
+    def moving(target: int) -> Action:
+        same_step = view.positions[target][0] == current[0]
         if target > here:
-            action: Action = "increase_dose" if same_step else "advance_step"
-        else:
-            action = "decrease_dose" if same_step else "regress_step"
-        return Recommendation(action, shown, view.prescription(landing), (reason(code, action, chosen, **detail),))
+            return "increase_dose" if same_step else "advance_step"
+        return "decrease_dose" if same_step else "regress_step"
+
+    def move(target: int, code: ReasonCode, chosen: Sequence[LoggedSession], **detail: Any) -> Recommendation:
+        action = moving(target)
+        landing = view.prescription(view.positions[target])
+        return Recommendation(action, shown, landing, (reason(code, action, chosen, **detail),))
 
     def repeat(code: ReasonCode, chosen: Sequence[LoggedSession], **detail: Any) -> Recommendation:
         return Recommendation("repeat", shown, shown, (reason(code, "repeat", chosen, **detail),))
@@ -385,8 +388,9 @@ def recommend(
     away = as_of - latest.performed_at
     if away > period:
         if lowest:
-            return repeat("break", [latest])
-        return move(max(here - away // period, 0), "break", [latest], periods=away // period)
+            return repeat("break", [latest], days=away.days)
+        landing = max(here - away // period, 0)
+        return move(landing, "break", [latest], days=away.days, positions=here - landing)
 
     # Rule 5: pain above the limit, a flare or spreading leg symptoms in the 48 hours up to L.
     recent = _recent(view, history)
@@ -397,13 +401,11 @@ def recommend(
     )
     found = [(code, chosen) for code, meets in checks if (chosen := [s for s in recent if meets(s)])]
     if found:
-        if lowest:
-            reasons = tuple(reason(code, "pause", chosen, easier=False) for code, chosen in found)
-            return Recommendation("pause", shown, None, reasons, shown)
-        landing = view.positions[here - 1]
-        action: Action = "decrease_dose" if landing[0] == current[0] else "regress_step"
+        action = "pause" if lowest else moving(here - 1)
         reasons = tuple(reason(code, action, chosen) for code, chosen in found)
-        return Recommendation(action, shown, view.prescription(landing), reasons)
+        if lowest:
+            return Recommendation("pause", shown, None, reasons, shown)
+        return Recommendation(action, shown, view.prescription(view.positions[here - 1]), reasons)
 
     # Rule 6: the last `incomplete_streak` sessions all here and all incomplete.
     last = history[-rules.incomplete_streak :]
@@ -432,7 +434,9 @@ def recommend(
     window = walk.sessions
     unmet = _unmet(walk, step, rules)
     if not unmet:
-        return repeat("ladder_complete", window) if highest else move(here + 1, "ready_to_progress", window)
+        if highest:
+            return repeat("ladder_complete", window)
+        return move(here + 1, "ready_to_progress", window, sessions=len(window))
     # Rule 9: keep practising, saying what is missing.
     return Recommendation(
         "repeat",

@@ -66,10 +66,6 @@ _EFFORT = {
 }
 
 
-def red_flag(urgency: Urgency) -> str:
-    return RED_FLAG[urgency]
-
-
 def _sessions(count: int) -> str:
     return f"{count} session" if count == 1 else f"{count} sessions"
 
@@ -86,20 +82,22 @@ def for_reason(
     *,
     urgency: Urgency = "see_clinician",
     easier: bool = False,
-    periods: int = 1,
+    days: int = 0,
+    positions: int = 1,
+    sessions: int = 0,
     faults: Sequence[tuple[str, str | None]] = (),
 ) -> str:
     """The message of reason `code` when the answer's action is `action` (every code but
     `keep_practising`, which `keep_practising` words)."""
     if code == "red_flag":
-        return red_flag(urgency)
+        return RED_FLAG[urgency]
     if code == "no_history":
         return NO_HISTORY
     if code == "ladder_complete":
         return "You have reached the top of the ladder. Keep practising this level to stay strong."
     if code == "ready_to_progress":
         return (
-            f"Your last {_sessions(rules.streak)} here were complete and felt easy enough, and pain stayed within "
+            f"Your last {_sessions(sessions)} here were complete and felt easy enough, and pain stayed within "
             f"the limits. {_MOVE[action]}"
         )
     if code == "pain_stop":
@@ -109,11 +107,11 @@ def for_reason(
             f"Rest at least 24 hours, then restart {restart}."
         )
     if code == "break":
-        days = rules.break_days * periods
-        cause = f"Your last session on this ladder was more than {days} days ago."
+        cause = f"Your last session on this ladder was {days} days ago."
         if action == "repeat":
             return f"{cause} Ease back in at this easiest level."
-        return f"{cause} {_MOVE[action]} Ease back in, then build up again."
+        lower = "one level lower" if positions == 1 else f"{positions} levels lower"
+        return f"{cause} Ease back in {lower}, then build up again."
     if code == "form_faults":
         cause = f"Form faults came up in each of your last {_sessions(rules.fault_streak)}."
         if action == "repeat":
@@ -133,7 +131,7 @@ def for_reason(
     if action == "pause":  # rule 5 at the easiest position
         return (
             f"{cause} Even the easiest level did not settle. {PAUSE_ADVICE} "
-            "Rest at least two days, then try this level again once it has settled."
+            "Rest for more than two days, then try this level again once it has settled."
         )
     if action == "repeat":  # rule 6 at the easiest position
         return f"{cause} Stay at this easiest level and repeat it until every set is complete."

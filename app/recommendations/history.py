@@ -7,7 +7,7 @@ exactly as the whole history would:
 1. **First read** (every recommendation, one statement): the ladder's latest `lookback` sessions
    (the *block*: every ladder session from the oldest of them to L); the ladder's sessions in the
    48 hours up to L whose pain or leg symptoms could make rule 5 fire; the red-flagged sessions
-   no clearance covers (rule 1); and the latest session with pain at the stop level, the
+   the latest clearance does not cover (rule 1); and the latest session with pain at the stop level, the
    ladder's session before it and the first session that could restart the ladder (rule 2).
 2. **A longer block**, only when rule 8's walk reached the oldest of the block: the latest 50.
 
@@ -60,6 +60,7 @@ _NEWEST_FIRST = (col(SessionRow.performed_at).desc(), col(SessionRow.seq).desc()
 _OLDEST_FIRST = (col(SessionRow.performed_at), col(SessionRow.seq))
 _MAX_PAIN = 10
 LONG_AGO = datetime(1, 1, 2, tzinfo=UTC)  # before any session or clearance
+NO_DOSE = 601  # above any dose a session can plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,11 @@ class Reads:
     def __init__(self, ladder: Ladder, *, partner_id: int, user_id: str, as_of: datetime) -> None:
         self.ladder, self.view = ladder, view_of(ladder)
         self.exercises = tuple(step.exercise for step in ladder.steps)
-        # Each step's lowest dose above its start: a session below it is at the step's start.
-        self.above_starts = tuple(step.start + step.increment for step in ladder.steps)
+        # Each step's lowest dose above its start: a session below it is at the step's start (on a
+        # step of one dose, every session is).
+        self.above_starts = tuple(
+            step.start + step.increment if step.start < step.target else NO_DOSE for step in ladder.steps
+        )
         if any("," in exercise for exercise in self.exercises):  # sent joined by commas (slugs hold none)
             raise ValueError(f"an exercise slug with a comma: {self.exercises!r}")
         self.parameters = {
@@ -214,10 +218,14 @@ def _with_clearances(*parts: Select) -> Select:
     )
 
 
-def _in_list(name: str) -> ColumnElement[bool]:
+def _listed(parameter: str) -> Any:
+    """The array of a comma-joined text parameter (PostgreSQL): slugs hold no comma."""
+    return func.string_to_array(bindparam(parameter, type_=String), literal_column("','"))
+
+
+def _in_list(parameter: str) -> ColumnElement[bool]:
     """The row's exercise is one of a comma-joined text parameter (PostgreSQL)."""
-    listed = func.string_to_array(bindparam(name, type_=String), literal_column("','"))
-    return col(SessionRow.exercise) == func.any(listed)
+    return col(SessionRow.exercise) == func.any(_listed(parameter))
 
 
 def _per_exercise(
@@ -233,8 +241,7 @@ def _per_exercise(
     conditions = (*_MINE, _UP_TO_AS_OF, _OF_THE_LADDER, *where)
     if dialect == "postgresql":
         assert isinstance(exercises, str)
-        listed = func.string_to_array(bindparam(exercises, type_=String), literal_column("','"))
-        steps = func.unnest(listed).table_valued("exercise").render_derived(name="step")
+        steps = func.unnest(_listed(exercises)).table_valued("exercise").render_derived(name="step")
         of_step = _read(*conditions, col(SessionRow.exercise) == steps.c.exercise)
         firsts = of_step.order_by(*order).limit(limit_sql).lateral("firsts")
         merged = select(firsts).select_from(steps).join(firsts, true()).subquery("merged")
@@ -346,10 +353,9 @@ def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequen
     refuses, never miss one it would take."""
     at = select(severe.c.performed_at).scalar_subquery()
     if dialect == "postgresql":
-        listed = func.string_to_array(bindparam("exercises", type_=String), literal_column("','"))
 
         def step_of(exercise: Any) -> Any:
-            return func.array_position(listed, exercise) - literal_column("1")
+            return func.array_position(_listed("exercises"), exercise) - literal_column("1")
 
         def above_start_of(step: Any) -> Any:
             field = func.split_part(bindparam("above_starts", type_=String), literal_column("','"), step + 1)
@@ -367,7 +373,7 @@ def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequen
 
         # The same time a day later, to the microsecond (SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff").
         assert RESTART_REST == timedelta(days=1)
-        rested = func.strftime("%Y-%m-%d", at, "+1 day") + func.substr(at, 11)
+        rested = func.strftime("%Y-%m-%d", at, "+1 day").concat(func.substr(at, 11))
         highest = func.max
     ladder_sessions = (*_MINE, _UP_TO_AS_OF, _OF_THE_LADDER, step_of(col(SessionRow.exercise)).is_not(None))
     earlier = tuple_(col(SessionRow.performed_at), col(SessionRow.seq)) < tuple_(
@@ -399,9 +405,9 @@ def _restart_search(dialect: str, exercises: Sequence[str], above_starts: Sequen
 
 
 @functools.lru_cache(maxsize=64)
-def _block_read(exercises: tuple[str, ...], lookback: int) -> DriverStatement:
+def _block_read(exercises: tuple[str, ...], limit: int) -> DriverStatement:
     def build(dialect: str) -> Select:
         listed: Sequence[str] | str = "exercises" if dialect == "postgresql" else exercises
-        return _with_clearances(select(_per_exercise(dialect, listed, (), newest_first=True, limit=lookback)))
+        return _with_clearances(select(_per_exercise(dialect, listed, (), newest_first=True, limit=limit)))
 
     return DriverStatement(build)
