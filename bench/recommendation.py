@@ -8,12 +8,13 @@ GET /v1/users/{id}/recommendation for each under `wrk -t1 -c32`, alternating, be
 rounds. Prints requests/s and mean latency for each and the ratio of the long history's time
 per request to the short one's (target: under 1.2).
 
-With --safety-events the long history is a long rehabilitation's: a red flag every 1,000
-sessions, each covered by a clinician's clearance recorded after it, and pain at the stop level
-every 997 sessions, each followed a day later by a gentler restart (the rotation's half-squat
-holds). Its recommendation then also reads the red flags since the latest clearance and looks
-for the restart after the latest severe pain (a second statement: that pain lies far behind
-the latest sessions).
+With --safety-events both histories hold what a rehabilitation brings: the long one a red flag
+every 1,000 sessions, each covered by a clinician's clearance recorded after it, and pain at
+the stop level every 997 sessions, each followed a day later by a gentler restart (the
+rotation's half-squat holds); the short one, a session a day, one of each (its second and
+third sessions). Both recommendations then also read the red flags since the latest clearance
+and search for the restart after the latest severe pain, which lies behind their latest
+sessions: the ratio compares history lengths, not histories with and without events.
 
 Server on CPU 0, wrk on CPU 1. Needs PostgreSQL (STEPWISE_BENCH_POSTGRES_URL) and `wrk`.
 """
@@ -46,21 +47,28 @@ FLAG_EVERY, SEVERE_EVERY = 1000, 997
 
 
 def history(user: str, count: int, end: datetime, *, safety_events: bool) -> list[dict]:
-    """`count` sessions every 30 minutes, the last at `end`."""
-    start = end - STEP * (count - 1)
+    """`count` sessions, the last at `end`: every 30 minutes, or with --safety-events in a short
+    history, a day apart (a restart must come a day after severe pain)."""
+    short = count < FLAG_EVERY
+    step = timedelta(days=1) if short and safety_events else STEP
+    start = end - step * (count - 1)
     sessions = []
     for i in range(count):
-        events = safety_events and 0 < i < count - 50  # none among the latest sessions
+        flag = severe = False
+        if safety_events and short:
+            flag, severe = i == 1, i == 2
+        elif safety_events and 0 < i < count - 50:  # none among the latest sessions
+            flag, severe = i % FLAG_EVERY == 0, i % SEVERE_EVERY == 0
         sessions.append(
             {
                 "user_id": user,
                 "exercise": EXERCISES[i % len(EXERCISES)],
-                "performed_at": (start + STEP * i).isoformat(),
+                "performed_at": (start + step * i).isoformat(),
                 "target_dose": 8,
                 "sets": [{"dose": 8}] * 3,
                 "rpe": 3 + i % 3,
-                "pain": {"during": 9 if events and i % SEVERE_EVERY == 0 else i % 4},
-                "red_flags": ["constant_night_pain"] if events and i % FLAG_EVERY == 0 else [],
+                "pain": {"during": 9 if severe else i % 4},
+                "red_flags": ["constant_night_pain"] if flag else [],
             }
         )
     return sessions
@@ -101,7 +109,7 @@ def main() -> None:
     try:
         server, port, key = start_stepwise(work, clean_env(DATABASE_URL=url))
         end = datetime.now(UTC) - timedelta(minutes=10)
-        sessions = history("short-history", 10, end, safety_events=False)
+        sessions = history("short-history", 10, end, safety_events=args.safety_events)
         sessions += history("long-history", args.sessions, end, safety_events=args.safety_events)
         cleared = load(port, key, sessions)
         subprocess.run(["psql", url.replace("+psycopg", ""), "-qc", "analyze"], check=True)
@@ -112,7 +120,7 @@ def main() -> None:
         }
         flags = sum(1 for s in sessions if s["red_flags"])
         severe = sum(1 for s in sessions if s["pain"]["during"] >= 8)
-        print(f"long history: {args.sessions} sessions, {flags} red flags ({cleared} clearances), {severe} severe")
+        print(f"in both histories: {flags} red flags ({cleared} clearances), {severe} sessions of severe pain")
         for name, path in paths.items():
             answer = httpx.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {key}"}).json()
             print(f"{name}: {answer['action']} ({answer['reasons'][0]['code']}) -> {json.dumps(answer['next'])}")
