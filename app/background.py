@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from app.catalogue.memory import EMPTY, LiveCatalogue, load_live, stored_version
 from app.content import service as content
 from app.cors import Origins
-from app.errors import database_unavailable
+from app.http_errors import database_unavailable
 from app.idempotency.service import purge_expired
 from app.partners import service as partners
 from app.partners.tokens import load_secret

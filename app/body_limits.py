@@ -6,7 +6,8 @@ an oversized body is never held in memory."""
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.dependencies import bearer_token, identify
-from app.errors import DomainError, PayloadTooLarge, UnsupportedMediaType, error_response
+from app.errors import DomainError, PayloadTooLarge, UnsupportedMediaType
+from app.http_errors import error_response
 from app.request_id import header_value
 from app.routing import allowed_methods
 from app.state import state_of

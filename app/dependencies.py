@@ -14,11 +14,11 @@ from starlette.types import Scope
 from app.catalogue.memory import LiveCatalogue
 from app.db import Transaction
 from app.errors import Forbidden, Unauthorized
+from app.kit import USER_ID_PATTERN
 from app.partners.service import Caller
 from app.partners.tokens import ExpiredToken, RefusedToken, looks_like_token
 from app.ratelimits import RateLimits, client_address
 from app.request_id import PARTNER_KEY
-from app.sessions.schemas import USER_ID_PATTERN
 from app.state import AppState, state_of
 
 

@@ -7,7 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app.dependencies import AppStateDep
-from app.errors import RETRY_AFTER_SECONDS, problem, problem_response, problem_responses
+from app.errors import problem, problem_responses
+from app.http_errors import RETRY_AFTER_SECONDS, problem_response
 
 router = APIRouter(tags=["operations"])
 

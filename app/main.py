@@ -13,7 +13,7 @@ from app.clearances import router as clearances_router
 from app.content import router as content_router
 from app.db import Transaction, make_async_engine, make_engine
 from app.docs import install_docs
-from app.errors import install_error_handlers
+from app.http_errors import install_error_handlers
 from app.migrate import head_revision
 from app.partners import router as partners_router
 from app.partners.auth import KeyStore

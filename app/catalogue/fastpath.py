@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from starlette.types import Message, Scope, Send
 
 from app.catalogue.memory import LiveCatalogue
-from app.errors import error_response
+from app.http_errors import error_response
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimited, RateLimits
 from app.request_id import NOSNIFF, PARTNER_KEY, request_headers, request_id_of, with_outer_headers

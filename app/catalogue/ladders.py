@@ -15,8 +15,8 @@ from pydantic import ConfigDict, Field, Strict, WithJsonSchema
 
 from app.catalogue.schemas import Exercise, Owner, Progression, Rules, Step
 from app.errors import InvalidRequest, ProblemError
+from app.kit import WHOLE_NUMBER, Body
 from app.progression.model import Support
-from app.sessions.schemas import WHOLE_NUMBER, Body
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 SUPPORTS = get_args(Support)

@@ -11,9 +11,9 @@ from app.dependencies import IdempotencyKey, PartnerWriter, Reader, UserIdPath
 from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
+from app.kit import NO_NUL
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.responses import REPLAYED, stored_answer
-from app.sessions.schemas import NO_NUL
 
 router = APIRouter(prefix="/v1", tags=["clearances"], route_class=OrjsonRoute)
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.sessions.schemas import Body, NotInTheFuture, Text, UtcTimestamp
+from app.kit import Body, NotInTheFuture, Text, UtcTimestamp
 
 
 class ClearanceIn(Body):

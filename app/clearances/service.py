@@ -13,9 +13,9 @@ from app.clearances.tables import ClearanceRow
 from app.db import Transaction
 from app.errors import NotFound
 from app.idempotency.service import StoredAnswer, run_once
+from app.kit import utc_text
 from app.sessions.documents import render
 from app.sessions.ingest import new_session_id
-from app.sessions.schemas import utc_text
 
 
 def _document(row: Any) -> dict[str, Any]:

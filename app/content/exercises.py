@@ -13,8 +13,8 @@ from pydantic import ConfigDict, Field, Strict
 from app.catalogue.ladders import SLUG, WholeNumber
 from app.catalogue.schemas import Equipment, Exercise, ExerciseMuscles, Fault, Muscle, Source
 from app.errors import ProblemError
+from app.kit import WHOLE_NUMBER, Body
 from app.progression.model import Unit
-from app.sessions.schemas import WHOLE_NUMBER, Body
 
 FAULT_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 # Text that is not blank has a character outside this class. Python's `\s` also takes

@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from app.kit import WHOLE_NUMBER, Body, UtcTimestamp
 from app.partners.tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_SECONDS
-from app.sessions.schemas import WHOLE_NUMBER, Body, UtcTimestamp
 
 Scope = Literal["catalogue:read", "sessions:read", "sessions:write"]
 

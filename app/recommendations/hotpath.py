@@ -13,10 +13,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.hotpath import answer, answer_error, cached_caller
+from app.kit import USER_ID_PATTERN, Rfc3339
 from app.recommendations import service
 from app.recommendations.schemas import RecommendationOut
 from app.request_id import request_headers
-from app.sessions.schemas import USER_ID_PATTERN, Rfc3339
 from app.state import AppState
 
 ROUTE = "/v1/users/{user_id}/recommendation"

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from app.dependencies import CatalogueReader, Reader, UserIdPath
 from app.errors import problem_responses
 from app.json_route import OrjsonRoute
+from app.kit import Rfc3339
 from app.ratelimits import EVALUATE_SESSIONS_PER_UNIT
 from app.recommendations import service
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
-from app.sessions.schemas import Rfc3339
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=OrjsonRoute)
 

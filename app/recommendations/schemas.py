@@ -5,8 +5,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from app.catalogue.ladders import LadderIn
+from app.kit import Body, NotInTheFuture, Rfc3339, UtcTimestamp
 from app.progression.model import Action, ReasonCode, Support, Unit, UnmetCode
-from app.sessions.schemas import SESSION_EXAMPLE, Body, NotInTheFuture, Rfc3339, SessionIn, UtcTimestamp
+from app.sessions.schemas import SESSION_EXAMPLE, SessionIn
 
 
 class Prescription(BaseModel):

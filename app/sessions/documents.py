@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 
 from app.catalogue.memory import LiveCatalogue
+from app.kit import utc_text
 from app.progression.engine import assess
 from app.progression.model import LegSymptoms, Pain, Performance
-from app.sessions.schemas import SessionIn, utc_text
+from app.sessions.schemas import SessionIn
 
 Row = dict[str, Any]
 

@@ -13,11 +13,12 @@ from starlette.types import Receive, Scope, Send
 
 from app.body_limits import BODY
 from app.hotpath import answer, answer_error, cached_caller, read_body, replaying
+from app.kit import USER_ID_PATTERN
 from app.ratelimits import RateLimited
 from app.request_id import request_headers
 from app.responses import stored_answer
 from app.sessions import ingest
-from app.sessions.schemas import USER_ID_PATTERN, SessionIn
+from app.sessions.schemas import SessionIn
 from app.state import AppState
 
 ROUTE = "/v1/users/{user_id}/sessions"

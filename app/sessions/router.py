@@ -10,14 +10,13 @@ from app.dependencies import IdempotencyKey, PartnerWriter, Reader, UserIdPath, 
 from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
+from app.kit import NO_NUL, Rfc3339
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.responses import REPLAYED, stored_answer
 from app.sessions import ingest, service
 from app.sessions.schemas import (
-    NO_NUL,
     BatchIn,
     BatchOut,
-    Rfc3339,
     SessionIn,
     SessionOut,
     SessionPage,
