@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
 from app.catalogue.memory import LiveCatalogue
-from app.db import Transaction
+from app.db.transactions import Transaction
 from app.errors import Forbidden, Unauthorized
 from app.kit import USER_ID_PATTERN
 from app.partners.service import Caller

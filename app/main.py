@@ -11,7 +11,8 @@ from app.catalogue import router as catalogue_router
 from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue
 from app.clearances import router as clearances_router
 from app.content import router as content_router
-from app.db import Transaction, make_async_engine, make_engine
+from app.db.engines import make_async_engine, make_engine
+from app.db.transactions import Transaction
 from app.docs import install_docs
 from app.http_errors import install_error_handlers
 from app.migrate import head_revision

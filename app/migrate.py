@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-from app.db import make_engine
+from app.db.engines import make_engine
 
 _PACKAGE = Path(__file__).parent
 

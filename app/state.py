@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from app.catalogue.memory import LiveCatalogue
 from app.content.views import PartnerViews
 from app.cors import Origins
-from app.db import Transaction
+from app.db.transactions import Transaction
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimits
 from app.settings import Settings

@@ -4,7 +4,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from app.db import make_engine
+from app.db.engines import make_engine
 from app.models import metadata
 from app.settings import get_settings
 

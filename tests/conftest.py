@@ -26,7 +26,7 @@ from sqlmodel import Session
 from app import migrate
 from app.catalogue import store
 from app.catalogue.content import load_content
-from app.db import make_engine
+from app.db.engines import make_engine
 from app.main import create_app
 from app.partners import service as partners
 from app.partners.tables import Partner

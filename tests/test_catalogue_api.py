@@ -360,7 +360,7 @@ def test_catalogue_follows_a_sync_made_elsewhere(empty_database_url, tmp_path):
     from app import migrate
     from app.catalogue import store
     from app.catalogue.content import CONTENT_DIR
-    from app.db import make_engine
+    from app.db.engines import make_engine
     from app.main import create_app
     from app.partners import service as partners
     from app.settings import Settings

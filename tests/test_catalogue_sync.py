@@ -10,7 +10,7 @@ from sqlmodel import Session, func, select
 from app import migrate
 from app.catalogue import store, tables
 from app.catalogue.content import CONTENT_DIR, ContentError, load_content
-from app.db import make_engine
+from app.db.engines import make_engine
 
 
 @pytest.fixture

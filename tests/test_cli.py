@@ -29,7 +29,7 @@ def test_serve_makes_no_demo_partner_on_a_configured_database(empty_database_url
     from sqlalchemy import func, select
     from sqlmodel import Session
 
-    from app.db import make_engine
+    from app.db.engines import make_engine
     from app.partners.tables import Partner
     from tests import servers
 
@@ -60,7 +60,7 @@ def test_a_database_host_that_never_answers_fails_the_start_in_seconds(cli):
     import socket
     import time
 
-    from app.db import CONNECT_TIMEOUT_SECONDS
+    from app.db.engines import CONNECT_TIMEOUT_SECONDS
 
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))

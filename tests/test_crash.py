@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.db import make_engine
+from app.db.engines import make_engine
 from tests.factories import at, free_port, session_body
 
 BATCHES, ITEMS, THREADS = 40, 25, 4

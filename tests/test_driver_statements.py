@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import Float, String, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from app.db import DriverStatement, InTransaction, Transaction, make_async_engine
+from app.db.engines import make_async_engine
+from app.db.statements import DriverStatement
+from app.db.transactions import InTransaction, Transaction
 from app.sessions.bulk import INSERT_ONE
 from app.sessions.queries import CLIENT_SESSION
 from app.sessions.tables import SessionRow

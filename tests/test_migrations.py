@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from app import migrate
-from app.db import make_engine
+from app.db.engines import make_engine
 from app.models import metadata
 
 

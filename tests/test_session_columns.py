@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert, select
 
-from app.db import make_async_engine
+from app.db.engines import make_async_engine
 from app.partners.tables import Partner
 from app.sessions import bulk
 from app.sessions.documents import content_of, row_values, to_document

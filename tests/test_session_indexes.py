@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from app import migrate
 from app.clearances.tables import ClearanceRow
-from app.db import make_async_engine, make_engine
+from app.db.engines import make_async_engine, make_engine
 from app.partners.tables import Partner
 from app.recommendations.history import Reads
 from app.sessions.documents import pain_peak

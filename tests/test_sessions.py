@@ -420,7 +420,7 @@ def test_a_database_error_is_logged_without_the_session_it_refused(backend, empt
 
     from app import migrate
     from app.cli import catalogue_sync
-    from app.db import make_engine
+    from app.db.engines import make_engine
     from app.main import create_app
     from app.settings import Settings
     from tests.conftest import settings_for

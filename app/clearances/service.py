@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from app.clearances.schemas import ClearanceIn
 from app.clearances.tables import ClearanceRow
-from app.db import Transaction
+from app.db.transactions import Transaction
 from app.errors import NotFound
 from app.idempotency.service import StoredAnswer, run_once
 from app.kit import utc_text

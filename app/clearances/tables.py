@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime
+from app.db.types import UTCDateTime
 
 
 class ClearanceRow(SQLModel, table=True):

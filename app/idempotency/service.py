@@ -20,7 +20,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from app.db import insert_skipping_conflicts
+from app.db.types import insert_skipping_conflicts
 from app.errors import Conflict, DomainError, InvalidRequest, problem_document
 from app.idempotency.tables import IdempotencyRecord, IdempotencyUser
 

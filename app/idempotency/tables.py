@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import Column, ForeignKeyConstraint, Index, Text
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime
+from app.db.types import UTCDateTime
 
 
 class IdempotencyRecord(SQLModel, table=True):

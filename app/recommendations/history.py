@@ -43,7 +43,9 @@ from sqlalchemy.sql import Subquery
 from sqlmodel import col
 
 from app.clearances.tables import ClearanceRow
-from app.db import DriverStatement, Statements, UTCDateTime
+from app.db.statements import DriverStatement
+from app.db.transactions import Statements
+from app.db.types import UTCDateTime
 from app.progression.engine import (
     RECENT,
     RESTART_REST,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from app.catalogue.ladders import LadderIn, checked_ladder
 from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import Exercise, Progression, RoutineBlock
-from app.db import Statements
+from app.db.transactions import Statements
 from app.errors import InvalidRequest, ProblemError
 from app.progression import messages
 from app.progression.engine import recommend

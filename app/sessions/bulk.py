@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 
-from app.db import DriverStatement, insert_skipping_conflicts
+from app.db.statements import DriverStatement
+from app.db.types import insert_skipping_conflicts
 from app.sessions.tables import SessionRow
 
 Row = dict[str, Any]

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from app.catalogue.memory import LiveCatalogue
-from app.db import InTransaction, Statements, Transaction
+from app.db.transactions import InTransaction, Statements, Transaction
 from app.errors import Conflict, DomainError, InvalidRequest, ProblemError, problem_document, validation_problems
 from app.idempotency.service import StoredAnswer, run_once
 from app.sessions.bulk import INSERT_ONE, insert_sessions

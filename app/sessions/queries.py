@@ -14,7 +14,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from app.db import DriverStatement
+from app.db.statements import DriverStatement
 from app.errors import NotFound
 from app.sessions.documents import Row
 from app.sessions.tables import SessionRow

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, literal_column
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime
+from app.db.types import UTCDateTime
 
 # The partial index's predicate: queries that want its rows repeat it word for word.
 # (A literal 0, not a parameter: PostgreSQL uses a partial index only for a query whose own
