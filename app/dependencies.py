@@ -11,11 +11,11 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
+from app.callers import Caller
 from app.catalogue.memory import LiveCatalogue
 from app.db.transactions import Transaction
 from app.errors import Forbidden, Unauthorized
 from app.kit import USER_ID_PATTERN
-from app.partners.service import Caller
 from app.partners.tokens import ExpiredToken, RefusedToken, looks_like_token
 from app.ratelimits import RateLimits, client_address
 from app.request_id import PARTNER_KEY

@@ -15,10 +15,10 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from app.callers import Caller
 from app.catalogue.memory import GZIP_LEVEL, GZIP_MIN_BYTES
 from app.errors import DomainError
 from app.http_errors import error_response, failure_response
-from app.partners.service import Caller
 from app.request_id import PARTNER_KEY, with_outer_headers
 from app.state import AppState
 

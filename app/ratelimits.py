@@ -29,8 +29,8 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.util import WindowStats
 from starlette.types import Scope
 
+from app.callers import Caller
 from app.errors import DomainError
-from app.partners.service import Caller
 
 logger = logging.getLogger("stepwise")
 

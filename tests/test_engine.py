@@ -13,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.catalogue.memory import LiveCatalogue
-from app.progression.engine import assess, history_suffices, positions, recommend
+from app.progression.engine import recommend
+from app.progression.ladder import history_suffices, positions
 from app.progression.model import UNMET_ORDER, Clearance, LegSymptoms, LoggedSession, Pain, Performance
+from app.progression.reading import assess
 from tests.content import CONTENT, LADDER, LADDER_EXERCISES, OFF_LADDER, URGENCY
 
 GUIDANCE = LiveCatalogue(CONTENT).guidance

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.progression.engine import positions
+from app.progression.ladder import positions
 from tests.content import LADDER, LADDER_EXERCISES, OFF_LADDER, SAFETY_CODES
 from tests.factories import session_body
 

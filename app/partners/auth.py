@@ -25,9 +25,10 @@ from collections.abc import Awaitable, Callable
 
 from cachetools import LRUCache
 
+from app.callers import Caller
 from app.db.transactions import Transaction
 from app.http_errors import database_unreachable
-from app.partners.service import Caller, find_caller, find_caller_by_key_id, hash_key
+from app.partners.service import find_caller, find_caller_by_key_id, hash_key
 from app.partners.tokens import (
     ExpiredToken,
     InvalidToken,

@@ -2,13 +2,13 @@
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col, select
 
+from app.callers import Caller
 from app.cors import normalise_origin
 from app.errors import Conflict, InvalidRequest, NotFound, ProblemError
 from app.partners.tables import ApiKey, Partner, PartnerOrigin, utcnow
@@ -20,17 +20,6 @@ PREFIX_LENGTH = len(KEY_PREFIX) + 8
 
 class PartnerExists(Conflict):
     """A partner of that name is already registered."""
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who a valid key (or user token) speaks for."""
-
-    partner_id: int
-    key_id: int  # the key; for a user token, the key that minted it
-    scopes: frozenset[str]
-    rate_limit: int | None = None  # requests per minute; None: the service's default
-    user_id: str | None = None  # a user token acts for this one user only; a key, for all
 
 
 def hash_key(key: str) -> str:

@@ -21,8 +21,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from app.callers import Caller
 from app.errors import Unavailable
-from app.partners.service import SCOPES, Caller
+from app.partners.service import SCOPES
 from app.partners.tables import DeploymentSecret
 
 ISSUER = "stepwise"

@@ -13,8 +13,8 @@ import orjson
 
 from app.catalogue.memory import LiveCatalogue
 from app.kit import utc_text
-from app.progression.engine import assess
 from app.progression.model import LegSymptoms, Pain, Performance
+from app.progression.reading import assess
 from app.sessions.schemas import SessionIn
 
 Row = dict[str, Any]
