@@ -165,19 +165,23 @@ def first_read_parts(
     listed: Sequence[str] | str = "exercises" if dialect == "postgresql" else exercises
     block = select(_per_exercise(dialect, listed, (), newest_first=True, limit=lookback)).cte("block")
     latest = select(func.max(block.c.performed_at)).scalar_subquery()
+    oldest = select(func.min(block.c.performed_at)).scalar_subquery()
     if dialect == "postgresql":
         since = latest - literal_column(f"interval '{int(RECENT.total_seconds())} seconds'")
         of_ladder = _in_list("exercises")
     else:
         since = func.datetime(latest, f"-{int(RECENT.total_seconds())} seconds")
         of_ladder = col(SessionRow.exercise).in_(exercises)
-    # Rule 5 can fire only on pain above pain_ok (it is below pain_limit) or symptoms after.
+    # Rule 5 can fire only on pain above pain_ok (it is below pain_limit) or symptoms after;
+    # the block has the ladder's sessions from its oldest on (for a person who practises about
+    # daily, the whole 48 hours: then this range is empty).
     recent = _read(
         *_MINE,
         _UP_TO_AS_OF,
         _OF_THE_LADDER,
         of_ladder,
         col(SessionRow.performed_at) >= since,
+        col(SessionRow.performed_at) <= oldest,
         or_(
             col(SessionRow.pain_peak) > bindparam("pain_ok", type_=Integer),
             col(SessionRow.leg_symptoms_after).in_([literal_column("'above_knee'"), literal_column("'below_knee'")]),
