@@ -3,9 +3,11 @@ unknown fields, RFC 3339 times, whole numbers as JSON Schema counts them, user i
 text, timestamps answered in UTC). It knows no domain; every domain builds on it."""
 
 import functools
+import os
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -83,3 +85,21 @@ Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def new_id() -> str:
+    """A random 128-bit id, as 32 hex digits (sessions, clearances)."""
+    return os.urandom(16).hex()
+
+
+def render(document: Any) -> str:
+    """JSON text of a document, with the C encoder (a batch answers 500 sessions)."""
+    return orjson.dumps(document).decode()
+
+
+def aware_moment(text: str) -> datetime:
+    """A moment as a keyset cursor holds it: with its offset, or refused (ValueError)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a moment without an offset")
+    return value

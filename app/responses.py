@@ -7,7 +7,7 @@
    is asking (beyond the scope check) or on the time may be answered this way.
 2. **A JSON text made by the service** (`json_text`): writes whose answer is stored and replayed
    byte for byte under an `Idempotency-Key`, and batch answers. The service renders once with
-   orjson (`app.sessions.documents.render`); the same text is stored and sent. The route still
+   orjson (`app.kit.render`); the same text is stored and sent. The route still
    declares `response_model`, for the OpenAPI document only.
 3. **A model or dict through `response_model`**: everything else (session reads,
    recommendations, routines, health). FastAPI validates and serialises it.

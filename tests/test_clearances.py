@@ -163,3 +163,11 @@ def test_evaluate_refuses_bad_clearances_naming_the_field(client, key, clearance
     body = {"progression": "lunge-ladder", "sessions": [], "clearances": clearances}
     response = client.post("/v1/recommendations/evaluate", json=body, headers=bearer(key))
     assert response.status_code == 422 and response.json()["errors"][0]["loc"][: len(loc)] == loc
+
+
+@pytest.mark.parametrize("path", ["/v1/users/u-1/clearances", "/v1/users/u-1/sessions"])
+def test_a_cursor_holding_a_time_without_an_offset_is_422(client, key, path):
+    """Only cursors the service issued are taken: they always hold the time's offset."""
+    naive = "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgMV0"  # ["2026-01-01T00:00:00", 1]
+    response = client.get(f"{path}?cursor={naive}", headers=bearer(key))
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["query", "cursor"]

@@ -1,6 +1,5 @@
 """Clearance endpoints: read the request, call one service function, answer."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -11,7 +10,7 @@ from app.dependencies import IdempotencyKey, PartnerWriter, Reader, UserIdPath
 from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
-from app.kit import NO_NUL
+from app.kit import NO_NUL, aware_moment
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.responses import REPLAYED, stored_answer
 
@@ -66,7 +65,7 @@ async def list_clearances(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> ClearancePage:
-    after = decode_cursor(cursor, parts=(datetime.fromisoformat, int))
+    after = decode_cursor(cursor, parts=(aware_moment, int))
     items, last = await access.transaction.autocommit(
         service.list_clearances, partner_id=access.partner_id, user_id=user_id, after=after, limit=limit
     )

@@ -13,9 +13,7 @@ from app.clearances.tables import ClearanceRow
 from app.db.transactions import Transaction
 from app.errors import NotFound
 from app.idempotency.service import StoredAnswer, run_once
-from app.kit import utc_text
-from app.sessions.documents import render
-from app.sessions.ingest import new_session_id
+from app.kit import new_id, render, utc_text
 
 
 def _document(row: Any) -> dict[str, Any]:
@@ -42,7 +40,7 @@ async def record_clearance(
     async def once(*, connection: AsyncConnection) -> tuple[StoredAnswer, bool]:
         async def work() -> StoredAnswer:
             row = {
-                "id": new_session_id(),
+                "id": new_id(),
                 "partner_id": partner_id,
                 "user_id": user_id,
                 "cleared_at": body.cleared_at,

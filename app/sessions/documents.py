@@ -9,8 +9,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from app.catalogue.memory import LiveCatalogue
 from app.kit import utc_text
 from app.progression.model import LegSymptoms, Pain, Performance
@@ -119,7 +117,3 @@ def to_document(row: Mapping[Any, Any], catalogue: LiveCatalogue) -> Row:
         "received_at": utc_text(row["received_at"]),
         "assessment": assessment,
     }
-
-
-def render(document: Any) -> str:
-    return orjson.dumps(document).decode()

@@ -1,7 +1,6 @@
 """Session-log endpoints: read the request, call one service function, answer."""
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -10,7 +9,7 @@ from app.dependencies import IdempotencyKey, PartnerWriter, Reader, UserIdPath, 
 from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
-from app.kit import NO_NUL, Rfc3339
+from app.kit import NO_NUL, Rfc3339, aware_moment
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
 from app.responses import REPLAYED, stored_answer
 from app.sessions import ingest, service
@@ -119,7 +118,7 @@ async def list_sessions(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> SessionPage:
-    after = decode_cursor(cursor, parts=(datetime.fromisoformat, int))
+    after = decode_cursor(cursor, parts=(aware_moment, int))
     items, last = await access.transaction.autocommit(
         service.list_sessions,
         catalogue=access.catalogue,
