@@ -116,7 +116,11 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         headers = self.headers
-        if len(headers) > MAX_HEADERS or len(self.url) + sum(len(n) + len(v) + 4 for n, v in headers) > MAX_HEAD_BYTES:
+        # The bytes received since the head began bound its size: the sum is needed only past that.
+        if len(headers) > MAX_HEADERS or (
+            self._head_bytes > MAX_HEAD_BYTES
+            and len(self.url) + sum(len(n) + len(v) + 4 for n, v in headers) > MAX_HEAD_BYTES
+        ):
             self._too_large = True
             return  # no request starts; `data_received` answers 431 once the parser returns
         self._in_head, self._in_body = False, True
