@@ -1,5 +1,6 @@
 """API keys: created by the CLI, stored hashed, working at once, refused soon after revocation."""
 
+import asyncio
 import time
 
 import pytest
@@ -126,3 +127,26 @@ def test_a_slow_database_never_revives_a_revoked_key(client, make_key, app):
                 raise AssertionError("a pool timeout served a stale key")
 
     anyio.run(scenario)
+
+
+def test_requests_in_flight_with_an_unchecked_key_share_one_lookup(client, make_key, app, monkeypatch):
+    """Twenty requests arriving together with a key not checked lately wait for one lookup,
+    not twenty (each would hold a database connection)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.partners import auth
+
+    lookups: list[str] = []
+    find_caller = auth.find_caller
+
+    async def counted(*, connection, key_hash):
+        lookups.append(key_hash)
+        await asyncio.sleep(0.05)  # a lookup slower than the requests' arrival
+        return await find_caller(connection=connection, key_hash=key_hash)
+
+    monkeypatch.setattr(auth, "find_caller", counted)
+    headers = {"Authorization": f"Bearer {make_key()}"}
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: client.get("/v1/exercises/reverse-lunge", headers=headers), range(20)))
+    assert [answer.status_code for answer in answers] == [200] * 20
+    assert len(lookups) == 1
