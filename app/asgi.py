@@ -1,7 +1,8 @@
-"""The layers in front of the routes: the catalogue's fast path and the database routes' hot
-paths first (before any middleware; `app.hotpath`), then request ids and counting around the
-framework, and gzip for everything but the catalogue, whose answers carry their own
-pre-compressed variants."""
+"""The layers in front of the routes: CORS preflights, then the front door (`app.frontdoor`:
+the route found and its caller authorised once), then the route's fast lane if it has one
+(the catalogue's answers from memory, the plain case of the two busiest database routes),
+else the framework, with request ids and counting around it, and gzip for everything but the
+catalogue, whose answers carry their own pre-compressed variants."""
 
 import logging
 from time import perf_counter
@@ -9,11 +10,11 @@ from time import perf_counter
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.catalogue.fastpath import answer_from_cache
 from app.cors import PREFLIGHT_ROUTE, answer_preflight, with_cors
-from app.recommendations.hotpath import get_recommendation
+from app.dependencies import authorise
+from app.frontdoor import FrontDoor
+from app.hotpath import answer_error
 from app.request_id import PARTNER_KEY, header_value, request_id_of, with_outer_headers
-from app.sessions.hotpath import post_session
 from app.state import AppState
 
 # One line per request when STEPWISE_ACCESS_LOG is on: method, route template, status, duration,
@@ -45,11 +46,13 @@ class GZipExcept(GZipMiddleware):
             await super().__call__(scope, receive, send)
 
 
-async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """One HTTP request: from memory when the catalogue's fast path can answer it, by a hot path
-    when the request is the plain case of a database route (each layer skipped is throughput
-    gained), else through `framework`; every answer counted by route template, method and status,
-    timed, and logged when the request log is on."""
+async def serve(
+    state: AppState, door: FrontDoor, framework: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """One HTTP request: its route found and its caller authorised by the front door (a refusal
+    answered there), then answered by the route's fast lane when it takes the request (each
+    layer skipped is throughput gained), else by `framework`; every answer counted by route
+    template, method and status, timed, and logged when the request log is on."""
     started_at = perf_counter()
     if scope["method"] == "HEAD":  # every GET route answers HEAD: the same headers, no body
         scope, send = {**scope, "method": "GET"}, _headers_only(send)
@@ -59,18 +62,25 @@ async def serve(state: AppState, framework: ASGIApp, scope: Scope, receive: Rece
         if preflight is not None:
             _done(state, scope, (PREFLIGHT_ROUTE, "OPTIONS", preflight), started_at)
             return
-    if state.origins.by_partner:  # every answer below, the fast path's too (no partner allows any: nothing to add)
+    if state.origins.by_partner:  # every answer below, the lanes' too (no partner allows any: nothing to add)
         send = with_cors(state.origins, scope, origin, send)
-    answered = None
-    if scope["method"] == "GET":
-        answered = await answer_from_cache(state.catalogue, state.partner_views, state.keys, state.limits, scope, send)
-        if answered is None:
-            answered = await get_recommendation(state, scope, receive, send)
-    elif scope["method"] == "POST":
-        answered, receive = await post_session(state, scope, receive, send)
-    if answered is not None:
-        _done(state, scope, answered, started_at)
-        return
+    matched = door.match(scope)
+    if matched is not None and (requirement := matched[0].requirement) is not None:
+        door_route, params = matched
+        try:
+            access = await authorise(state, scope, requirement, params)
+        except Exception as error:  # a refusal (401, 403, 429), or the database out of reach (503)
+            status = await answer_error(scope, receive, send, error, route=door_route.path)
+            _done(state, scope, (door_route.path, scope["method"], status), started_at)
+            return
+        if door_route.lane is not None:
+            try:
+                answered, receive = await door_route.lane(state, access, params, scope, receive, send)
+            except Exception as error:  # a domain error or a failure, answered as the framework's handlers do
+                answered = await answer_error(scope, receive, send, error, route=door_route.path)
+            if answered is not None:
+                _done(state, scope, (door_route.path, scope["method"], answered), started_at)
+                return
     status = 500  # unless a response starts: the client went away, or the app failed
     started = False
 

@@ -1,16 +1,15 @@
 """Request bodies, checked in the order a client can act on: a method the path takes (else the
-router's 405), a valid API key (else 401, whatever the body), the right media type (else 415)
-and a size cap (else 413), all before the body is read, the cap also while it streams in, so
-an oversized body is never held in memory."""
+router's 405), a valid credential (the front door, `app.frontdoor`, answered 401 before any of
+this, whatever the body), the right media type (else 415) and a size cap (else 413), all before
+the body is read, the cap also while it streams in, so an oversized body is never held in
+memory."""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.dependencies import bearer_token, identify
-from app.errors import DomainError, PayloadTooLarge, UnsupportedMediaType
+from app.errors import PayloadTooLarge, UnsupportedMediaType
 from app.http_errors import error_response
 from app.request_id import header_value
 from app.routing import allowed_methods
-from app.state import state_of
 
 MiB = 1024 * 1024
 LARGE_BODY = 8 * MiB
@@ -36,12 +35,6 @@ class BodyLimits:
         if scope["method"] not in allowed_methods(scope["app"], scope):  # the router answers 405
             await self.app(scope, receive, send)
             return
-        if scope["path"].startswith("/v1/"):  # then the key: without a valid one, a 401 whatever the body
-            try:
-                await identify(state_of(scope["app"]), scope, bearer_token(header_value(scope, b"authorization")))
-            except DomainError as unidentified:
-                await error_response(unidentified)(scope, receive, send)
-                return
         media_type = (header_value(scope, b"content-type") or b"").split(b";")[0].strip().lower()
         allowed = MEDIA_TYPES[scope["method"]]
         if media_type not in allowed:

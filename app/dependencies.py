@@ -3,7 +3,7 @@ catalogue and the transaction runner the request may use), the app's state and t
 parameters. Routers import from here, never from each
 other."""
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -18,7 +18,7 @@ from app.errors import Forbidden, Unauthorized
 from app.kit import USER_ID_PATTERN
 from app.partners.tokens import ExpiredToken, RefusedToken, looks_like_token
 from app.ratelimits import RateLimits, client_address
-from app.request_id import PARTNER_KEY
+from app.request_id import PARTNER_KEY, header_value
 from app.state import AppState, state_of
 
 
@@ -41,8 +41,17 @@ USER_TOKEN_SCHEME = {
 
 
 @dataclass(frozen=True, slots=True)
+class Requirement:
+    """What a route asks of its caller: a scope, and whether a user token may call it (for its
+    own user: the path's `user_id`, on a route with one), or only a partner's API key."""
+
+    scope: str
+    user_tokens: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Access:
-    """A caller checked for the route's scope, with what its request may use. One dependency
+    """A caller that met the route's requirement, with what its request may use. One dependency
     instead of three: FastAPI solves each dependency on every request, and on the database
     routes that was a measured 12% of their throughput."""
 
@@ -51,24 +60,27 @@ class Access:
     transaction: Transaction
     caller: Caller
     limits: RateLimits
+    requirement: Requirement
 
     async def charge(self, cost: int) -> None:
         """Charge `cost` more requests to the caller's quota (the request itself is charged)."""
         await self.limits.charge(self.caller, cost)
 
 
-_CALLER_KEY = "stepwise.caller"
+# Where `authorise` leaves a request's Access, for the route's dependency to find.
+_ACCESS_KEY = "stepwise.access"
 
 
-async def identify(state: AppState, scope: Scope, key: str | None) -> Caller:
-    """The caller behind `key` (the bearer credential: an API key or a user token; None when
-    none was sent), or 401; 429 for an address that used up its failed authentications. The
-    routes call it through `require_scope`; `app.body_limits` calls it before looking at a body,
-    so a request without a valid credential is a 401 whatever its body. The caller found is
-    kept in the scope, so a request checked there is not checked again by its route."""
-    known = scope.get(_CALLER_KEY)
-    if known is not None:
-        return known
+async def identify(state: AppState, scope: Scope) -> Caller:
+    """The caller behind the request's `Authorization: Bearer <credential>` (an API key or a
+    user token), or 401; 429 for an address that used up its failed authentications."""
+    authorization = header_value(scope, b"authorization")
+    if authorization is not None and authorization[:7].lower() == b"bearer ":  # checked lately: no more to do
+        caller = state.keys.cached(authorization[7:].strip().decode("latin-1"))
+        if caller is not None:
+            scope[PARTNER_KEY] = caller.partner_id
+            return caller
+    key = bearer_token(authorization)
     address = client_address(scope)
     if not key:  # not a guess at a key: not counted against the address
         raise Unauthorized(
@@ -94,21 +106,55 @@ async def identify(state: AppState, scope: Scope, key: str | None) -> Caller:
             else "The API key is unknown or revoked.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    scope[_CALLER_KEY] = caller
     scope[PARTNER_KEY] = caller.partner_id
     return caller
 
 
-def check_user(caller: Caller, *, user_id: str | None, user_tokens: bool) -> None:
+def has_scope(caller: Caller, requirement: Requirement, path_params: Mapping[str, Any]) -> None:
+    """403 for a caller without the route's scope."""
+    if requirement.scope not in caller.scopes:
+        what = "user token" if caller.user_id is not None else "API key"
+        raise Forbidden(
+            f"The {what} lacks the scope {requirement.scope!r}.",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{requirement.scope}"'},
+        )
+
+
+def acts_for_its_user(caller: Caller, requirement: Requirement, path_params: Mapping[str, Any]) -> None:
     """403 for a user token used beyond its user: on a route for the partner's backend alone
-    (`user_tokens` False: the batch, minting tokens), or on another user's path (`user_id`, the
-    path's; None on routes about no user, such as the catalogue). Keys pass."""
+    (the batch, minting tokens), or on another user's path. Keys pass."""
     if caller.user_id is None:
         return
-    if not user_tokens:
+    if not requirement.user_tokens:
         raise Forbidden("A user token acts for its own user only; this needs the partner's API key.")
+    user_id = path_params.get("user_id")
     if user_id is not None and user_id != caller.user_id:
         raise Forbidden("This user token acts for another user.")
+
+
+Check = Callable[[Caller, Requirement, Mapping[str, Any]], None]
+# Every check a caller passes before any route, fast lane or not, answers it (each raises a
+# DomainError). One list, read on every request: a check added here holds everywhere.
+CHECKS: list[Check] = [has_scope, acts_for_its_user]
+
+
+async def authorise(state: AppState, scope: Scope, requirement: Requirement, path_params: Mapping[str, Any]) -> Access:
+    """The request's caller, checked against `requirement` and every check in `CHECKS`, and
+    charged one request to its partner's quota; kept in the scope, so the route's dependency
+    finds it. `app.asgi.serve` calls it once per request, before any fast lane or route."""
+    caller = await identify(state, scope)
+    for check in CHECKS:
+        check(caller, requirement, path_params)
+    await state.limits.charge(caller)
+    access = scope[_ACCESS_KEY] = Access(
+        caller.partner_id,
+        state.catalogue_for(caller.partner_id),
+        state.transaction,
+        caller,
+        state.limits,
+        requirement,
+    )
+    return access
 
 
 def bearer_token(authorization: bytes | None) -> str | None:
@@ -120,34 +166,34 @@ def bearer_token(authorization: bytes | None) -> str | None:
 
 
 def require_scope(scope: str, *, user_tokens: bool = True) -> Callable[..., Coroutine[Any, Any, Access]]:
-    """The dependency of a route that needs `scope`. A user token may call it for its own user
-    (the path's `user_id`, on a route with one) unless `user_tokens` is False (the batch names
-    other users; a token cannot mint tokens)."""
+    """The dependency of a route that needs `scope` (see `Requirement`). The front door
+    (`app.asgi.serve`) has already authorised the request by it; the dependency hands the
+    route that Access (and authorises the request itself only if it came in another way)."""
+    requirement = Requirement(scope, user_tokens)
 
     async def authorised_caller(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # declares the scheme
     ) -> Access:
-        state = state_of(request.app)
-        caller = await identify(state, request.scope, credentials.credentials if credentials else None)
-        if scope not in caller.scopes:
-            what = "user token" if caller.user_id is not None else "API key"
-            raise Forbidden(
-                f"The {what} lacks the scope {scope!r}.",
-                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
-            )
-        check_user(caller, user_id=request.path_params.get("user_id"), user_tokens=user_tokens)
-        await state.limits.charge(caller)
-        catalogue = state.catalogue_for(caller.partner_id)
-        return Access(caller.partner_id, catalogue, state.transaction, caller, state.limits)
+        access = request.scope.get(_ACCESS_KEY)
+        if access is not None and access.requirement is requirement:
+            return access
+        return await authorise(state_of(request.app), request.scope, requirement, request.path_params)
 
-    authorised_caller.user_tokens = user_tokens  # type: ignore[attr-defined]  # for app.openapi
+    authorised_caller.requirement = requirement  # type: ignore[attr-defined]  # for the front door and app.openapi
     return authorised_caller
+
+
+def requirement_of(dependency: Callable[..., Any] | None) -> Requirement | None:
+    """The requirement of a route's dependency made by `require_scope` (None for any other)."""
+    requirement = getattr(dependency, "requirement", None)
+    return requirement if isinstance(requirement, Requirement) else None
 
 
 def takes_user_tokens(dependency: Callable[..., Any]) -> bool:
     """Whether a route's dependency (made by `require_scope`) lets a user token in."""
-    return bool(getattr(dependency, "user_tokens", False))
+    requirement = requirement_of(dependency)
+    return requirement is not None and requirement.user_tokens
 
 
 AppStateDep = Annotated[AppState, Depends(app_state)]

@@ -1,42 +1,22 @@
-"""What the hot paths in front of the framework share (`app.asgi.serve` runs them).
+"""What the fast lanes of the database routes share (`app.asgi.serve` runs them, after the
+front door, `app.frontdoor`, has found the route and authorised its caller).
 
-A hot path answers only the plain case of one route: a key checked in the last few seconds,
-with the route's scope, and input that the route's own models accept. It calls the same
-service as the route, and its answer goes through the same outer layers (request id, gzip),
-so both paths answer alike. Anything else (an unknown key, a header the route treats
+A lane answers only the plain case of its route: input that the route's own models accept. It
+calls the same service as the route, and its answer goes through the same outer layers
+(request id, gzip), so both ways answer alike. Anything else (a header the route treats
 specially, input the models refuse) goes on to the framework untouched, with the body it read
-handed back, and the framework's answer (a 401, a 422...) is the one the client gets. This
-skips routing and dependency solving, measured at about a third of a database route's CPU.
+handed back, and the framework's answer (a 422...) is the one the client gets. This skips
+routing and dependency solving, measured at about a third of a database route's CPU.
 """
-
-from collections.abc import Mapping
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from app.callers import Caller
 from app.catalogue.memory import GZIP_LEVEL, GZIP_MIN_BYTES
 from app.errors import DomainError
 from app.http_errors import error_response, failure_response
-from app.request_id import PARTNER_KEY, with_outer_headers
-from app.state import AppState
-
-Headers = Mapping[bytes, bytes]
-
-
-def cached_caller(state: AppState, scope: Scope, headers: Headers, needed: str, user_id: str) -> Caller | None:
-    """The caller behind `Authorization: Bearer <credential>` if it was checked recently, has
-    the scope `needed` and may act for `user_id` (a key, or that user's token); None sends the
-    request on to the framework (which checks it in full, and answers a refusal)."""
-    authorization = headers.get(b"authorization")
-    if authorization is None or authorization[:7].lower() != b"bearer ":
-        return None
-    caller = state.keys.cached(authorization[7:].strip().decode("latin-1"))
-    if caller is None or needed not in caller.scopes or caller.user_id not in (None, user_id):
-        return None
-    scope[PARTNER_KEY] = caller.partner_id
-    return caller
+from app.request_id import with_outer_headers
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[bytes | None, list[Message]]:

@@ -1,12 +1,17 @@
 """create_app(): the application state, routers, middleware and error handlers."""
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
 from app import health, metrics, openapi
 from app.asgi import GZipExcept, serve
 from app.background import lifespan
 from app.body_limits import BodyLimits
+from app.catalogue import fastpath as catalogue_fastpath
 from app.catalogue import router as catalogue_router
 from app.catalogue.memory import EMPTY, GZIP_LEVEL, GZIP_MIN_BYTES, LiveCatalogue
 from app.clearances import router as clearances_router
@@ -14,12 +19,15 @@ from app.content import router as content_router
 from app.db.engines import make_async_engine, make_engine
 from app.db.transactions import Transaction
 from app.docs import install_docs
+from app.frontdoor import FrontDoor, Lane
 from app.http_errors import install_error_handlers
 from app.migrate import head_revision
 from app.partners import router as partners_router
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimits
+from app.recommendations import hotpath as recommendations_hotpath
 from app.recommendations import router as recommendations_router
+from app.sessions import hotpath as sessions_hotpath
 from app.sessions import router as sessions_router
 from app.settings import Settings, get_settings
 from app.state import AppState
@@ -37,12 +45,25 @@ class StepwiseAPI(FastAPI):
 
     state: AppState  # type: ignore[assignment]
 
+    front_door: FrontDoor
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             scope["app"] = self  # as Starlette sets it, for the layers in front of it too
-            await serve(self.state, super().__call__, scope, receive, send)
+            await serve(self.state, self.front_door, super().__call__, scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+
+def fast_lanes() -> dict[Callable[..., Any], Lane]:
+    """The routes with a fast lane, by endpoint: every catalogue read (its answers from memory),
+    storing one session and reading a recommendation (their plain case)."""
+    routes = [route for route in catalogue_router.router.routes if isinstance(route, APIRoute)]
+    catalogue_reads = [route.endpoint for route in routes if "GET" in (route.methods or ())]
+    return dict.fromkeys(catalogue_reads, catalogue_fastpath.answer_from_cache) | {
+        sessions_router.post_session: sessions_hotpath.post_session,
+        recommendations_router.get_recommendation: recommendations_hotpath.get_recommendation,
+    }
 
 
 def create_app(settings: Settings | None = None) -> StepwiseAPI:
@@ -99,5 +120,6 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         compresslevel=GZIP_LEVEL,
         thread_minimum_size=16 * 1024 * 1024,
     )
+    app.front_door = FrontDoor(app, fast_lanes())
     app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     return app

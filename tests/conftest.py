@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
@@ -27,7 +28,9 @@ from app import migrate
 from app.catalogue import store
 from app.catalogue.content import load_content
 from app.db.engines import make_engine
-from app.main import create_app
+from app.errors import DomainError
+from app.frontdoor import FrontDoor
+from app.main import create_app, fast_lanes
 from app.partners import service as partners
 from app.partners.tables import Partner
 from app.settings import Settings
@@ -207,6 +210,30 @@ def fresh_partners(app) -> Iterator[None]:
 def client(app, fresh_partners) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def hot(app, monkeypatch) -> list[tuple[str, str, int]]:
+    """What the fast lanes answered, in order (route, method, status)."""
+    answered: list[tuple[str, str, int]] = []
+    paths = {context.endpoint: context.path for context in iter_route_contexts(app.router.routes)}
+
+    def recording(endpoint, lane):
+        async def record(state, access, params, scope, receive, send):
+            try:
+                status, receive = await lane(state, access, params, scope, receive, send)
+            except DomainError as refused:  # answered by the front door, as the route's handlers would
+                answered.append((paths[endpoint], scope["method"], refused.status))
+                raise
+            if status is not None:
+                answered.append((paths[endpoint], scope["method"], status))
+            return status, receive
+
+        return record
+
+    lanes = {endpoint: recording(endpoint, lane) for endpoint, lane in fast_lanes().items()}
+    monkeypatch.setattr(app, "front_door", FrontDoor(app, lanes))
+    return answered
 
 
 @pytest.fixture

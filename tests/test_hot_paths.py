@@ -1,8 +1,9 @@
-"""The database routes' hot paths answer exactly as the routes do.
+"""The database routes' fast lanes answer exactly as the routes do.
 
-Every request is sent twice for the same partner: with a key never seen before (the hot path
-cannot vouch for it, so the framework's route answers) and with a key checked moments ago
-(the hot path answers when it can). The two answers must match: status, body and headers.
+Every request is sent twice for the same partner: once through a front door with no lanes (the
+framework's route answers), with a key never seen before, and once through the app's own front
+door (the lane answers when it can), with a key checked moments ago. The two answers must
+match: status, body and headers.
 """
 
 import socket
@@ -15,7 +16,7 @@ import orjson
 import pytest
 from sqlmodel import Session
 
-from app import asgi
+from app.frontdoor import FrontDoor
 from app.partners import service as partners
 from tests.factories import at, session_body
 
@@ -42,38 +43,20 @@ def new_key(app, fresh_partners) -> Callable[[], dict[str, str]]:
 
 
 @pytest.fixture
-def hot(monkeypatch) -> list[tuple[str, str, int]]:
-    """What the hot paths answered, in order (route, method, status)."""
-    answered: list[tuple[str, str, int]] = []
-    post, get = asgi.post_session, asgi.get_recommendation
-
-    async def recording_post(*arguments):
-        result, receive = await post(*arguments)
-        if result is not None:
-            answered.append(result)
-        return result, receive
-
-    async def recording_get(*arguments):
-        result = await get(*arguments)
-        if result is not None:
-            answered.append(result)
-        return result
-
-    monkeypatch.setattr(asgi, "post_session", recording_post)
-    monkeypatch.setattr(asgi, "get_recommendation", recording_get)
-    return answered
-
-
-@pytest.fixture
-def both(client, new_key, hot):
-    """send(method, url, **request) -> (the route's answer, the hot path's answer)."""
+def both(app, client, new_key, hot):
+    """send(method, url, **request) -> (the route's answer, the fast lane's answer)."""
     warm = new_key()
     assert client.get("/v1/users/warm-up/sessions", headers=warm).status_code == 200  # checks and caches it
+    with_lanes, without_lanes = app.front_door, FrontDoor(app, {})
 
     def send(method: str, url: str, headers: dict[str, str] | None = None, **request):
         before = len(hot)
-        routed = client.request(method, url, headers=new_key() | (headers or {}), **request)
-        assert len(hot) == before, "a key never seen before was answered by the hot path"
+        app.front_door = without_lanes
+        try:
+            routed = client.request(method, url, headers=new_key() | (headers or {}), **request)
+        finally:
+            app.front_door = with_lanes
+        assert len(hot) == before, "a request through a door without lanes was answered by a lane"
         # Checked again just before: the suite's app keeps a key for a second (key_cache_seconds).
         assert client.get("/v1/users/warm-up/sessions", headers=warm).status_code == 200
         fast = client.request(method, url, headers=warm | (headers or {}), **request)

@@ -1,37 +1,34 @@
-"""The hot path of `POST /v1/users/{user_id}/sessions` (see `app.hotpath` for the rules).
+"""The fast lane of `POST /v1/users/{user_id}/sessions` (see `app.hotpath` for the rules).
 
-Taken only for a recently checked key with `sessions:write`, a JSON body within the size limit
-that `SessionIn` accepts, and no `Idempotency-Key` (retries by key stay with the route, which
-owns them). Everything else goes on to the route in `app.sessions.router`.
+Taken for a JSON body within the size limit that `SessionIn` accepts, a `user_id` the route
+accepts, and no `Idempotency-Key` (retries by key stay with the route, which owns them).
+Everything else goes on to the route in `app.sessions.router`, with the body as read.
 """
 
-import re
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.types import Receive, Scope, Send
 
 from app.body_limits import BODY
-from app.hotpath import answer, answer_error, cached_caller, read_body, replaying
-from app.kit import USER_ID_PATTERN
-from app.ratelimits import RateLimited
+from app.dependencies import Access
+from app.hotpath import answer, read_body, replaying
+from app.kit import UserId
 from app.request_id import request_headers
 from app.responses import stored_answer
 from app.sessions import ingest
 from app.sessions.schemas import SessionIn
 from app.state import AppState
 
-ROUTE = "/v1/users/{user_id}/sessions"
-_PATH = re.compile(r"/v1/users/(" + USER_ID_PATTERN.strip("^$") + r")/sessions")  # fullmatch: no "$\n"
+_USER_ID = TypeAdapter(UserId)
 
 
 async def post_session(
-    state: AppState, scope: Scope, receive: Receive, send: Send
-) -> tuple[tuple[str, str, int] | None, Receive]:
-    """((route, method, status) when answered here, else None; the `receive` to go on with)."""
-    match = _PATH.fullmatch(scope["path"])
-    if match is None:
-        return None, receive
+    state: AppState, access: Access, params: Mapping[str, Any], scope: Scope, receive: Receive, send: Send
+) -> tuple[int | None, Receive]:
+    """(The status answered, or None to leave the request to the route; the `receive` to go on with)."""
     headers = request_headers(scope)
     media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     declared = headers.get(b"content-length", b"")
@@ -42,9 +39,9 @@ async def post_session(
         or int(declared) > BODY
     ):
         return None, receive
-    user_id = match.group(1)
-    caller = cached_caller(state, scope, headers, "sessions:write", user_id)
-    if caller is None:
+    try:
+        user_id = _USER_ID.validate_python(params["user_id"])
+    except ValidationError:  # the route answers 422
         return None, receive
     raw, messages = await read_body(receive, BODY)
     try:
@@ -53,22 +50,14 @@ async def post_session(
         body = None
     if body is None:  # the route answers it (413, 400, 422, or nothing to a client gone), as read
         return None, replaying(messages, receive)
-    try:  # charged only once the request stays here: the framework charges the ones it answers
-        await state.limits.charge(caller)
-    except RateLimited as refused:
-        return (ROUTE, "POST", await answer_error(scope, receive, send, refused, route=ROUTE)), receive
-    try:
-        stored, replayed = await ingest.post_session(
-            transaction=state.transaction,
-            catalogue=state.catalogue_for(caller.partner_id),
-            partner_id=caller.partner_id,
-            user_id=user_id,
-            body=body,
-            idempotency_key=None,
-            fingerprint="",
-        )
-    except Exception as error:  # answered as the framework's handlers answer it
-        return (ROUTE, "POST", await answer_error(scope, receive, send, error, route=ROUTE)), receive
+    stored, replayed = await ingest.post_session(
+        transaction=access.transaction,
+        catalogue=access.catalogue,
+        partner_id=access.partner_id,
+        user_id=user_id,
+        body=body,
+        idempotency_key=None,
+        fingerprint="",
+    )
     created_under = f"/v1/users/{user_id}/sessions"
-    status = await answer(scope, receive, send, stored_answer(stored, replayed, created_under=created_under))
-    return (ROUTE, "POST", status), receive
+    return await answer(scope, receive, send, stored_answer(stored, replayed, created_under=created_under)), receive
