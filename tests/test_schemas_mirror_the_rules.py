@@ -5,8 +5,11 @@ and not the other fails here, not in a partner's client."""
 import dataclasses
 
 from app.catalogue import schemas as catalogue_schemas
+from app.catalogue.content import load_content
+from app.catalogue.ladders import RULE_RANGES, LadderIn, LadderRulesIn
 from app.catalogue.tables import ProgressionRow
 from app.progression import model
+from app.progression.thresholds import THRESHOLDS
 from app.recommendations import schemas as recommendation_schemas
 from app.sessions.schemas import AssessmentOut
 
@@ -33,10 +36,37 @@ def test_a_recommendation_answer_carries_every_field_of_the_rules_answer():
 
 
 def test_thresholds_have_one_set_of_names_in_rules_content_and_table():
-    names = _protocol_members(model.Rules)
-    assert len(names) == 10
-    assert set(catalogue_schemas.Rules.model_fields) == names
-    assert names <= set(ProgressionRow.model_fields)
+    """Each threshold is declared once (`THRESHOLDS`); the rules' protocol, the served schema,
+    the published ladder and the table name exactly those, in that order."""
+    names = [threshold.name for threshold in THRESHOLDS]
+    assert len(names) == len(set(names)) == 10
+    assert [name for name, value in vars(model.Rules).items() if isinstance(value, property)] == names
+    assert list(catalogue_schemas.Rules.model_fields) == names
+    assert list(LadderRulesIn.model_fields) == names
+    assert [column for column in ProgressionRow.model_fields if column in names] == names
+    assert set(RULE_RANGES) == set(names)
+
+
+def test_every_fact_of_a_threshold_reaches_the_schemas_and_the_checks():
+    served = catalogue_schemas.Rules.model_json_schema()["properties"]
+    asked = LadderRulesIn.model_json_schema()["properties"]
+    for threshold in THRESHOLDS:
+        name = threshold.name
+        assert served[name]["description"] == threshold.meaning
+        assert served[name]["minimum"] == asked[name]["minimum"] == threshold.low
+        assert served[name].get("maximum") == (None if threshold.open_ended else threshold.high)
+        assert asked[name]["maximum"] == threshold.high
+        assert asked[name]["description"] == threshold.asked
+        assert served[name].get("default") == asked[name].get("default") == threshold.default
+        assert RULE_RANGES[name] == (threshold.low, threshold.high)
+    example = LadderIn.model_config["json_schema_extra"]["examples"][0]["rules"]  # type: ignore[index]
+    assert example == {threshold.name: threshold.example for threshold in THRESHOLDS}
+
+
+def test_the_built_in_ladders_give_every_threshold_without_a_default():
+    required = {threshold.name for threshold in THRESHOLDS if threshold.default is None}
+    for progression in load_content().progressions:
+        assert required <= set(progression.rules.model_fields_set), progression.slug
 
 
 def test_a_step_as_the_rules_read_it_is_a_step_as_the_catalogue_serves_it():

@@ -17,24 +17,14 @@ from app.catalogue.schemas import Exercise, Owner, Progression, Rules, Step
 from app.errors import InvalidRequest, ProblemError
 from app.kit import WHOLE_NUMBER, Body
 from app.progression.model import Support
+from app.progression.thresholds import THRESHOLD, THRESHOLDS
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 SUPPORTS = get_args(Support)
 MAX_STEPS = 20
 # What the contract allows, field by field: (lowest, highest).
 STEP_RANGES = {"sets": (1, 10), "start": (1, 600), "target": (1, 600), "increment": (1, 600)}
-RULE_RANGES = {
-    "streak": (1, 10),
-    "incomplete_streak": (1, 10),
-    "fault_streak": (1, 10),
-    "easy_rpe": (0, 10),
-    "pain_ok": (0, 10),
-    "pain_limit": (0, 10),
-    "pain_stop": (0, 10),
-    "flare_margin": (0, 10),
-    "break_days": (1, 365),
-    "min_rest_hours": (0, 168),
-}
+RULE_RANGES = {threshold.name: (threshold.low, threshold.high) for threshold in THRESHOLDS}
 
 
 # Any whole number: the checks hold the ranges, and `_showing` puts them in the JSON Schema.
@@ -51,43 +41,28 @@ def _showing(ranges: dict[str, tuple[int, int]]) -> ConfigDict:
     return ConfigDict(extra="forbid", json_schema_extra=show)
 
 
+def _asked(name: str) -> Any:
+    """The field of a threshold as a partner sends it (`app.progression.thresholds`); its range
+    is shown by `_showing` and held by the checks."""
+    threshold = THRESHOLD[name]
+    if threshold.default is None:
+        return Field(description=threshold.asked)
+    return Field(default=threshold.default, description=threshold.asked)
+
+
 class LadderRulesIn(Body):
     model_config = _showing(RULE_RANGES)
 
-    streak: WholeNumber = Field(
-        description="Qualifying sessions in a row at one position that move the person up, 1–10.",
-    )
-    easy_rpe: WholeNumber = Field(
-        description="An rpe (0–10) at or below this counts as easy enough.",
-    )
-    pain_ok: WholeNumber = Field(
-        description="Pain during (and after) at or below this (0–10) allows moving up; below `pain_limit`.",
-    )
-    pain_limit: WholeNumber = Field(
-        description="Pain during or after above this (0–10) moves one position down; below `pain_stop`.",
-    )
-    pain_stop: WholeNumber = Field(
-        description="Pain before, during, after or the next morning at or above this (0–10), on any session, pauses "
-        "the ladder until a rested, gentler restart.",
-    )
-    flare_margin: WholeNumber = Field(
-        description="Next-morning pain is a flare when more than this (0–10) above the pain before, and above pain_ok.",
-    )
-    incomplete_streak: WholeNumber = Field(
-        description="Incomplete sessions in a row at one position that move the person down, 1–10.",
-    )
-    fault_streak: WholeNumber = Field(
-        default=3,
-        description="Sessions in a row at one position, each with a form fault, that go back to the previous "
-        "exercise, 1–10 (default 3).",
-    )
-    break_days: WholeNumber = Field(
-        description="Days (1–365) after the latest session beyond which the person moves down, a position per whole "
-        "`break_days` away.",
-    )
-    min_rest_hours: WholeNumber = Field(
-        description="Hours (0–168) each session of a streak must come after the one before it.",
-    )
+    streak: WholeNumber = _asked("streak")
+    easy_rpe: WholeNumber = _asked("easy_rpe")
+    pain_ok: WholeNumber = _asked("pain_ok")
+    pain_limit: WholeNumber = _asked("pain_limit")
+    pain_stop: WholeNumber = _asked("pain_stop")
+    flare_margin: WholeNumber = _asked("flare_margin")
+    incomplete_streak: WholeNumber = _asked("incomplete_streak")
+    fault_streak: WholeNumber = _asked("fault_streak")
+    break_days: WholeNumber = _asked("break_days")
+    min_rest_hours: WholeNumber = _asked("min_rest_hours")
 
 
 class LadderStepIn(Body):
@@ -123,18 +98,7 @@ class LadderIn(Body):
                     "slug": "wall-squat-ladder",
                     "name": "Wall squat ladder",
                     "goal": "A steady bodyweight squat without knee pain.",
-                    "rules": {
-                        "streak": 3,
-                        "easy_rpe": 5,
-                        "pain_ok": 2,
-                        "pain_limit": 4,
-                        "pain_stop": 7,
-                        "flare_margin": 0,
-                        "incomplete_streak": 2,
-                        "fault_streak": 3,
-                        "break_days": 14,
-                        "min_rest_hours": 0,
-                    },
+                    "rules": {threshold.name: threshold.example for threshold in THRESHOLDS},
                     "steps": [
                         {
                             "exercise": "half-squat-hold",

@@ -1,10 +1,11 @@
 """The catalogue as partners see it (the contract's shapes). Tables and content files map onto these."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.progression.model import Support, Unit, Urgency
+from app.progression.thresholds import THRESHOLD
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -84,50 +85,28 @@ class Exercise(ExerciseSummary):
     sources: list[Source] = Field(description="Where the exercise comes from, and background reading.")
 
 
+def _served(name: str) -> Any:
+    """The field of a threshold as the catalogue serves it (`app.progression.thresholds`)."""
+    threshold = THRESHOLD[name]
+    high = None if threshold.open_ended else threshold.high
+    if threshold.default is None:
+        return Field(ge=threshold.low, le=high, description=threshold.meaning)
+    return Field(default=threshold.default, ge=threshold.low, le=high, description=threshold.meaning)
+
+
+# A ladder's thresholds, each declared once in `app.progression.thresholds` (no docstring: it
+# would become the schema's description).
 class Rules(Schema):
-    streak: int = Field(
-        ge=1, description="How many qualifying sessions in a row, all at the current position, it takes to move up."
-    )
-    easy_rpe: int = Field(ge=0, le=10, description="An rpe (0–10) at or below this counts as easy enough.")
-    pain_ok: int = Field(
-        ge=0, le=10, description="To move up, pain during (and after, when given) must be at or below this (0–10)."
-    )
-    pain_limit: int = Field(
-        ge=0,
-        le=10,
-        description="Pain during or after above this (0–10) moves one position down; pain before above it does not "
-        "allow moving up.",
-    )
-    pain_stop: int = Field(
-        ge=0,
-        le=10,
-        description="Pain before, during, after or the next morning at or above this (0–10), on any session, pauses "
-        "the ladder until a restart at least 24 hours later, a step lower.",
-    )
-    flare_margin: int = Field(
-        ge=0,
-        le=10,
-        description="Next-morning pain is a flare only when more than this above the pain before (a missing "
-        "`before` counts as 0) and above `pain_ok`.",
-    )
-    incomplete_streak: int = Field(
-        ge=1, description="How many incomplete sessions in a row at the current position move one position down."
-    )
-    fault_streak: int = Field(
-        default=3,
-        ge=1,
-        le=10,
-        description="How many sessions in a row at the current position, each with a form fault, go back to the "
-        "previous exercise (3 for a ladder stored before this threshold existed).",
-    )
-    break_days: int = Field(
-        ge=1,
-        description="Days (of 24 hours) after the latest session beyond which the person moves down, a position per "
-        "whole `break_days` away; a longer gap between sessions also ends a streak.",
-    )
-    min_rest_hours: int = Field(
-        ge=0, le=168, description="Hours (0–168) each session of a streak must come after the one before it."
-    )
+    streak: int = _served("streak")
+    easy_rpe: int = _served("easy_rpe")
+    pain_ok: int = _served("pain_ok")
+    pain_limit: int = _served("pain_limit")
+    pain_stop: int = _served("pain_stop")
+    flare_margin: int = _served("flare_margin")
+    incomplete_streak: int = _served("incomplete_streak")
+    fault_streak: int = _served("fault_streak")
+    break_days: int = _served("break_days")
+    min_rest_hours: int = _served("min_rest_hours")
 
 
 class StepPrescription(Schema):

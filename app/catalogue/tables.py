@@ -10,6 +10,8 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Text
 from sqlmodel import Field, SQLModel
 
+from app.progression.thresholds import THRESHOLD
+
 
 class MuscleRow(SQLModel, table=True):
     __tablename__ = "muscle"
@@ -100,6 +102,10 @@ class ExerciseSourceRow(SQLModel, table=True):
     position: int
 
 
+# A ladder stored before `fault_streak` existed reads its default (`app.progression.thresholds`).
+_FAULT_STREAK = THRESHOLD["fault_streak"].default
+
+
 class ProgressionRow(SQLModel, table=True):
     __tablename__ = "progression"
 
@@ -114,7 +120,7 @@ class ProgressionRow(SQLModel, table=True):
     pain_stop: int
     flare_margin: int
     incomplete_streak: int
-    fault_streak: int = Field(default=3, sa_column_kwargs={"server_default": "3"})
+    fault_streak: int = Field(default=_FAULT_STREAK, sa_column_kwargs={"server_default": str(_FAULT_STREAK)})
     break_days: int
     min_rest_hours: int
     routine_step_rest_seconds: int | None = None
