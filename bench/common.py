@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -134,9 +135,14 @@ def start_bare(responses_file: Path, env: dict[str, str], module: str = "bare_as
     return bare, port
 
 
-def wrk(port: int, path: str, key: str, seconds: int, script: Path | None = None) -> tuple[float, str]:
-    """Requests/s and mean latency of `wrk -t1 -c32` on CPU 1; refuses runs with non-2xx answers."""
+def wrk(
+    port: int, path: str, key: str, seconds: int, script: Path | None = None, headers: Sequence[str] = ()
+) -> tuple[float, str]:
+    """Requests/s and mean latency of `wrk -t1 -c32` on CPU 1; refuses runs with non-2xx answers.
+    `headers`: extra request headers, each "Name: value", sent with every request."""
     argv = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}"]
+    for header in headers:
+        argv += ["-H", header]
     if script is not None:
         argv += ["-s", str(script)]
     out = subprocess.run(
