@@ -71,3 +71,18 @@ def test_the_built_in_ladders_give_every_threshold_without_a_default():
 
 def test_a_step_as_the_rules_read_it_is_a_step_as_the_catalogue_serves_it():
     assert _protocol_members(model.Step) <= set(catalogue_schemas.Step.model_fields)
+
+
+def test_each_thresholds_unmet_code_is_a_rule_9_code_and_reads_its_own_sentence():
+    from app.progression.messages import keep_practising
+
+    rules = load_content().progressions[0].rules
+    unmet = [threshold for threshold in THRESHOLDS if threshold.unmet is not None]
+    assert len({threshold.unmet for threshold in unmet}) == len(unmet)
+    for threshold in unmet:
+        assert threshold.unmet in model.UNMET_ORDER and threshold.missing
+        sentence = keep_practising([threshold.unmet], rules)
+        head = threshold.missing.split("{")[0]
+        assert head in sentence, (threshold.name, sentence)
+        if "{value}" in threshold.missing:
+            assert f"{getattr(rules, threshold.name)} " in sentence.removeprefix(head.split(" ")[0])

@@ -9,6 +9,7 @@ be reworded.
 from collections.abc import Sequence
 
 from app.progression.model import Action, ReasonCode, Rules, UnmetCode, Urgency
+from app.progression.thresholds import BY_UNMET
 
 NO_HISTORY = "No sessions on this ladder yet. Start at the first step, at its easiest dose."
 
@@ -144,22 +145,20 @@ def keep_practising(unmet: Sequence[UnmetCode], rules: Rules) -> str:
 
 
 def _unmet_item(code: UnmetCode, rules: Rules) -> str:
+    threshold = BY_UNMET.get(code)
+    if threshold is not None and threshold.missing is not None:  # a threshold's own sentence
+        value = getattr(rules, threshold.name)
+        rest = f", each at least {rules.min_rest_hours} hours after the one before." if rules.min_rest_hours else "."
+        return threshold.missing.format(
+            value=value, sessions=_sessions(value), effort=_EFFORT.get(value, ""), rest=rest
+        )
     return {
-        "too_few_sessions": f"Log {_sessions(rules.streak)} at this level"
-        + (f", each at least {rules.min_rest_hours} hours after the one before." if rules.min_rest_hours else "."),
         "not_completed": "Complete every set at the planned dose.",
         "rpe_missing": "Record how hard each session felt, from 0 to 10.",
-        "rpe_above_easy": f"Effort should be no harder than {_EFFORT[rules.easy_rpe]} "
-        f"({rules.easy_rpe} out of 10 or less).",
-        "pain_above_ok": f"Pain during and after should stay at {rules.pain_ok} out of 10 or less.",
-        "pain_before_high": f"Pain before a session should be {rules.pain_limit} out of 10 or less. "
-        "If it stays this high before sessions, ask a clinician to review your plan.",
         "faults": "Do the movement without the form faults that were noted.",
         "support_used": "Do this exercise without holding on to a support.",
-        "flare": "Pain the next morning should settle back to how it was before.",
         "red_flag": "A session with a warning sign does not count, even once a clinician has cleared you.",
         "leg_symptoms": "Leg symptoms should not spread or reach below the knee. "
         "If symptoms below the knee keep coming back, get them checked by a clinician.",
-        "too_soon": f"Leave at least {rules.min_rest_hours} hours between the sessions that count.",
         "next_morning_missing": "Record how your back felt the next morning after each session.",
     }[code]

@@ -1,15 +1,19 @@
 """A ladder's thresholds, each declared once: its range, its default, what it means and how a
-partner publishing a ladder is asked for it, and the value of the published example.
+partner publishing a ladder is asked for it, the value of the published example, and the
+`unmet` code rule 9 reports when it holds a person back, with the sentence a person reads then.
 
 Everything else is derived from `THRESHOLDS`: the catalogue's `Rules` schema (what a served
 ladder holds), the ladder a partner sends (`LadderRulesIn`, its ranges and example), the
-checks it must pass, and the column default of a ladder stored before a threshold existed.
+checks it must pass, the column default of a ladder stored before a threshold existed, and the
+rule-9 sentences (`app.progression.messages`).
 `Rules` (the protocol the rules read) and the catalogue's table name each threshold too, and
 the suite checks that they name exactly these, in this order. Adding a threshold: one entry
 here, its property on `Rules`, its column (and migration), and its rule.
 """
 
 from dataclasses import dataclass
+
+from app.progression.model import UnmetCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +26,10 @@ class Threshold:
     example: int  # its value in the published example ladder
     default: int | None = None  # what a ladder stored before it existed, or sent without it, reads
     open_ended: bool = False  # the catalogue shows no maximum: a built-in ladder may go past `high`
+    unmet: UnmetCode | None = None  # what rule 9 reports when this threshold holds a person back
+    # ... and the sentence a person reads then: `{value}` is the ladder's value, `{sessions}` it
+    # as "N session(s)", `{effort}` it as an effort's name, `{rest}` the rest between sessions.
+    missing: str | None = None
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
@@ -33,6 +41,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
         asked="Qualifying sessions in a row at one position that move the person up, 1–10.",
         example=3,
         open_ended=True,
+        unmet="too_few_sessions",
+        missing="Log {sessions} at this level{rest}",
     ),
     Threshold(
         "easy_rpe",
@@ -41,6 +51,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
         meaning="An rpe (0–10) at or below this counts as easy enough.",
         asked="An rpe (0–10) at or below this counts as easy enough.",
         example=5,
+        unmet="rpe_above_easy",
+        missing="Effort should be no harder than {effort} ({value} out of 10 or less).",
     ),
     Threshold(
         "pain_ok",
@@ -49,6 +61,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
         meaning="To move up, pain during (and after, when given) must be at or below this (0–10).",
         asked="Pain during (and after) at or below this (0–10) allows moving up; below `pain_limit`.",
         example=2,
+        unmet="pain_above_ok",
+        missing="Pain during and after should stay at {value} out of 10 or less.",
     ),
     Threshold(
         "pain_limit",
@@ -58,6 +72,9 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "allow moving up.",
         asked="Pain during or after above this (0–10) moves one position down; below `pain_stop`.",
         example=4,
+        unmet="pain_before_high",
+        missing="Pain before a session should be {value} out of 10 or less. "
+        "If it stays this high before sessions, ask a clinician to review your plan.",
     ),
     Threshold(
         "pain_stop",
@@ -77,6 +94,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "`before` counts as 0) and above `pain_ok`.",
         asked="Next-morning pain is a flare when more than this (0–10) above the pain before, and above pain_ok.",
         example=0,
+        unmet="flare",
+        missing="Pain the next morning should settle back to how it was before.",
     ),
     Threshold(
         "incomplete_streak",
@@ -116,6 +135,9 @@ THRESHOLDS: tuple[Threshold, ...] = (
         meaning="Hours (0–168) each session of a streak must come after the one before it.",
         asked="Hours (0–168) each session of a streak must come after the one before it.",
         example=0,
+        unmet="too_soon",
+        missing="Leave at least {value} hours between the sessions that count.",
     ),
 )
 THRESHOLD = {threshold.name: threshold for threshold in THRESHOLDS}
+BY_UNMET = {threshold.unmet: threshold for threshold in THRESHOLDS if threshold.unmet is not None}
