@@ -17,7 +17,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from app.dependencies import Access
-from app.request_id import NOSNIFF, request_headers, request_id_of
+from app.request_id import NOSNIFF, header_value, request_id_of
 from app.state import AppState
 
 
@@ -28,8 +28,9 @@ async def answer_from_cache(
     entry = access.catalogue.cached_response(scope["path"], scope["query_string"])
     if entry is None:
         return None, receive
-    headers = request_headers(scope)
-    status, answer_headers, body = entry.respond(headers.get(b"if-none-match"), headers.get(b"accept-encoding"))
+    status, answer_headers, body = entry.respond(
+        header_value(scope, b"if-none-match"), header_value(scope, b"accept-encoding")
+    )
     await send(
         {
             "type": "http.response.start",
