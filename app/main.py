@@ -31,6 +31,7 @@ from app.sessions import hotpath as sessions_hotpath
 from app.sessions import router as sessions_router
 from app.settings import Settings, get_settings
 from app.state import AppState
+from app.webhooks import router as webhooks_router
 
 DESCRIPTION = """\
 Exercise catalogue, progression ladders, session logs and next-step recommendations for partner
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         partners_router,
         recommendations_router,
         content_router,
+        webhooks_router,
         catalogue_router,
         health,
         metrics,

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     token_secret: SecretStr | None = None
     # How often each replica checks whether the catalogue was re-synced by someone else.
     catalogue_refresh_seconds: float = Field(default=10.0, gt=0)
+    # Webhook URLs may be `http` and reach private, loopback and link-local addresses: for
+    # development and tests only (in production a partner could aim deliveries inside the network).
+    webhooks_allow_private: bool = False
 
     def engine_options(self) -> EngineOptions:
         """The keyword arguments `app.db.make_engine` and `make_async_engine` take from here."""

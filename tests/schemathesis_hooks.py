@@ -19,6 +19,11 @@ CROSS_FIELD = (
     "draft can break them and is rightly refused, with every broken check named."
 )
 
+WEBHOOK_URL = (
+    "A webhook URL is `https` to a host that resolves to public addresses only: what a name resolves to is "
+    "DNS data at the time of the request (and the test machine resolves no outside name), beyond JSON Schema."
+)
+
 # (part of the request, field, words of the message): why the 422 is right. The field is the
 # last name in the error's `loc`, so a session's field matches in evaluate's `sessions` too.
 FALSE_POSITIVES: dict[tuple[str, str, str], str] = {
@@ -67,6 +72,11 @@ FALSE_POSITIVES: dict[tuple[str, str, str], str] = {
     ("body", "increment", "multiple of the increment"): CROSS_FIELD,
     ("body", "pain_limit", "must be above pain_ok"): CROSS_FIELD,
     ("body", "pain_stop", "must be above pain_limit"): CROSS_FIELD,
+    ("body", "url", "does not resolve"): WEBHOOK_URL,
+    ("body", "url", "not public"): WEBHOOK_URL,
+    ("body", "url", "must be an https URL"): WEBHOOK_URL,
+    ("body", "url", "has no host"): WEBHOOK_URL,
+    ("body", "url", "is not a valid URL"): WEBHOOK_URL,
     ("body", "faults", "has no fault code"): (
         "Fault codes belong to the exercise (its `faults` in the catalogue): which codes are valid depends "
         "on another field's value, which JSON Schema cannot express; a code the exercise lacks is a 422."

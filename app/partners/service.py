@@ -13,7 +13,7 @@ from app.cors import normalise_origin
 from app.errors import Conflict, InvalidRequest, NotFound, ProblemError
 from app.partners.tables import ApiKey, Partner, PartnerOrigin, utcnow
 
-SCOPES = ("catalogue:read", "catalogue:write", "sessions:read", "sessions:write")
+SCOPES = ("catalogue:read", "catalogue:write", "sessions:read", "sessions:write", "webhooks:manage")
 KEY_PREFIX = "sw_"
 PREFIX_LENGTH = len(KEY_PREFIX) + 8
 

@@ -31,8 +31,9 @@ ALGORITHM = "HS256"
 SECRET_NAME = "user-token-signing"
 TTL_SECONDS, MIN_TTL_SECONDS, MAX_TTL_SECONDS = 900, 60, 3600
 CLOCK_SKEW_SECONDS = 60
-# What a token may do: never `catalogue:write` (publishing content is the partner's backend's).
-TOKEN_SCOPES = frozenset(SCOPES) - {"catalogue:write"}
+# What a token may do: never `catalogue:write` (publishing content is the partner's backend's),
+# never `webhooks:manage` (nor are webhooks).
+TOKEN_SCOPES = frozenset(SCOPES) - {"catalogue:write", "webhooks:manage"}
 
 
 class InvalidToken(Exception):
