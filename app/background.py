@@ -22,6 +22,7 @@ from app.idempotency.service import purge_expired
 from app.partners import service as partners
 from app.partners.tokens import load_secret
 from app.state import AppState, state_of
+from app.webhooks.outbox import Subscriptions, load_subscriptions
 
 logger = logging.getLogger("stepwise")
 PURGE_INTERVAL_SECONDS = 600
@@ -56,6 +57,16 @@ def _load_origins(engine: Engine) -> Origins:
         return Origins(partners.all_origins(session=session))
 
 
+def _load_subscriptions(engine: Engine) -> Subscriptions:
+    with Session(engine) as session:
+        return load_subscriptions(session)
+
+
+async def reload_subscriptions(state: AppState) -> None:
+    """Which event types each partner's endpoints want (at once after a change on this replica)."""
+    state.webhook_subscriptions = await anyio.to_thread.run_sync(_load_subscriptions, state.engine)
+
+
 async def _load_secret(state: AppState) -> None:
     configured = state.settings.token_secret
     secret = configured.get_secret_value() if configured else None
@@ -80,9 +91,10 @@ async def _follow_partner_settings(state: AppState, interval: float) -> None:
             if state.keys.tokens.secret is None:
                 await _load_secret(state)
             state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
+            await reload_subscriptions(state)
             await _reload_partner_content(state)
         except Exception as error:
-            _log_failure(error, "reloading partners' origins and content failed; keeping the ones loaded")
+            _log_failure(error, "reloading partners' origins, webhooks and content failed; keeping the ones loaded")
         await asyncio.sleep(interval)
 
 
@@ -127,6 +139,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     with suppress(Exception):  # else loaded by the first reload that can
         await _load_secret(state)
         state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
+        await reload_subscriptions(state)
         await _reload_partner_content(state)
     _freeze_start_up_heap()
     tasks = [

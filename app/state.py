@@ -18,6 +18,7 @@ from app.db.transactions import Transaction
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimits
 from app.settings import Settings
+from app.webhooks.outbox import Subscriptions
 
 # Upper bounds of the latency histogram's buckets, in seconds (+Inf is implied).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -63,6 +64,8 @@ class AppState:
     origins: Origins = field(default_factory=Origins)
     # The partners with exercises or ladders of their own, and their views of the catalogue.
     partner_views: PartnerViews = field(default_factory=PartnerViews)
+    # Which event types each partner's webhook endpoints asked for, reloaded every few seconds.
+    webhook_subscriptions: Subscriptions = field(default_factory=Subscriptions)
 
     def catalogue_for(self, partner_id: int) -> LiveCatalogue:
         """The catalogue as this partner sees it: the built-in one, plus its own content."""

@@ -42,6 +42,7 @@ async def create_webhook(
         allow_private=state.settings.webhooks_allow_private,
     )
     response.headers["Location"] = f"{request.url.path}/{created['id']}"
+    state.webhook_subscriptions = state.webhook_subscriptions.adding(access.partner_id, created["events"])
     return created
 
 
@@ -85,13 +86,16 @@ async def get_webhook(endpoint_id: EndpointIdPath, access: Manager) -> dict[str,
 async def update_webhook(
     endpoint_id: EndpointIdPath, body: WebhookPatch, access: Manager, state: AppStateDep
 ) -> dict[str, Any]:
-    return await service.update_endpoint(
+    updated = await service.update_endpoint(
         transaction=access.transaction,
         partner_id=access.partner_id,
         endpoint_id=endpoint_id,
         body=body,
         allow_private=state.settings.webhooks_allow_private,
     )
+    if updated["enabled"]:
+        state.webhook_subscriptions = state.webhook_subscriptions.adding(access.partner_id, updated["events"])
+    return updated
 
 
 @router.delete(

@@ -1,0 +1,109 @@
+"""The outbox: an event is written in the same transaction as the change it tells of, with one
+delivery per endpoint of the partner that asked for its type, so a 2xx for a write means its
+events will be delivered (`app.webhooks.delivery` sends them, on every replica).
+
+Which partners asked for which event types is held in memory (`Subscriptions`, reloaded every
+few seconds and at once on the replica where an endpoint changes), so a write of a partner
+without endpoints costs nothing. An endpoint gets the events of writes made from a few seconds
+after it was registered on another replica (at once on its own).
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import Session, col
+
+from app.kit import new_id, utc_text
+from app.webhooks.tables import WebhookDelivery, WebhookEndpoint, WebhookMessage
+
+
+class Subscriptions:
+    """The event types each partner's enabled endpoints asked for."""
+
+    def __init__(self, by_partner: Mapping[int, Iterable[str]] | None = None) -> None:
+        self.by_partner: dict[int, frozenset[str]] = {
+            partner: frozenset(types) for partner, types in (by_partner or {}).items()
+        }
+
+    def adding(self, partner_id: int, event_types: Iterable[str]) -> "Subscriptions":
+        """These, and what an endpoint just registered or changed on this replica asks for (a
+        removal waits for the next reload: until then `enqueue` finds no endpoint, and stores nothing)."""
+        added = Subscriptions()
+        added.by_partner = self.by_partner | {
+            partner_id: self.by_partner.get(partner_id, frozenset()) | set(event_types)
+        }
+        return added
+
+    def wants(self, partner_id: int, event_type: str) -> bool:
+        types = self.by_partner.get(partner_id)
+        return types is not None and event_type in types
+
+
+def load_subscriptions(session: Session) -> Subscriptions:
+    """Every partner's subscribed event types, from its enabled endpoints."""
+    rows = session.execute(
+        select(col(WebhookEndpoint.partner_id), col(WebhookEndpoint.events)).where(col(WebhookEndpoint.enabled))
+    )
+    by_partner: dict[int, set[str]] = {}
+    for partner_id, events in rows:
+        by_partner.setdefault(partner_id, set()).update(events)
+    return Subscriptions(by_partner)
+
+
+def message_body(event_type: str, data: Mapping[str, Any], now: datetime) -> str:
+    """The JSON body every attempt sends (and signs): `{type, timestamp, data}`."""
+    return orjson.dumps({"type": event_type, "timestamp": utc_text(now), "data": data}).decode()
+
+
+async def enqueue(
+    connection: AsyncConnection,
+    *,
+    partner_id: int,
+    event_type: str,
+    data: Mapping[str, Any],
+    user_id: str | None = None,
+    endpoint_id: str | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Queue an event for every enabled endpoint of the partner that asked for its type (only
+    `endpoint_id`, when given: the test event); its message id, or None when no endpoint wants
+    it (nothing is stored). `user_id` names whose data it holds, for erasure."""
+    now = now or datetime.now(UTC)
+    query = select(col(WebhookEndpoint.id), col(WebhookEndpoint.events)).where(
+        col(WebhookEndpoint.partner_id) == partner_id, col(WebhookEndpoint.enabled)
+    )
+    if endpoint_id is not None:
+        query = query.where(col(WebhookEndpoint.id) == endpoint_id)
+    rows = (await connection.execute(query)).all()
+    endpoints = [row.id for row in rows if endpoint_id is not None or event_type in row.events]
+    if not endpoints:
+        return None
+    message_id = "msg_" + new_id()
+    await connection.execute(
+        insert(WebhookMessage).values(
+            id=message_id,
+            partner_id=partner_id,
+            user_id=user_id,
+            type=event_type,
+            body=message_body(event_type, data, now),
+            created_at=now,
+        )
+    )
+    await connection.execute(
+        insert(WebhookDelivery),
+        [
+            {
+                "message_id": message_id,
+                "endpoint_id": endpoint,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for endpoint in endpoints
+        ],
+    )
+    return message_id
