@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -22,6 +23,8 @@ from app.idempotency.service import purge_expired
 from app.partners import service as partners
 from app.partners.tokens import load_secret
 from app.state import AppState, state_of
+from app.webhooks.delivery import Deliverer, schedule_from
+from app.webhooks.messages import purge_old
 from app.webhooks.outbox import Subscriptions, load_subscriptions
 
 logger = logging.getLogger("stepwise")
@@ -103,6 +106,18 @@ def _purge_idempotency_records(engine: Engine) -> int:
         return purge_expired(connection=connection)
 
 
+async def _purge_webhook_messages(state: AppState, interval: float) -> None:
+    """Webhook messages are kept 7 days; older ones (with their attempts) are deleted here."""
+    while True:
+        try:
+            purged = await state.transaction(purge_old, now=datetime.now(UTC))
+            if purged:
+                logger.info("purged %d webhook messages older than 7 days", purged)
+        except Exception as error:
+            _log_failure(error, "purging old webhook messages failed")
+        await asyncio.sleep(interval)
+
+
 async def _purge_expired_answers(state: AppState, interval: float) -> None:
     """Idempotency records are kept 24 hours; older ones are deleted here, on every replica
     (the delete is idempotent, so replicas need no coordination)."""
@@ -146,7 +161,14 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         asyncio.create_task(_follow_catalogue_syncs(state, settings.catalogue_refresh_seconds)),
         asyncio.create_task(_follow_partner_settings(state, ORIGINS_REFRESH_SECONDS)),
         asyncio.create_task(_purge_expired_answers(state, PURGE_INTERVAL_SECONDS)),
+        asyncio.create_task(_purge_webhook_messages(state, PURGE_INTERVAL_SECONDS)),
     ]
+    state.deliverer = Deliverer(
+        state.transaction,
+        schedule=schedule_from(settings.webhook_retry_seconds),
+        allow_private=settings.webhooks_allow_private,
+    )
+    tasks.append(asyncio.create_task(state.deliverer.run()))
     try:
         yield
     finally:

@@ -3,7 +3,9 @@ replica keeps in memory. Counting is a dictionary increment on the request path;
 objects are only built when the endpoint is scraped."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
+import anyio
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -17,13 +19,15 @@ from prometheus_client.registry import Collector
 
 from app.dependencies import AppStateDep
 from app.state import LATENCY_BUCKETS, AppState
+from app.webhooks.messages import queue_state
 
 router = APIRouter(tags=["operations"])
 
 
 class _Collector(Collector):
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: AppState, webhook_queue: tuple[int, datetime | None] | None = None) -> None:
         self.state = state
+        self.webhook_queue = webhook_queue  # None: the database did not answer in time
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -50,12 +54,43 @@ class _Collector(Collector):
         yield GaugeMetricFamily(
             "stepwise_api_keys_cached", "API keys checked recently and held in memory", value=self.state.keys.size()
         )
+        yield from self._webhooks()
+
+    def _webhooks(self) -> Iterator[Metric]:
+        attempts = CounterMetricFamily(
+            "stepwise_webhook_attempts", "Webhook delivery attempts by this replica, by outcome", labels=["outcome"]
+        )
+        deliverer = self.state.deliverer
+        for outcome, count in sorted((deliverer.outcomes if deliverer else {}).items()):
+            attempts.add_metric([outcome], count)
+        yield attempts
+        if self.webhook_queue is None:
+            return
+        pending, oldest = self.webhook_queue
+        yield GaugeMetricFamily(
+            "stepwise_webhook_queue_depth", "Webhook deliveries pending, every replica's", value=pending
+        )
+        age = 0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        yield GaugeMetricFamily(
+            "stepwise_webhook_oldest_pending_seconds", "Age of the oldest pending webhook message", value=age
+        )
 
 
-def registry_for(state: AppState) -> CollectorRegistry:
+def registry_for(state: AppState, webhook_queue: tuple[int, datetime | None] | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(state))
+    registry.register(_Collector(state, webhook_queue))
     return registry
+
+
+async def _webhook_queue(state: AppState) -> tuple[int, datetime | None] | None:
+    """The webhook queue's depth and oldest message, or None if the database does not answer
+    within a second (the rest of /metrics needs no database, and answers anyway)."""
+    with anyio.move_on_after(1.0):
+        try:
+            return await state.transaction.autocommit(queue_state)
+        except Exception:
+            return None
+    return None
 
 
 @router.get(
@@ -71,4 +106,4 @@ def registry_for(state: AppState) -> CollectorRegistry:
 )
 async def metrics(state: AppStateDep) -> Response:
     # A registry per scrape: scrapes are rare, and the counters live in `state` anyway.
-    return Response(generate_latest(registry_for(state)), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry_for(state, await _webhook_queue(state))), media_type=CONTENT_TYPE_LATEST)

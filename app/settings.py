@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Webhook URLs may be `http` and reach private, loopback and link-local addresses: for
     # development and tests only (in production a partner could aim deliveries inside the network).
     webhooks_allow_private: bool = False
+    # Seconds between a webhook delivery's attempts, comma-separated (for tests); the standard schedule without it.
+    webhook_retry_seconds: str | None = None
 
     def engine_options(self) -> EngineOptions:
         """The keyword arguments `app.db.make_engine` and `make_async_engine` take from here."""

@@ -18,6 +18,7 @@ from app.db.transactions import Transaction
 from app.partners.auth import KeyStore
 from app.ratelimits import RateLimits
 from app.settings import Settings
+from app.webhooks.delivery import Deliverer
 from app.webhooks.outbox import Subscriptions
 
 # Upper bounds of the latency histogram's buckets, in seconds (+Inf is implied).
@@ -66,6 +67,8 @@ class AppState:
     partner_views: PartnerViews = field(default_factory=PartnerViews)
     # Which event types each partner's webhook endpoints asked for, reloaded every few seconds.
     webhook_subscriptions: Subscriptions = field(default_factory=Subscriptions)
+    # Sends this replica's share of the webhook deliveries (started by the lifespan).
+    deliverer: Deliverer | None = None
 
     def catalogue_for(self, partner_id: int) -> LiveCatalogue:
         """The catalogue as this partner sees it: the built-in one, plus its own content."""

@@ -8,9 +8,20 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from app.dependencies import Access, AppStateDep, require_scope
 from app.errors import problem_responses
 from app.json_route import OrjsonRoute
-from app.kit import NO_NUL
-from app.webhooks import service
-from app.webhooks.schemas import WebhookCreated, WebhookIn, WebhookList, WebhookOut, WebhookPatch, WebhookSecret
+from app.kit import NO_NUL, aware_moment
+from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
+from app.webhooks import messages, service
+from app.webhooks.schemas import (
+    DeliveryPage,
+    Queued,
+    ReplayIn,
+    WebhookCreated,
+    WebhookIn,
+    WebhookList,
+    WebhookOut,
+    WebhookPatch,
+    WebhookSecret,
+)
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=OrjsonRoute)
 
@@ -118,3 +129,57 @@ async def delete_webhook(endpoint_id: EndpointIdPath, access: Manager) -> Respon
 )
 async def rotate_webhook_secret(endpoint_id: EndpointIdPath, access: Manager) -> dict[str, str]:
     return await access.transaction(service.rotate_secret, partner_id=access.partner_id, endpoint_id=endpoint_id)
+
+
+@router.get(
+    "/webhooks/{endpoint_id}/deliveries",
+    status_code=200,
+    response_model=DeliveryPage,
+    summary="The endpoint's messages and their attempts, newest first (kept 7 days)",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def list_webhook_deliveries(
+    endpoint_id: EndpointIdPath,
+    request: Request,
+    response: Response,
+    access: Manager,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    after = decode_cursor(cursor, parts=(aware_moment, str))
+    items, last = await access.transaction.autocommit(
+        messages.list_deliveries, partner_id=access.partner_id, endpoint_id=endpoint_id, after=after, limit=limit
+    )
+    next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
+    response.headers.update(next_link(request.url.path, {"limit": limit}, next_cursor))
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post(
+    "/webhooks/{endpoint_id}/replay",
+    status_code=202,
+    response_model=Queued,
+    summary="Queue again every message for the endpoint created since a time (same webhook-id)",
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
+)
+async def replay_webhook(endpoint_id: EndpointIdPath, body: ReplayIn, access: Manager, state: AppStateDep) -> Queued:
+    queued = await access.transaction(
+        messages.replay, partner_id=access.partner_id, endpoint_id=endpoint_id, since=body.since
+    )
+    if state.deliverer is not None:
+        state.deliverer.wake()
+    return Queued(queued=queued)
+
+
+@router.post(
+    "/webhooks/{endpoint_id}/test",
+    status_code=202,
+    response_model=Queued,
+    summary="Queue one webhook.test event for the endpoint",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def test_webhook(endpoint_id: EndpointIdPath, access: Manager, state: AppStateDep) -> Queued:
+    queued = await access.transaction(messages.send_test, partner_id=access.partner_id, endpoint_id=endpoint_id)
+    if state.deliverer is not None:
+        state.deliverer.wake()
+    return Queued(queued=0 if queued is None else 1)

@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from app.kit import Body, Text, UtcTimestamp
+from app.kit import Body, Rfc3339, Text, UtcTimestamp
 
 # Every event an endpoint may subscribe to.
 EventType = Literal[
@@ -91,3 +91,34 @@ class WebhookSecret(BaseModel):
         description="The endpoint's new secret (`whsec_` and the base64 of 32 random bytes), shown in this answer "
         "only. For the next 24 hours each delivery carries a signature with the previous secret too."
     )
+
+
+class AttemptOut(BaseModel):
+    at: UtcTimestamp = Field(description="When the attempt was made.")
+    response_status: int | None = Field(description="The endpoint's HTTP status; null when it gave none.")
+    error: str | None = Field(description="Why no answer came (a timeout, a refused URL...); null when one did.")
+
+
+class DeliveryOut(BaseModel):
+    id: str = Field(description="The message's id, sent as `webhook-id` on every attempt and replay.")
+    type: str = Field(description="The event type.")
+    created_at: UtcTimestamp = Field(description="When the event happened.")
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="`pending` while attempts remain, `delivered` after a 2xx, `failed` after the last attempt."
+    )
+    attempts: list[AttemptOut] = Field(description="Every attempt so far, oldest first.")
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut] = Field(description="Up to `limit` messages, newest first (kept 7 days).")
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class ReplayIn(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"since": "2026-12-01T00:00:00Z"}]})
+
+    since: Rfc3339 = Field(description="Queue again every message for this endpoint created at or after this time.")
+
+
+class Queued(BaseModel):
+    queued: int = Field(description="How many messages were queued.")
