@@ -156,3 +156,49 @@ def test_metrics_show_the_queue_and_the_attempts(hooks, make_key, inbox):
     assert 'stepwise_webhook_attempts_total{outcome="failed"} 1.0' in text
     assert 'stepwise_webhook_attempts_total{outcome="delivered"} 1.0' in text
     assert "stepwise_webhook_queue_depth " in text and "stepwise_webhook_oldest_pending_seconds " in text
+
+
+def strict_app(database_url, backend):
+    """An app as deployed: https to public addresses only, retrying after 0.3 s."""
+    settings = settings_for(
+        backend, database_url, key_cache_seconds=1.0, rate_limit_per_minute=10_000_000, webhook_retry_seconds="0.3"
+    )
+    return create_app(settings)
+
+
+def test_a_name_that_moved_to_a_private_address_is_not_called(database_url, backend, make_key, monkeypatch):
+    from app.webhooks import urls
+
+    addresses = {"hooks.example.com": ["93.184.215.14"]}
+    monkeypatch.setattr(urls, "resolve", lambda host, port: addresses[host])
+    key = make_key(MANAGE)
+    with TestClient(strict_app(database_url, backend)) as client:
+        endpoint = register(client, key, "https://hooks.example.com/in")
+        addresses["hooks.example.com"] = ["10.0.0.7"]  # the name now points inside
+        client.post(f"/v1/webhooks/{endpoint['id']}/test", headers=bearer(key))
+        [message] = settled(client, key, endpoint["id"])
+    assert message["status"] == "failed"
+    assert [attempt["response_status"] for attempt in message["attempts"]] == [None, None]
+    assert all("not public (10.0.0.7)" in attempt["error"] for attempt in message["attempts"])
+
+
+def test_two_replicas_on_one_database_deliver_each_message_once(database_url, backend, make_key, inbox):
+    if backend != "postgres":
+        pytest.skip("replicas share a PostgreSQL; the embedded default is one process")
+    settings = settings_for(
+        backend, database_url, key_cache_seconds=1.0, rate_limit_per_minute=10_000_000, webhooks_allow_private=True
+    )
+    key = make_key(MANAGE)
+    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+        endpoints = [register(one, key, inbox.url)["id"] for _ in range(3)]
+        for round_ in range(10):
+            for index, endpoint in enumerate(endpoints):
+                replica = one if (round_ + index) % 2 else two
+                assert replica.post(f"/v1/webhooks/{endpoint}/test", headers=bearer(key)).status_code == 202
+        deadline = time.monotonic() + 20
+        while len(inbox.requests) < 30:
+            assert time.monotonic() < deadline, len(inbox.requests)
+            time.sleep(0.05)
+        time.sleep(0.5)  # anything sent twice would arrive by now
+    ids = [request.headers["webhook-id"] for request in inbox.requests]
+    assert len(ids) == len(set(ids)) == 30
