@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from app.clearances import service
 from app.clearances.schemas import ClearanceIn, ClearanceOut, ClearancePage
-from app.dependencies import IdempotencyKey, PartnerWriter, Reader, UserIdPath
+from app.dependencies import AppStateDep, IdempotencyKey, PartnerWriter, Reader, UserIdPath
 from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
@@ -37,11 +37,13 @@ async def record_clearance(
     body: ClearanceIn,
     request: Request,
     access: PartnerWriter,  # a person cannot clear themselves: no user token
+    state: AppStateDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     fingerprint = request_fingerprint("POST", request.url.path, body.model_dump(mode="json")) if idempotency_key else ""
     answer, replayed = await service.record_clearance(
         transaction=access.transaction,
+        subscriptions=state.webhook_subscriptions,
         partner_id=access.partner_id,
         user_id=user_id,
         body=body,

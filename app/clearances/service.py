@@ -14,6 +14,8 @@ from app.db.transactions import Transaction
 from app.errors import NotFound
 from app.idempotency.service import StoredAnswer, run_once
 from app.kit import new_id, render, utc_text
+from app.webhooks import events
+from app.webhooks.outbox import Subscriptions
 
 
 def _document(row: Any) -> dict[str, Any]:
@@ -29,6 +31,7 @@ def _document(row: Any) -> dict[str, Any]:
 async def record_clearance(
     *,
     transaction: Transaction,
+    subscriptions: Subscriptions,
     partner_id: int,
     user_id: str,
     body: ClearanceIn,
@@ -48,7 +51,9 @@ async def record_clearance(
                 "note": body.note,
             }
             await connection.execute(insert(ClearanceRow).values(row))
-            return StoredAnswer(201, render(_document(row)))
+            document = _document(row)
+            await events.clearance_recorded(connection, subscriptions, partner_id=partner_id, document=document)
+            return StoredAnswer(201, render(document))
 
         return await run_once(
             connection=connection,

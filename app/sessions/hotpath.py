@@ -53,6 +53,7 @@ async def post_session(
     stored, replayed = await ingest.post_session(
         transaction=access.transaction,
         catalogue=access.catalogue,
+        subscriptions=state.webhook_subscriptions,
         partner_id=access.partner_id,
         user_id=user_id,
         body=body,

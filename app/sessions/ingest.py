@@ -30,6 +30,8 @@ from app.sessions.documents import Row, row_values, same_content, to_document
 from app.sessions.queries import CLIENT_SESSION
 from app.sessions.schemas import BatchItemIn, SessionIn
 from app.sessions.tables import SessionRow
+from app.webhooks import events
+from app.webhooks.outbox import Subscriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,28 +129,39 @@ async def post_session(
     *,
     transaction: Transaction,
     catalogue: LiveCatalogue,
+    subscriptions: Subscriptions,
     partner_id: int,
     user_id: str,
     body: SessionIn,
     idempotency_key: str | None,
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
-    """One session, and whether the answer is a replay. With no `idempotency_key` its
-    statements run alone: the INSERT commits by itself (one round trip on PostgreSQL), and a
-    clash's read follows it. With a key, claiming it, the session and the answer share one
-    transaction."""
+    """One session, and whether the answer is a replay. With no `idempotency_key` and no
+    endpoint of the partner wanting its events, its statements run alone: the INSERT commits by
+    itself (one round trip on PostgreSQL), and a clash's read follows it. Otherwise claiming the
+    key, the session, its events (the outbox) and the answer share one transaction."""
     post_one = partial(_post_one, catalogue=catalogue, partner_id=partner_id, user_id=user_id, body=body)
-    if idempotency_key is None:
-        return await post_one(statements=transaction), False
+    if idempotency_key is None and not events.wants_any(subscriptions, partner_id, events.STORED_SESSION_EVENTS):
+        return (await post_one(statements=transaction))[0], False
+
+    async def with_events(connection: AsyncConnection) -> StoredAnswer:
+        stored, document = await post_one(statements=InTransaction(connection))
+        if document is not None:
+            await events.session_stored(
+                connection, subscriptions, partner_id=partner_id, document=document, catalogue=catalogue
+            )
+        return stored
 
     async def once(*, connection: AsyncConnection) -> tuple[StoredAnswer, bool]:
+        if idempotency_key is None:
+            return await with_events(connection), False
         return await run_once(
             connection=connection,
             partner_id=partner_id,
             key=idempotency_key,
             fingerprint=fingerprint,
             user_ids=lambda: {user_id},
-            work=lambda: post_one(statements=InTransaction(connection)),
+            work=lambda: with_events(connection),
         )
 
     return await transaction(once)
@@ -156,7 +169,8 @@ async def post_session(
 
 async def _post_one(
     *, statements: Statements, catalogue: LiveCatalogue, partner_id: int, user_id: str, body: SessionIn
-) -> StoredAnswer:
+) -> tuple[StoredAnswer, Row | None]:
+    """The answer, and the new session's document (None when it was stored before)."""
     checked(body, catalogue, at=["body"])
     row = row_values(
         session_id=new_id(), partner_id=partner_id, user_id=user_id, body=body, received_at=datetime.now(UTC)
@@ -171,13 +185,14 @@ async def _post_one(
     answer = _answer(row, new=new, earlier=earlier, catalogue=catalogue)
     if isinstance(answer, Conflict):
         raise answer
-    return StoredAnswer(answer.status, render(answer.session))
+    return StoredAnswer(answer.status, render(answer.session)), new
 
 
 async def post_batch(
     *,
     connection: AsyncConnection,
     catalogue: LiveCatalogue,
+    subscriptions: Subscriptions,
     partner_id: int,
     raw_items: list[Any],
     idempotency_key: str | None,
@@ -208,7 +223,13 @@ async def post_batch(
             expected=len(raw_items),
             may_clash=any(isinstance(raw, dict) and raw.get("client_session_id") is not None for raw in raw_items),
         )
-        # 3. The answers put back in item order: a problem where the check refused, else the store's answer.
+        # 3. The events of every session stored now (none of one stored before).
+        for outcome in stored:
+            if isinstance(outcome, Stored) and outcome.status == 201:
+                await events.session_stored(
+                    connection, subscriptions, partner_id=partner_id, document=outcome.session, catalogue=catalogue
+                )
+        # 4. The answers put back in item order: a problem where the check refused, else the store's answer.
         answers = iter(stored)
         results = [
             _result(index, outcome if isinstance(outcome, InvalidRequest) else next(answers))

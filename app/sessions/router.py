@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.dependencies import IdempotencyKey, PartnerWriter, Reader, UserIdPath, Writer
+from app.dependencies import AppStateDep, IdempotencyKey, PartnerWriter, Reader, UserIdPath, Writer
 from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
@@ -45,11 +45,13 @@ async def post_session(
     body: SessionIn,
     request: Request,
     access: Writer,
+    state: AppStateDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     answer, replayed = await ingest.post_session(
         transaction=access.transaction,
         catalogue=access.catalogue,
+        subscriptions=state.webhook_subscriptions,
         partner_id=access.partner_id,
         user_id=user_id,
         body=body,
@@ -84,11 +86,13 @@ async def post_batch(
     body: BatchIn,
     request: Request,
     access: PartnerWriter,
+    state: AppStateDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     answer, replayed = await access.transaction(
         ingest.post_batch,
         catalogue=access.catalogue,
+        subscriptions=state.webhook_subscriptions,
         partner_id=access.partner_id,
         raw_items=body.sessions,
         idempotency_key=idempotency_key,
@@ -177,10 +181,12 @@ async def patch_session(
     session_id: SessionIdPath,
     patch: SessionPatch,
     access: Writer,
+    state: AppStateDep,
 ) -> dict:
     return await access.transaction(
         service.patch_session,
         catalogue=access.catalogue,
+        subscriptions=state.webhook_subscriptions,
         partner_id=access.partner_id,
         user_id=user_id,
         session_id=session_id,
@@ -194,6 +200,8 @@ async def patch_session(
     summary="Erase a user: every session and stored answer that holds their data",
     responses=problem_responses(401, 403, 422, 503),
 )
-async def erase_user(user_id: UserIdPath, access: Writer) -> Response:
-    await access.transaction(service.erase_user, partner_id=access.partner_id, user_id=user_id)
+async def erase_user(user_id: UserIdPath, access: Writer, state: AppStateDep) -> Response:
+    await access.transaction(
+        service.erase_user, subscriptions=state.webhook_subscriptions, partner_id=access.partner_id, user_id=user_id
+    )
     return Response(status_code=204)

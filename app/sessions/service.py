@@ -16,6 +16,8 @@ from app.sessions.documents import Row, pain_peak, to_document
 from app.sessions.queries import find_session, listing_query
 from app.sessions.schemas import SessionPatch
 from app.sessions.tables import SessionRow
+from app.webhooks import events
+from app.webhooks.outbox import Subscriptions
 
 
 async def get_session(
@@ -40,6 +42,7 @@ async def patch_session(
     *,
     connection: AsyncConnection,
     catalogue: LiveCatalogue,
+    subscriptions: Subscriptions,
     partner_id: int,
     user_id: str,
     session_id: str,
@@ -69,12 +72,21 @@ async def patch_session(
         )
         if (await connection.execute(amend)).first() is None:  # erased since it was read
             raise NotFound(f"There is no session {session_id!r} for user {user_id!r}.")
-    return to_document(row | changes, catalogue)
+    after = to_document(row | changes, catalogue)
+    if any(row[column] != value for column, value in changes.items()):
+        await events.session_patched(
+            connection, subscriptions, partner_id=partner_id, before=row, after=after, catalogue=catalogue
+        )
+    return after
 
 
-async def erase_user(*, connection: AsyncConnection, partner_id: int, user_id: str) -> None:
-    """Delete everything stored about one user of one partner, in the caller's transaction."""
+async def erase_user(
+    *, connection: AsyncConnection, subscriptions: Subscriptions, partner_id: int, user_id: str
+) -> None:
+    """Delete everything stored about one user of one partner, in the caller's transaction (the
+    webhook messages holding their data too), and queue `user.erased`."""
     for table in (SessionRow, ClearanceRow):
         mine = (col(table.partner_id) == partner_id, col(table.user_id) == user_id)
         await connection.execute(delete(table).where(*mine))
     await forget_user(connection=connection, partner_id=partner_id, user_id=user_id)
+    await events.user_erased(connection, subscriptions, partner_id=partner_id, user_id=user_id)
