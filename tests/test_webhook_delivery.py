@@ -202,3 +202,21 @@ def test_two_replicas_on_one_database_deliver_each_message_once(database_url, ba
         time.sleep(0.5)  # anything sent twice would arrive by now
     ids = [request.headers["webhook-id"] for request in inbox.requests]
     assert len(ids) == len(set(ids)) == 30
+
+
+def test_a_disabled_endpoints_deliveries_wait_until_it_is_enabled_again(hooks, make_key, inbox):
+    key = make_key(MANAGE)
+    endpoint = register(hooks, key, inbox.url)
+    inbox.statuses = [500]
+    hooks.post(f"/v1/webhooks/{endpoint['id']}/test", headers=bearer(key))
+    deadline = time.monotonic() + 10
+    while not inbox.requests:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    switch = {"Content-Type": "application/merge-patch+json"} | bearer(key)
+    hooks.patch(f"/v1/webhooks/{endpoint['id']}", content=b'{"enabled": false}', headers=switch)
+    time.sleep(1.0)  # three retry intervals
+    assert len(inbox.requests) == 1
+    hooks.patch(f"/v1/webhooks/{endpoint['id']}", content=b'{"enabled": true}', headers=switch)
+    [message] = settled(hooks, key, endpoint["id"])
+    assert message["status"] == "delivered" and len(inbox.requests) == 2

@@ -135,6 +135,10 @@ class Deliverer:
                 col(WebhookDelivery.status) == "pending",
                 col(WebhookDelivery.next_attempt_at) <= now,
                 or_(col(WebhookDelivery.lease_until).is_(None), col(WebhookDelivery.lease_until) <= now),
+                # A disabled endpoint's deliveries wait, pending, until it is enabled again.
+                col(WebhookDelivery.endpoint_id).in_(
+                    select(col(WebhookEndpoint.id)).where(col(WebhookEndpoint.enabled))
+                ),
             )
             .order_by(col(WebhookDelivery.next_attempt_at))
             .limit(limit)
