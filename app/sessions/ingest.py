@@ -148,7 +148,7 @@ async def post_session(
         stored, document = await post_one(statements=InTransaction(connection))
         if document is not None:
             await events.session_stored(
-                connection, subscriptions, partner_id=partner_id, document=document, catalogue=catalogue
+                connection, subscriptions, partner_id=partner_id, documents=[document], catalogue=catalogue
             )
         return stored
 
@@ -224,11 +224,10 @@ async def post_batch(
             may_clash=any(isinstance(raw, dict) and raw.get("client_session_id") is not None for raw in raw_items),
         )
         # 3. The events of every session stored now (none of one stored before).
-        for outcome in stored:
-            if isinstance(outcome, Stored) and outcome.status == 201:
-                await events.session_stored(
-                    connection, subscriptions, partner_id=partner_id, document=outcome.session, catalogue=catalogue
-                )
+        new = [outcome.session for outcome in stored if isinstance(outcome, Stored) and outcome.status == 201]
+        await events.session_stored(
+            connection, subscriptions, partner_id=partner_id, documents=new, catalogue=catalogue
+        )
         # 4. The answers put back in item order: a problem where the check refused, else the store's answer.
         answers = iter(stored)
         results = [

@@ -37,6 +37,8 @@ from app.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.urls import RefusedUrl, checked_url
 
 logger = logging.getLogger("stepwise.webhooks")
+# httpx logs every request at INFO with its URL, and a partner's URL may carry a token of theirs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # Seconds to wait after each failed attempt: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
@@ -58,6 +60,7 @@ class Claimed:
     endpoint_id: str
     url: str
     secrets: tuple[str, ...]
+    failing: bool  # every attempt to the endpoint failed lately (`failing_since` set)
 
 
 def schedule_from(text: str | None) -> tuple[float, ...]:
@@ -161,6 +164,7 @@ class Deliverer:
                 col(WebhookEndpoint.secret),
                 col(WebhookEndpoint.previous_secret),
                 col(WebhookEndpoint.previous_secret_until),
+                col(WebhookEndpoint.failing_since),
             )
             .join(WebhookMessage, col(WebhookMessage.id) == col(WebhookDelivery.message_id))
             .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
@@ -170,7 +174,10 @@ class Deliverer:
         for row in rows:
             previous_live = row.previous_secret and row.previous_secret_until and row.previous_secret_until > now
             secrets = (row.secret, row.previous_secret) if previous_live else (row.secret,)
-            claimed.append(Claimed(row.id, row.attempts, row.message_id, row.body, row.endpoint_id, row.url, secrets))
+            failing = row.failing_since is not None
+            claimed.append(
+                Claimed(row.id, row.attempts, row.message_id, row.body, row.endpoint_id, row.url, secrets, failing)
+            )
         return claimed
 
     async def _send_bounded(self, delivery: Claimed) -> None:
@@ -228,7 +235,8 @@ class Deliverer:
         if status is not None and 200 <= status < 300:
             outcome = "delivered"
             changes |= {"status": "delivered", "next_attempt_at": None}
-            await connection.execute(update(WebhookEndpoint).where(endpoint).values(failing_since=None))
+            if delivery.failing:
+                await connection.execute(update(WebhookEndpoint).where(endpoint).values(failing_since=None))
         elif status == 410:
             outcome = "gone"
             changes |= {"status": "failed", "next_attempt_at": None}

@@ -6,7 +6,7 @@ a partner without endpoints pays nothing (no query, no data built). `data` never
 session's notes nor any outcome score; its moments are as the API answers them (RFC 3339, `Z`).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete
@@ -92,24 +92,39 @@ async def _queue(
     await outbox.enqueue(connection, partner_id=partner_id, event_type=event_type, data=data, user_id=user_id)
 
 
+def stored_session_events(
+    subscriptions: Subscriptions, *, partner_id: int, document: Document, catalogue: LiveCatalogue
+) -> list[outbox.Event]:
+    """The events of a new session (not a replay) its partner asked for: `session.created`, and
+    its safety events."""
+    if not wants_any(subscriptions, partner_id, STORED_SESSION_EVENTS):
+        return []
+    user_id = document["user_id"]
+    found = []
+    if subscriptions.wants(partner_id, SESSION_CREATED):
+        found.append(outbox.Event(SESSION_CREATED, session_data(document), user_id))
+    if document["red_flags"] and subscriptions.wants(partner_id, RED_FLAG):
+        found.append(outbox.Event(RED_FLAG, red_flag_data(document, catalogue), user_id))
+    if subscriptions.wants(partner_id, PAIN_STOP) and (ladder := pain_stop_ladder(document, catalogue)):
+        found.append(outbox.Event(PAIN_STOP, pain_stop_data(document, ladder), user_id))
+    return found
+
+
 async def session_stored(
     connection: AsyncConnection,
     subscriptions: Subscriptions,
     *,
     partner_id: int,
-    document: Document,
+    documents: Sequence[Document],
     catalogue: LiveCatalogue,
 ) -> None:
-    """A new session (not a replay): `session.created`, and its safety events."""
-    if not wants_any(subscriptions, partner_id, STORED_SESSION_EVENTS):
-        return
-    user_id = document["user_id"]
-    if subscriptions.wants(partner_id, SESSION_CREATED):
-        await _queue(connection, partner_id, SESSION_CREATED, session_data(document), user_id)
-    if document["red_flags"] and subscriptions.wants(partner_id, RED_FLAG):
-        await _queue(connection, partner_id, RED_FLAG, red_flag_data(document, catalogue), user_id)
-    if subscriptions.wants(partner_id, PAIN_STOP) and (ladder := pain_stop_ladder(document, catalogue)):
-        await _queue(connection, partner_id, PAIN_STOP, pain_stop_data(document, ladder), user_id)
+    """Queue the events of new sessions (one, or a batch's), in one go."""
+    found = [
+        event
+        for document in documents
+        for event in stored_session_events(subscriptions, partner_id=partner_id, document=document, catalogue=catalogue)
+    ]
+    await outbox.enqueue_many(connection, partner_id=partner_id, events=found)
 
 
 async def session_patched(
