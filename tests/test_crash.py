@@ -23,8 +23,9 @@ from tests.factories import at, free_port, session_body
 BATCHES, ITEMS, THREADS = 40, 25, 4
 
 
-def _start(database_url: str, port: int) -> subprocess.Popen:
-    env = os.environ | {"DATABASE_URL": database_url, "STEPWISE_LOG_LEVEL": "warning"}
+def start_serve(database_url: str, port: int, **settings: str) -> subprocess.Popen:
+    """`python -m app serve` on `port`, ready; `settings` are more environment variables."""
+    env = os.environ | {"DATABASE_URL": database_url, "STEPWISE_LOG_LEVEL": "warning"} | settings
     server = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port)],
         env=env,
@@ -89,7 +90,7 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged_and_stores_nothing_twice(b
                     with lock:
                         acknowledged[name] = response.json()["results"]
 
-    server = _start(empty_database_url, port)
+    server = start_serve(empty_database_url, port)
     workers = [threading.Thread(target=post_batches) for _ in range(THREADS)]
     for w in workers:
         w.start()
@@ -109,7 +110,7 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged_and_stores_nothing_twice(b
         if name in acknowledged:
             assert count == ITEMS
 
-    server = _start(empty_database_url, port)
+    server = start_serve(empty_database_url, port)
     try:
         with httpx.Client(timeout=30) as client:
             for name, items in batches.items():
