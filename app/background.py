@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -167,6 +167,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.transaction,
         schedule=schedule_from(settings.webhook_retry_seconds),
         allow_private=settings.webhooks_allow_private,
+        lease=timedelta(seconds=settings.webhook_lease_seconds),
     )
     tasks.append(asyncio.create_task(state.deliverer.run()))
     try:

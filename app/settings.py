@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     # Seconds between a webhook delivery's attempts, comma-separated (for tests); the standard schedule without it.
     webhook_retry_seconds: str | None = None
+    # How long a claimed delivery is a replica's before another may send it (should that replica die).
+    webhook_lease_seconds: float = Field(default=300.0, gt=0)
 
     def engine_options(self) -> EngineOptions:
         """The keyword arguments `app.db.make_engine` and `make_async_engine` take from here."""

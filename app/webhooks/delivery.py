@@ -93,7 +93,9 @@ class Deliverer:
         schedule: Sequence[float] = SCHEDULE,
         allow_private: bool = False,
         client: httpx.AsyncClient | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
+        self._lease = lease
         self._transaction = transaction
         self._schedule = tuple(schedule)
         self._allow_private = allow_private
@@ -151,7 +153,7 @@ class Deliverer:
         if not ids:
             return []
         await connection.execute(
-            update(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)).values(lease_until=now + LEASE)
+            update(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)).values(lease_until=now + self._lease)
         )
         rows: Any = await connection.execute(
             select(
