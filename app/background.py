@@ -25,7 +25,7 @@ from app.partners.tokens import load_secret
 from app.state import AppState, state_of
 from app.webhooks.delivery import Deliverer, schedule_from
 from app.webhooks.messages import purge_old
-from app.webhooks.outbox import Subscriptions, load_subscriptions
+from app.webhooks.outbox import QUEUED, Subscriptions, load_subscriptions
 
 logger = logging.getLogger("stepwise")
 PURGE_INTERVAL_SECONDS = 600
@@ -170,9 +170,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         lease=timedelta(seconds=settings.webhook_lease_seconds),
     )
     tasks.append(asyncio.create_task(state.deliverer.run()))
+    stop_waking = state.transaction.listen(QUEUED, state.deliverer.wake)  # at once after a write queues
     try:
         yield
     finally:
+        stop_waking()
         for task in tasks:
             task.cancel()
             with suppress(asyncio.CancelledError):

@@ -7,8 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
+from app.db.statements import DriverStatement
+from app.webhooks.outbox import QUEUED
 from app.webhooks.tables import WebhookDelivery, WebhookMessage
 from tests.factories import session_body
 
@@ -228,3 +231,67 @@ def test_writes_refused_queue_nothing(client, app, key):
     assert refused.status_code == 422
     assert client.post("/v1/users/u-1/clearances", json={}, headers=bearer(key)).status_code == 422
     assert [m["type"] for m in messages(app)] == ["session.created"]
+
+
+def test_on_postgresql_a_single_post_and_its_events_are_one_statement(client, app, key, backend, monkeypatch):
+    """The hot POST's outbox rows go in the INSERT's own round trip (a WITH clause), not in a
+    transaction of their own; a clash's read follows it, and queues nothing."""
+    if backend != "postgres":
+        pytest.skip("SQLite has no INSERT in a WITH clause: its events share the session's transaction")
+    register(client, key, ["session.created", "safety.red_flag"])
+    driver: list[str] = []
+    framework: list[str] = []
+    run = DriverStatement.run
+
+    async def counted(self, raw, dialect, parameters):
+        rows = await run(self, raw, dialect, parameters)
+        driver.append(self._compiled[id(dialect)].sql)
+        return rows
+
+    def seen(conn, cursor, statement, *args):
+        if any(
+            table in statement
+            for table in ("session_log", "INSERT INTO webhook_message", "INSERT INTO webhook_delivery")
+        ):
+            framework.append(statement)
+
+    monkeypatch.setattr(DriverStatement, "run", counted)
+    event.listen(app.state.database.sync_engine, "before_cursor_execute", seen)
+    try:
+        stored = post(client, key, client_session_id="c-1", red_flags=["fever_or_unwell"])
+        assert stored.status_code == 201, stored.text
+        assert len(driver) == 1 and not framework
+        assert all(
+            f"INSERT INTO {table}" in driver[0] for table in ("session_log", "webhook_message", "webhook_delivery")
+        )
+        assert post(client, key, client_session_id="c-1", red_flags=["fever_or_unwell"]).status_code == 200
+        assert len(driver) == 3 and not framework  # the INSERT that clashed, then the stored row's read
+    finally:
+        event.remove(app.state.database.sync_engine, "before_cursor_execute", seen)
+    found = messages(app)
+    assert sorted(m["type"] for m in found) == ["safety.red_flag", "session.created"]
+    assert {m["data"]["session_id"] for m in found} == {stored.json()["id"]}
+
+
+def test_a_commit_that_queued_wakes_the_replicas_deliverer_and_nothing_else_does(client, app, key):
+    """Writes that queued deliveries signal `QUEUED` once committed (the deliverer sends at once,
+    not at its next poll); refused, rolled-back and unsubscribed writes signal nothing."""
+    signals: list[str] = []
+    stop = app.state.transaction.listen(QUEUED, lambda: signals.append("woken"))
+    try:
+        assert post(client, key).status_code == 201  # no endpoint yet
+        assert signals == []
+        register(client, key, ["session.created"])
+        assert post(client, key, client_session_id="c-1").status_code == 201
+        assert len(signals) == 1
+        assert post(client, key, client_session_id="c-1").status_code == 200  # stored before: nothing new
+        assert post(client, key, client_session_id="c-1", rpe=9).status_code == 409
+        assert post(client, key, exercise="no-such-exercise").status_code == 422
+        assert len(signals) == 1
+        assert post(client, key, headers={"Idempotency-Key": "k-1"}).status_code == 201
+        assert len(signals) == 2
+        batch = {"sessions": [session_body(user_id="u-2"), session_body(user_id="u-3")]}
+        assert client.post("/v1/sessions/batch", json=batch, headers=bearer(key)).status_code == 200
+        assert len(signals) == 3
+    finally:
+        stop()

@@ -4,6 +4,7 @@ each within its deadline, so a 2xx always means committed and a stalled database
 import asyncio
 import math
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -17,6 +18,13 @@ from app.db.engines import STATEMENT_TIMEOUT_SECONDS
 from app.db.statements import DriverStatement
 
 T = TypeVar("T")
+_AFTER_COMMIT = "stepwise.after_commit"
+
+
+def notify_after_commit(connection: AsyncConnection, signal: str) -> None:
+    """Have the `Transaction` running `connection`'s transaction call its listeners for
+    `signal` once it commits (not if it rolls back)."""
+    connection.info.setdefault(_AFTER_COMMIT, set()).add(signal)
 
 
 class Statements(Protocol):
@@ -24,6 +32,9 @@ class Statements(Protocol):
     transaction under way (`InTransaction`)."""
 
     async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    def notify(self, signal: str) -> None:
+        """Call `signal`'s listeners once what the statements wrote is committed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +45,9 @@ class InTransaction:
 
     async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         return await statement.rows(self.connection, parameters)
+
+    def notify(self, signal: str) -> None:
+        notify_after_commit(self.connection, signal)
 
 
 class Transaction:
@@ -58,9 +72,40 @@ class Transaction:
         # (SQLite keeps its transaction: its "begin" hook takes the lock a read needs.)
         self._one_statement = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
         self._cancels: set[asyncio.Task[None]] = set()
+        # Called after a commit whose work signalled their name (`notify_after_commit`).
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
+
+    @property
+    def one_statement(self) -> bool:
+        """Whether `statement` runs alone, in one round trip (PostgreSQL), not in a transaction."""
+        return self._one_statement is not None
+
+    def listen(self, signal: str, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after each commit that signalled `signal`; returns what stops it."""
+        self._listeners.setdefault(signal, []).append(listener)
+        return lambda: self._listeners[signal].remove(listener)
+
+    def notify(self, signal: str) -> None:
+        """Call `signal`'s listeners now (its work committed by itself: an autocommit statement)."""
+        for listener in self._listeners.get(signal, ()):
+            listener()
 
     async def __call__(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
-        async with self.engine.connect() as connection, connection.begin() as transaction:
+        signals: set[str] = set()
+        async with self.engine.connect() as connection:
+            try:
+                result = await self._committed(connection, work, arguments)
+            finally:  # (the info dict outlives the checkout: it is the pooled connection's own)
+                with suppress(Exception):  # (a connection invalidated mid-work has none to clear)
+                    signals = connection.info.pop(_AFTER_COMMIT, signals)
+        for signal in signals:
+            self.notify(signal)
+        return result
+
+    async def _committed(
+        self, connection: AsyncConnection, work: Callable[..., Awaitable[T]], arguments: dict[str, Any]
+    ) -> T:
+        async with connection.begin() as transaction:
             with anyio.fail_after(self._timeout):
                 result = await work(connection=connection, **arguments)
             # The COMMIT has a deadline of its own, not what is left of the work's: cut off by

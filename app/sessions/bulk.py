@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, Boolean, Column, DateTime, Insert, Integer, String, Table
+from sqlalchemy import JSON, Boolean, Column, DateTime, Insert, Integer, Select, String, Table, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
@@ -23,6 +23,7 @@ from sqlalchemy.types import TypeDecorator
 from app.db.statements import DriverStatement
 from app.db.types import insert_skipping_conflicts
 from app.sessions.tables import SessionRow
+from app.webhooks import outbox
 
 Row = dict[str, Any]
 COPY_FROM_ROWS = 20
@@ -49,6 +50,20 @@ def _insert_returning_ids(dialect: str) -> Insert:
 
 # One POSTed session (a row's columns as parameters; returns its id, or nothing on a clash).
 INSERT_ONE = DriverStatement(_insert_returning_ids, column_keys=COLUMNS)
+
+
+def _insert_queuing_events(dialect: str) -> Select:
+    # (Named values: a WITH clause's INSERT gets no VALUES from the compiled column keys.)
+    values = {name: bindparam(name, type_=_TABLE.c[name].type) for name in COLUMNS}
+    stored = insert_skipping_conflicts(dialect, _TABLE, list(_CONFLICT)).values(values)
+    c = _TABLE.c
+    return outbox.queued_with(stored.returning(c.id, c.partner_id, c.user_id, c.received_at))
+
+
+# One POSTed session and its events, in one statement on PostgreSQL (the parameters of
+# INSERT_ONE and `outbox.event_parameters`; returns its id and the deliveries queued, or nothing
+# on a clash).
+INSERT_ONE_QUEUING = DriverStatement(_insert_queuing_events, column_keys=COLUMNS)
 
 
 async def insert_sessions(

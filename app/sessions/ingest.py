@@ -25,12 +25,12 @@ from app.db.transactions import InTransaction, Statements, Transaction
 from app.errors import Conflict, DomainError, InvalidRequest, ProblemError, problem_document, validation_problems
 from app.idempotency.service import StoredAnswer, run_once
 from app.kit import new_id, render
-from app.sessions.bulk import INSERT_ONE, insert_sessions
+from app.sessions.bulk import INSERT_ONE, INSERT_ONE_QUEUING, insert_sessions
 from app.sessions.documents import Row, row_values, same_content, to_document
 from app.sessions.queries import CLIENT_SESSION
 from app.sessions.schemas import BatchItemIn, SessionIn
 from app.sessions.tables import SessionRow
-from app.webhooks import events
+from app.webhooks import events, outbox
 from app.webhooks.outbox import Subscriptions
 
 
@@ -136,13 +136,16 @@ async def post_session(
     idempotency_key: str | None,
     fingerprint: str,
 ) -> tuple[StoredAnswer, bool]:
-    """One session, and whether the answer is a replay. With no `idempotency_key` and no
-    endpoint of the partner wanting its events, its statements run alone: the INSERT commits by
-    itself (one round trip on PostgreSQL), and a clash's read follows it. Otherwise claiming the
-    key, the session, its events (the outbox) and the answer share one transaction."""
+    """One session, and whether the answer is a replay. With no `idempotency_key`, its
+    statement runs alone: the INSERT, with its events' outbox rows when the partner has an
+    endpoint wanting them (one statement on PostgreSQL: `INSERT_ONE_QUEUING`), commits by itself
+    in one round trip, and a clash's read follows it. Otherwise claiming the key, the session,
+    its events and the answer share one transaction (as do the events on SQLite)."""
     post_one = partial(_post_one, catalogue=catalogue, partner_id=partner_id, user_id=user_id, body=body)
-    if idempotency_key is None and not events.wants_any(subscriptions, partner_id, events.STORED_SESSION_EVENTS):
-        return (await post_one(statements=transaction))[0], False
+    wanted = events.wants_any(subscriptions, partner_id, events.STORED_SESSION_EVENTS)
+    if idempotency_key is None and (not wanted or transaction.one_statement):
+        stored, _ = await post_one(statements=transaction, subscriptions=subscriptions if wanted else None)
+        return stored, False
 
     async def with_events(connection: AsyncConnection) -> StoredAnswer:
         stored, document = await post_one(statements=InTransaction(connection))
@@ -168,20 +171,39 @@ async def post_session(
 
 
 async def _post_one(
-    *, statements: Statements, catalogue: LiveCatalogue, partner_id: int, user_id: str, body: SessionIn
+    *,
+    statements: Statements,
+    catalogue: LiveCatalogue,
+    partner_id: int,
+    user_id: str,
+    body: SessionIn,
+    subscriptions: Subscriptions | None = None,
 ) -> tuple[StoredAnswer, Row | None]:
-    """The answer, and the new session's document (None when it was stored before)."""
+    """The answer, and the new session's document (None when it was stored before). With
+    `subscriptions` (a statement run alone, on PostgreSQL), its events are queued by the INSERT."""
     checked(body, catalogue, at=["body"])
     row = row_values(
         session_id=new_id(), partner_id=partner_id, user_id=user_id, body=body, received_at=datetime.now(UTC)
     )
-    inserted = await statements.statement(INSERT_ONE, row)
+    document = to_document(row, catalogue)
+    queuing = (
+        events.stored_session_events(subscriptions, partner_id=partner_id, document=document, catalogue=catalogue)
+        if subscriptions is not None
+        else []
+    )
+    if queuing:
+        parameters = row | outbox.event_parameters(queuing, row["received_at"])
+        inserted = await statements.statement(INSERT_ONE_QUEUING, parameters)
+        if inserted and inserted[0]["queued"]:
+            statements.notify(outbox.QUEUED)
+    else:
+        inserted = await statements.statement(INSERT_ONE, row)
     earlier = None
     if not inserted:  # its client_session_id is taken (the unique constraint decides)
         parameters = {"partner_id": partner_id, "user_id": user_id, "client_session_id": body.client_session_id}
         found = await statements.statement(CLIENT_SESSION, parameters)
         earlier = found[0] if found else None
-    new = to_document(row, catalogue) if inserted else None
+    new = document if inserted else None
     answer = _answer(row, new=new, earlier=earlier, catalogue=catalogue)
     if isinstance(answer, Conflict):
         raise answer

@@ -20,11 +20,11 @@ sends them, signed as Standard Webhooks specifies (the `standardwebhooks` packag
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import insert, or_, select, update
@@ -36,6 +36,7 @@ from app.db.transactions import Transaction
 from app.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from app.webhooks.urls import RefusedUrl, checked_url
 
+T = TypeVar("T")
 logger = logging.getLogger("stepwise.webhooks")
 # httpx logs every request at INFO with its URL, and a partner's URL may carry a token of theirs.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -48,7 +49,8 @@ LEASE = timedelta(minutes=5)
 DISABLE_AFTER = timedelta(days=5)
 MAX_IN_FLIGHT = 32
 PER_ENDPOINT = 4
-POLL_SECONDS = 0.2
+# A write queuing deliveries wakes its replica's deliverer at once; the others find them by polling.
+POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class Deliverer:
         self._per_endpoint: dict[str, asyncio.Semaphore] = {}
         self._wake = asyncio.Event()
         self._active = 0  # claimed and not yet recorded: never more than MAX_IN_FLIGHT
+        self._writing: set[asyncio.Future[Any]] = set()  # claims and outcomes being written (`_finished`)
         self.outcomes: dict[str, int] = {}  # attempts by outcome, for /metrics
 
     def wake(self) -> None:
@@ -113,11 +116,13 @@ class Deliverer:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
+                self._wake.clear()  # (before claiming: a wake while the claim runs claims again)
                 room = MAX_IN_FLIGHT - self._active
                 claimed: list[Claimed] = []
                 if room > 0:
                     try:
-                        claimed = await self._transaction(self._claim, now=datetime.now(UTC), limit=room)
+                        claim = self._transaction(self._claim, now=datetime.now(UTC), limit=room)
+                        claimed = await self._finished(claim)
                     except Exception as error:  # the database out of reach: try again shortly
                         logger.warning("claiming webhook deliveries failed: %s", type(error).__name__)
                 for delivery in claimed:
@@ -125,12 +130,14 @@ class Deliverer:
                     task = asyncio.create_task(self._send_bounded(delivery))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                self._wake.clear()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
         finally:
+            # Each send ended before the caller goes on (to dispose of the engine: a send
+            # recording its outcome on a closed engine would never end).
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, *self._writing, return_exceptions=True)
             await self._client.aclose()
 
     async def _claim(self, *, connection: AsyncConnection, now: datetime, limit: int) -> list[Claimed]:
@@ -216,7 +223,18 @@ class Deliverer:
             error = f"refused: the URL {refused}"[:200]
         except httpx.HTTPError as failed:
             error = (type(failed).__name__ + (f": {failed}" if str(failed) else ""))[:200]
-        await self._transaction(self._record, delivery=delivery, at=at, status=status, error=error, wait=wait)
+        await self._finished(
+            self._transaction(self._record, delivery=delivery, at=at, status=status, error=error, wait=wait)
+        )
+
+    async def _finished(self, write: Coroutine[Any, Any, T]) -> T:
+        """`write`'s result; cancelled meanwhile (the replica stopping), `write` still runs to its
+        end (`run` waits for it): a database write cut off mid-way can leave its connection
+        holding SQLite's write lock, or a claim half made."""
+        task = asyncio.ensure_future(write)
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+        return await asyncio.shield(task)
 
     async def _record(
         self,

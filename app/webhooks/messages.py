@@ -8,9 +8,10 @@ from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from app.db.transactions import notify_after_commit
 from app.errors import NotFound
 from app.kit import utc_text
-from app.webhooks.outbox import enqueue
+from app.webhooks.outbox import QUEUED, enqueue
 from app.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 KEPT = timedelta(days=7)
@@ -80,6 +81,8 @@ async def replay(*, connection: AsyncConnection, partner_id: int, endpoint_id: s
         .where(col(WebhookDelivery.endpoint_id) == endpoint_id, col(WebhookDelivery.message_id).in_(ids))
         .values(status="pending", attempts=0, next_attempt_at=datetime.now(since.tzinfo), lease_until=None)
     )
+    if replayed.rowcount:
+        notify_after_commit(connection, QUEUED)
     return replayed.rowcount or 0
 
 

@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import ARRAY, Insert, Select, Text, and_, bindparam, cast, func, insert, literal, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col
 
+from app.db.transactions import notify_after_commit
 from app.kit import new_id, utc_text
 from app.webhooks.tables import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
@@ -57,6 +59,10 @@ def load_subscriptions(session: Session) -> Subscriptions:
 def message_body(event_type: str, data: Mapping[str, Any], now: datetime) -> str:
     """The JSON body every attempt sends (and signs): `{type, timestamp, data}`."""
     return orjson.dumps({"type": event_type, "timestamp": utc_text(now), "data": data}).decode()
+
+
+# What a commit that queued deliveries signals (`app.db.transactions`): the replica's deliverer wakes.
+QUEUED = "webhooks.queued"
 
 
 class Event(NamedTuple):
@@ -131,4 +137,70 @@ async def enqueue_many(
     if messages:
         await connection.execute(insert(WebhookMessage), messages)
         await connection.execute(insert(WebhookDelivery), deliveries)
+        notify_after_commit(connection, QUEUED)
     return [str(message["id"]) for message in messages]
+
+
+def queued_with(stored: Insert) -> Select:
+    """One PostgreSQL statement: `stored`, an INSERT that may insert nothing (a conflict) and
+    RETURNs the new row's `id`, `partner_id`, `user_id` and `received_at`; and, only when it
+    inserted, the events given as arrays (`event_parameters`) queued for every enabled endpoint
+    of that partner that asked for their type, as `enqueue_many` queues them. So a write and its
+    outbox rows are one round trip (data-modifying WITH clauses: all or nothing, one snapshot).
+
+    It answers one row, (`id`, `queued`: the deliveries queued), or none when `stored` inserted nothing."""
+    written = stored.cte("stored")
+    incoming = (
+        func.unnest(
+            bindparam("message_ids", type_=ARRAY(Text)),
+            bindparam("event_types", type_=ARRAY(Text)),
+            bindparam("bodies", type_=ARRAY(Text)),
+        )
+        .table_valued("id", "type", "body")
+        .render_derived(name="incoming")
+    )
+    message = WebhookMessage.__table__.c  # type: ignore[attr-defined]
+    messages = (
+        insert(WebhookMessage)
+        .from_select(
+            ["id", "partner_id", "user_id", "type", "body", "created_at"],
+            select(
+                incoming.c.id,
+                written.c.partner_id,
+                written.c.user_id,
+                incoming.c.type,
+                incoming.c.body,
+                written.c.received_at,
+            ).select_from(incoming.join(written, true())),
+        )
+        .returning(message.id, message.partner_id, message.type, message.created_at)
+        .cte("messages")
+    )
+    endpoint = WebhookEndpoint.__table__.c  # type: ignore[attr-defined]
+    wanted = and_(
+        endpoint.partner_id == messages.c.partner_id,
+        endpoint.enabled,
+        cast(endpoint.events, JSONB).contains(func.jsonb_build_array(messages.c.type)),
+    )
+    deliveries = (
+        insert(WebhookDelivery)
+        .from_select(
+            ["message_id", "endpoint_id", "status", "attempts", "next_attempt_at"],
+            select(messages.c.id, endpoint.id, literal("pending"), literal(0), messages.c.created_at).select_from(
+                messages.join(WebhookEndpoint, wanted)
+            ),
+        )
+        .returning(WebhookDelivery.__table__.c.id)  # type: ignore[attr-defined]
+        .cte("deliveries")
+    )
+    queued = select(func.count()).select_from(deliveries).scalar_subquery()
+    return select(written.c.id, queued.label("queued"))
+
+
+def event_parameters(events: Sequence[Event], now: datetime) -> dict[str, list[str]]:
+    """The parameters `queued_with` takes for these events (all the user's whose row it inserts)."""
+    return {
+        "message_ids": ["msg_" + new_id() for _ in events],
+        "event_types": [event.event_type for event in events],
+        "bodies": [message_body(event.event_type, event.data, now) for event in events],
+    }

@@ -162,12 +162,10 @@ async def list_webhook_deliveries(
     summary="Queue again every message for the endpoint created since a time (same webhook-id)",
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
 )
-async def replay_webhook(endpoint_id: EndpointIdPath, body: ReplayIn, access: Manager, state: AppStateDep) -> Queued:
+async def replay_webhook(endpoint_id: EndpointIdPath, body: ReplayIn, access: Manager) -> Queued:
     queued = await access.transaction(
         messages.replay, partner_id=access.partner_id, endpoint_id=endpoint_id, since=body.since
     )
-    if state.deliverer is not None:
-        state.deliverer.wake()
     return Queued(queued=queued)
 
 
@@ -178,8 +176,6 @@ async def replay_webhook(endpoint_id: EndpointIdPath, body: ReplayIn, access: Ma
     summary="Queue one webhook.test event for the endpoint",
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def test_webhook(endpoint_id: EndpointIdPath, access: Manager, state: AppStateDep) -> Queued:
+async def test_webhook(endpoint_id: EndpointIdPath, access: Manager) -> Queued:
     queued = await access.transaction(messages.send_test, partner_id=access.partner_id, endpoint_id=endpoint_id)
-    if state.deliverer is not None:
-        state.deliverer.wake()
     return Queued(queued=0 if queued is None else 1)
