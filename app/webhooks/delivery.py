@@ -105,6 +105,7 @@ class Deliverer:
         self._per_endpoint: dict[str, asyncio.Semaphore] = {}
         self._wake = asyncio.Event()
         self._active = 0  # claimed and not yet recorded: never more than MAX_IN_FLIGHT
+        self._backlog = False  # the last claim took all there was room for
         self._writing: set[asyncio.Future[Any]] = set()  # claims and outcomes being written (`_finished`)
         self.outcomes: dict[str, int] = {}  # attempts by outcome, for /metrics
 
@@ -125,6 +126,8 @@ class Deliverer:
                         claimed = await self._finished(claim)
                     except Exception as error:  # the database out of reach: try again shortly
                         logger.warning("claiming webhook deliveries failed: %s", type(error).__name__)
+                    # As many as there was room for: more may be due, so claim again once half are sent.
+                    self._backlog = len(claimed) == room
                 for delivery in claimed:
                     self._active += 1
                     task = asyncio.create_task(self._send_bounded(delivery))
@@ -198,6 +201,9 @@ class Deliverer:
             logger.exception("webhook delivery %s failed unexpectedly", delivery.delivery_id)
         finally:
             self._active -= 1
+            if self._backlog and self._active <= MAX_IN_FLIGHT // 2:
+                self._backlog = False
+                self._wake.set()
 
     async def send(self, delivery: Claimed) -> None:
         """One attempt, and its outcome stored."""
