@@ -27,6 +27,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     STEPWISE_PORT=8000 \
     DATABASE_URL=sqlite:////data/stepwise.db
 USER 10001:10001
+# The chart library's font cache, built once here rather than at the first chart of each container.
+RUN python -c "import matplotlib.font_manager"
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000

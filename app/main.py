@@ -24,6 +24,7 @@ from app.http_errors import install_error_handlers
 from app.migrate import head_revision
 from app.partners import router as partners_router
 from app.partners.auth import KeyStore
+from app.progress import router as progress_router
 from app.ratelimits import RateLimits
 from app.recommendations import hotpath as recommendations_hotpath
 from app.recommendations import router as recommendations_router
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
         clearances_router,
         partners_router,
         recommendations_router,
+        progress_router,
         content_router,
         webhooks_router,
         catalogue_router,

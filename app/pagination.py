@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Query
+from fastapi import Query, Request, Response
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import InvalidRequest
 
@@ -53,3 +55,33 @@ def next_link(path: str, params: dict[str, Any], next_cursor: str | None) -> dic
         return {}
     query = {k: v for k, v in params.items() if v is not None and k != "cursor"} | {"cursor": next_cursor}
     return {"Link": f'<{path}?{urlencode(query)}>; rel="next"'}
+
+
+async def newest_first(
+    connection: AsyncConnection,
+    query: Select,
+    *,
+    moment: Any,  # a table's column (`col(Table.field)`): its name reads the key back
+    tie: Any,
+    after: tuple[Any, Any] | None,
+    limit: int,
+) -> tuple[list[Any], tuple[Any, Any] | None]:
+    """One page of `query`'s rows (as mappings), latest `moment` first, `tie` breaking ties
+    (latest first too), after the key `after`; and the key to continue after, if there is more."""
+    if after is not None:
+        query = query.where(tuple_(moment, tie) < tuple_(*after))
+    query = query.order_by(moment.desc(), tie.desc()).limit(limit + 1)
+    rows = list((await connection.execute(query)).mappings().all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, ((rows[-1][moment.key], rows[-1][tie.key]) if more else None)
+
+
+def next_page(
+    request: Request, response: Response, last: tuple[Any, Any] | None, filters: dict[str, Any]
+) -> str | None:
+    """The `next_cursor` of a page that stopped at the key `last` (a moment and a tie-breaker),
+    with the `Link` to the next page set on `response` (the same `filters`)."""
+    next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
+    response.headers.update(next_link(request.url.path, filters, next_cursor))
+    return next_cursor

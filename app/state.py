@@ -16,6 +16,7 @@ from app.content.views import PartnerViews
 from app.cors import Origins
 from app.db.transactions import Transaction
 from app.partners.auth import KeyStore
+from app.progress.drawings import DrawnCharts
 from app.ratelimits import RateLimits
 from app.settings import Settings
 from app.webhooks.delivery import Deliverer
@@ -69,6 +70,8 @@ class AppState:
     webhook_subscriptions: Subscriptions = field(default_factory=Subscriptions)
     # Sends this replica's share of the webhook deliveries (started by the lifespan).
     deliverer: Deliverer | None = None
+    # The progress charts drawn lately, by ETag.
+    drawn_charts: DrawnCharts = field(default_factory=DrawnCharts)
 
     def catalogue_for(self, partner_id: int) -> LiveCatalogue:
         """The catalogue as this partner sees it: the built-in one, plus its own content."""

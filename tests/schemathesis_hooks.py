@@ -72,6 +72,17 @@ FALSE_POSITIVES: dict[tuple[str, str, str], str] = {
     ("body", "increment", "multiple of the increment"): CROSS_FIELD,
     ("body", "pain_limit", "must be above pain_ok"): CROSS_FIELD,
     ("body", "pain_stop", "must be above pain_limit"): CROSS_FIELD,
+    ("body", "recorded_at", "more than 5 minutes in the future"): (
+        "A questionnaire cannot have been filled in in the future; as with `performed_at`, JSON Schema cannot "
+        "compare a date-time with the server's clock."
+    ),
+    ("query", "since", "since is after until"): (
+        "A period starts before it ends: a tie between two query parameters, which OpenAPI cannot state."
+    ),
+    ("query", "since", "longer than two years"): (
+        "A progress period spans at most two years: a limit on the distance between two query parameters, "
+        "which OpenAPI cannot state."
+    ),
     ("body", "url", "does not resolve"): WEBHOOK_URL,
     ("body", "url", "not public"): WEBHOOK_URL,
     ("body", "url", "must be an https URL"): WEBHOOK_URL,

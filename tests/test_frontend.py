@@ -11,8 +11,10 @@ import tempfile
 import threading
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from tests.browser import chromium_page
 from tests.conftest import settings_for
 
 FRONTEND = Path(__file__).parent.parent / "examples" / "frontend"
+SVG = "{http://www.w3.org/2000/svg}"
 SCREENSHOT = Path(os.environ.get("STEPWISE_SCREENSHOTS") or tempfile.mkdtemp(prefix="stepwise-shots-")) / "frontend.png"
 
 
@@ -71,6 +74,28 @@ def stepwise(database_url, backend, sites) -> Iterator[tuple[str, str, object]]:
         yield base, key, app
 
 
+def history(base: str, partner: dict[str, str], user: str) -> None:
+    """Ten easy days on the ladder's first step, and two ODI scores, for the page to show."""
+    ladder = httpx.get(f"{base}/v1/progressions/lunge-ladder", headers=partner).json()
+    first = ladder["steps"][0]
+    now = datetime.now(UTC)
+    for day in range(10, 0, -1):
+        session = {
+            "exercise": first["exercise"],
+            "performed_at": (now - timedelta(days=day)).isoformat(),
+            "target_dose": first["start"],
+            "sets": [{"dose": first["start"]}] * first["sets"],
+            "rpe": 3,
+            "pain": {"before": 1, "during": 1 + day % 3, "after": 1, "next_morning": day % 2},
+            "support_used": False,
+        }
+        stored = httpx.post(f"{base}/v1/users/{user}/sessions", json=session, headers=partner)
+        assert stored.status_code == 201, stored.text
+    for days, score in ((10, 40), (1, 28)):
+        body = {"instrument": "odi", "score": score, "recorded_at": (now - timedelta(days=days)).isoformat()}
+        assert httpx.post(f"{base}/v1/users/{user}/outcomes", json=body, headers=partner).status_code == 201
+
+
 def mint(base: str, key: str, user: str, ttl: int = 900) -> str:
     minted = httpx.post(
         f"{base}/v1/users/{user}/tokens",
@@ -93,6 +118,7 @@ def test_the_frontend_shows_the_routine_and_logs_a_session_from_an_allowed_origi
     user = f"browser-{uuid.uuid4().hex[:6]}"
     token = mint(base, key, user)
     partner = {"Authorization": f"Bearer {key}"}
+    history(base, partner, user)
     routine = httpx.get(f"{base}/v1/users/{user}/routine?progression=lunge-ladder", headers=partner).json()
     with chromium_page() as page:
         errors: list[str] = []
@@ -106,6 +132,13 @@ def test_the_frontend_shows_the_routine_and_logs_a_session_from_an_allowed_origi
         step_cues = page.eval_on_selector_all("#blocks > li.step .cues li", "items => items.map(i => i.textContent)")
         assert step_cues == cues and cues
         assert page.text_content("#action") == routine["recommendation"]["action"]
+        # Under the routine: the progress chart (fetched with the token, shown as an image whose
+        # alt text is the chart's own description) and the outcome trend.
+        page.wait_for_function("document.getElementById('chart-image').naturalWidth > 0", timeout=15_000)
+        chart = httpx.get(f"{base}/v1/users/{user}/progress.svg?progression=lunge-ladder", headers=partner).text
+        assert page.get_attribute("#chart-image", "alt") == ET.fromstring(chart).find(f"{SVG}desc").text
+        trend = page.text_content('#outcomes li[data-instrument="odi"]')
+        assert "40 → 28 (-12)" in trend and "a change you can feel" in trend
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         print(f"screenshot of the example frontend rendering a routine: {SCREENSHOT}")

@@ -11,7 +11,7 @@ from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
 from app.kit import NO_NUL, aware_moment
-from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
+from app.pagination import Cursor, Limit, decode_cursor, next_page
 from app.responses import REPLAYED, stored_answer
 
 router = APIRouter(prefix="/v1", tags=["clearances"], route_class=OrjsonRoute)
@@ -71,8 +71,7 @@ async def list_clearances(
     items, last = await access.transaction.autocommit(
         service.list_clearances, partner_id=access.partner_id, user_id=user_id, after=after, limit=limit
     )
-    next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
-    response.headers.update(next_link(request.url.path, {"limit": limit}, next_cursor))
+    next_cursor = next_page(request, response, last, {"limit": limit})
     return ClearancePage.model_validate({"items": items, "next_cursor": next_cursor})
 
 

@@ -4,7 +4,7 @@ clearances are erased with them (`app.sessions.service.erase_user`)."""
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -12,8 +12,9 @@ from app.clearances.schemas import ClearanceIn
 from app.clearances.tables import ClearanceRow
 from app.db.transactions import Transaction
 from app.errors import NotFound
-from app.idempotency.service import StoredAnswer, run_once
+from app.idempotency.service import StoredAnswer, write_once
 from app.kit import new_id, render, utc_text
+from app.pagination import newest_first
 from app.webhooks import events
 from app.webhooks.outbox import Subscriptions
 
@@ -40,31 +41,23 @@ async def record_clearance(
 ) -> tuple[StoredAnswer, bool]:
     """Store one clearance, received now (once per `Idempotency-Key`); the answer and whether it is a replay."""
 
-    async def once(*, connection: AsyncConnection) -> tuple[StoredAnswer, bool]:
-        async def work() -> StoredAnswer:
-            row = {
-                "id": new_id(),
-                "partner_id": partner_id,
-                "user_id": user_id,
-                "cleared_at": body.cleared_at,
-                "received_at": datetime.now(UTC),
-                "note": body.note,
-            }
-            await connection.execute(insert(ClearanceRow).values(row))
-            document = _document(row)
-            await events.clearance_recorded(connection, subscriptions, partner_id=partner_id, document=document)
-            return StoredAnswer(201, render(document))
+    async def work(connection: AsyncConnection) -> StoredAnswer:
+        row = {
+            "id": new_id(),
+            "partner_id": partner_id,
+            "user_id": user_id,
+            "cleared_at": body.cleared_at,
+            "received_at": datetime.now(UTC),
+            "note": body.note,
+        }
+        await connection.execute(insert(ClearanceRow).values(row))
+        document = _document(row)
+        await events.clearance_recorded(connection, subscriptions, partner_id=partner_id, document=document)
+        return StoredAnswer(201, render(document))
 
-        return await run_once(
-            connection=connection,
-            partner_id=partner_id,
-            key=idempotency_key,
-            fingerprint=fingerprint,
-            user_ids=lambda: {user_id},
-            work=work,
-        )
-
-    return await transaction(once)
+    return await write_once(
+        transaction, partner_id=partner_id, key=idempotency_key, fingerprint=fingerprint, user_id=user_id, work=work
+    )
 
 
 async def get_clearance(
@@ -89,11 +82,7 @@ async def list_clearances(
 ) -> tuple[list[dict[str, Any]], tuple[datetime, int] | None]:
     """One page, newest `cleared_at` first (then latest received), and the key to continue after."""
     query = select(ClearanceRow).where(col(ClearanceRow.partner_id) == partner_id, col(ClearanceRow.user_id) == user_id)
-    if after is not None:
-        query = query.where(tuple_(col(ClearanceRow.cleared_at), col(ClearanceRow.seq)) < tuple_(*after))
-    query = query.order_by(col(ClearanceRow.cleared_at).desc(), col(ClearanceRow.seq).desc()).limit(limit + 1)
-    rows = (await connection.execute(query)).mappings().all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = (rows[-1]["cleared_at"], rows[-1]["seq"]) if more else None
+    rows, last = await newest_first(
+        connection, query, moment=col(ClearanceRow.cleared_at), tie=col(ClearanceRow.seq), after=after, limit=limit
+    )
     return [_document(row) for row in rows], last

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from app.db.transactions import Transaction
 from app.db.types import insert_skipping_conflicts
 from app.errors import Conflict, DomainError, InvalidRequest, problem_document
 from app.idempotency.tables import IdempotencyRecord, IdempotencyUser
@@ -107,6 +108,31 @@ async def run_once(
         answer = StoredAnswer(refusal.status, orjson.dumps(problem_document(refusal.problem())).decode())
     await remember(connection=connection, partner_id=partner_id, key=key, answer=answer, user_ids=user_ids())
     return answer, False
+
+
+async def write_once(
+    transaction: Transaction,
+    *,
+    partner_id: int,
+    key: str | None,
+    fingerprint: str,
+    user_id: str,
+    work: Callable[[AsyncConnection], Awaitable[StoredAnswer]],
+) -> tuple[StoredAnswer, bool]:
+    """(answer, replayed): `work` (a write for one user) in one transaction of its own, once
+    per Idempotency-Key (`run_once`)."""
+
+    async def once(*, connection: AsyncConnection) -> tuple[StoredAnswer, bool]:
+        return await run_once(
+            connection=connection,
+            partner_id=partner_id,
+            key=key,
+            fingerprint=fingerprint,
+            user_ids=lambda: {user_id},
+            work=lambda: work(connection),
+        )
+
+    return await transaction(once)
 
 
 async def forget_user(*, connection: AsyncConnection, partner_id: int, user_id: str) -> None:

@@ -10,7 +10,7 @@ from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
 from app.kit import NO_NUL, Rfc3339, aware_moment
-from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
+from app.pagination import Cursor, Limit, decode_cursor, next_page
 from app.responses import REPLAYED, stored_answer
 from app.sessions import ingest, service
 from app.sessions.schemas import (
@@ -134,14 +134,13 @@ async def list_sessions(
         after=after,
         limit=limit,
     )
-    next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
     filters = {
         "since": since and since.isoformat(),
         "until": until and until.isoformat(),
         "exercise": exercise,
         "limit": limit,
     }
-    response.headers.update(next_link(request.url.path, filters, next_cursor))
+    next_cursor = next_page(request, response, last, filters)
     return SessionPage(items=items, next_cursor=next_cursor)
 
 

@@ -12,6 +12,7 @@ from app.catalogue.memory import LiveCatalogue
 from app.clearances.tables import ClearanceRow
 from app.errors import InvalidRequest, NotFound
 from app.idempotency.service import forget_user
+from app.progress.tables import OutcomeRow
 from app.sessions.documents import Row, pain_peak, to_document
 from app.sessions.queries import find_session, listing_query
 from app.sessions.schemas import SessionPatch
@@ -85,7 +86,7 @@ async def erase_user(
 ) -> None:
     """Delete everything stored about one user of one partner, in the caller's transaction (the
     webhook messages holding their data too), and queue `user.erased`."""
-    for table in (SessionRow, ClearanceRow):
+    for table in (SessionRow, ClearanceRow, OutcomeRow):
         mine = (col(table.partner_id) == partner_id, col(table.user_id) == user_id)
         await connection.execute(delete(table).where(*mine))
     await forget_user(connection=connection, partner_id=partner_id, user_id=user_id)

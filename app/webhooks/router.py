@@ -9,7 +9,7 @@ from app.dependencies import Access, AppStateDep, require_scope
 from app.errors import problem_responses
 from app.json_route import OrjsonRoute
 from app.kit import NO_NUL, aware_moment
-from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, next_link
+from app.pagination import Cursor, Limit, decode_cursor, next_page
 from app.webhooks import messages, service
 from app.webhooks.schemas import (
     DeliveryPage,
@@ -150,8 +150,7 @@ async def list_webhook_deliveries(
     items, last = await access.transaction.autocommit(
         messages.list_deliveries, partner_id=access.partner_id, endpoint_id=endpoint_id, after=after, limit=limit
     )
-    next_cursor = encode_cursor([last[0].isoformat(), last[1]]) if last else None
-    response.headers.update(next_link(request.url.path, {"limit": limit}, next_cursor))
+    next_cursor = next_page(request, response, last, {"limit": limit})
     return {"items": items, "next_cursor": next_cursor}
 
 
