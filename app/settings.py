@@ -1,10 +1,12 @@
 """Service configuration, read once from the environment (pydantic-settings)."""
 
+import difflib
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db.engines import CONNECT_TIMEOUT_SECONDS, POOL_TIMEOUT_SECONDS, STATEMENT_TIMEOUT_SECONDS, EngineOptions
@@ -41,6 +43,8 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=CONNECT_TIMEOUT_SECONDS, ge=2, le=60)
     db_pool_timeout: float = Field(default=POOL_TIMEOUT_SECONDS, gt=0, le=60)
     db_statement_timeout: float = Field(default=STATEMENT_TIMEOUT_SECONDS, gt=0, le=300)
+    # At start-up, how long to wait for PostgreSQL to answer (retrying with backoff) before giving up.
+    db_wait_seconds: float = Field(default=30.0, ge=0, le=3600)
     # How long a checked API key is trusted before the database is asked again; bounds how long
     # a key revoked elsewhere (another replica, the CLI) keeps working here.
     key_cache_seconds: float = Field(default=5.0, ge=0, le=10)
@@ -108,6 +112,48 @@ class Settings(BaseSettings):
     @classmethod
     def lower_case_level(cls, level: str) -> str:
         return level.lower() if isinstance(level, str) else level
+
+
+def variable_of(field: str) -> str:
+    """The environment variable a person sets for the setting `field` (e.g. STEPWISE_LOG_LEVEL)."""
+    aliases = getattr(Settings.model_fields[field].validation_alias, "choices", None)
+    return str(aliases[0]) if aliases else f"STEPWISE_{field.upper()}"
+
+
+def _variables() -> set[str]:
+    """Every variable a setting is read from (each alias too)."""
+    found = set()
+    for name, field in Settings.model_fields.items():
+        found.add(f"STEPWISE_{name.upper()}")
+        found.update(str(alias) for alias in getattr(field.validation_alias, "choices", None) or ())
+    return found
+
+
+# The test suite's and the benchmarks' own variables, read by them, not by the service.
+_NOT_SETTINGS = ("STEPWISE_TEST_", "STEPWISE_BENCH_", "STEPWISE_SCREENSHOTS")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A line for each `STEPWISE_*` variable that is no setting (a typo is otherwise silently
+    ignored), with the closest one when there is one."""
+    known = _variables()
+    lines = []
+    ours = sorted(v for v in environ if v.startswith("STEPWISE_") and not v.startswith(_NOT_SETTINGS))
+    for variable in (v for v in ours if v not in known):
+        close = difflib.get_close_matches(variable, known, n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        lines.append(f"{variable} is not a setting, and is ignored{hint}")
+    return lines
+
+
+def configuration_problems(error: ValidationError) -> list[str]:
+    """Each problem with the settings, named by the variable a person sets (not the field)."""
+    lines = []
+    for problem in error.errors():
+        where = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = variable_of(where) if where in Settings.model_fields else where or "settings"
+        lines.append(f"{variable}: {problem['msg']}")
+    return lines
 
 
 @lru_cache

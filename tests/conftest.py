@@ -97,6 +97,20 @@ class Databases:
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "through_pgbouncer: also run through pgbouncer (transaction pooling)")
+    config.addinivalue_line("markers", "browser: drives headless Chromium")
+    config.addinivalue_line("markers", "quick: the first check, under a minute (`pytest -m quick`)")
+
+
+# `pytest -m quick`: the contract's core on SQLite in about half a minute, for a first check
+# before the whole run (which starts servers, browsers, Redis and PostgreSQL).
+QUICK = (
+    "tests/test_sessions.py",
+    "tests/test_recommendations.py",
+    "tests/test_catalogue_api.py",
+    "tests/test_clearances.py",
+    "tests/test_outcomes.py",
+    "tests/test_user_tokens.py",
+)
 
 
 # The longest tests (a minute or more each on this machine type), handed to the workers first:
@@ -112,6 +126,9 @@ LONGEST_FIRST = (
 
 def pytest_collection_modifyitems(items) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable: the rest keep their order
+    for item in items:
+        if item.nodeid.startswith(QUICK) and "[postgres" not in item.nodeid and "[pgbouncer" not in item.nodeid:
+            item.add_marker(pytest.mark.quick)
 
 
 def pytest_generate_tests(metafunc) -> None:
@@ -284,7 +301,27 @@ def _postgres_skipped(terminalreporter) -> str | None:
 
 
 @pytest.hookimpl(trylast=True)
+def backends_run(reports) -> list[str]:
+    """The backends some passing test ran on: the databases by the tests' parameters, Redis and
+    Chromium by the tests that need them (the `uses_redis` property, the `browser` marker)."""
+    ran = set()
+    for report in reports:
+        keywords = report.keywords
+        for name, parameter in (("sqlite", "[sqlite"), ("postgresql", "[postgres"), ("pgbouncer", "[pgbouncer")):
+            if parameter in report.nodeid:
+                ran.add(name)
+        if ("uses", "redis") in report.user_properties:
+            ran.add("redis")
+        if "browser" in keywords:
+            ran.add("chromium")
+    order = ["sqlite", "postgresql", "pgbouncer", "redis", "chromium"]
+    return [name for name in order if name in ran]
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
+    passed = [r for r in terminalreporter.stats.get("passed", []) if r.when == "call"]
+    ran = backends_run(passed)
+    terminalreporter.write_line(f"backends: {', '.join(ran) or 'none'}", bold=True)
     problem = _postgres_skipped(terminalreporter)
     if problem:
         terminalreporter.write_line(

@@ -210,6 +210,10 @@ def test_json_logs_carry_one_line_per_request_and_never_a_key(tmp_path):
     assert len([r for r in requests if r["request_id"] == "trace-json-2"]) == 2
     assert any(r["name"].startswith("uvicorn") for r in records)  # uvicorn's own lines are JSON too
     everything = "".join(lines)  # the log (the demo banner before it shows the key by design)
+    # Plain JSON: no terminal colour codes, and each message once (uvicorn's records carry a
+    # coloured copy, `color_message`).
+    assert "\x1b" not in everything and "\\u001b" not in everything
+    assert all("color_message" not in r for r in records)
     assert key not in everything and "person-77" not in everything and "n-5512" not in everything
 
 
@@ -222,3 +226,122 @@ def test_a_malformed_redis_url_is_refused_without_its_password(cli):
     result = subprocess.run([sys.executable, "-m", "app", "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "REDIS_URL" in result.stderr
     assert "secretpw" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_misspelt_setting_is_named_with_the_closest_one_and_bad_values_by_their_variable(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def run(**variables: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STEPWISE_")}
+        env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'settings.db'}"} | variables
+        return subprocess.run(
+            [sys.executable, "-m", "app", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    typo = run(STEPWISE_LOG_LEVLE="debug", STEPWISE_NOT_A_THING_AT_ALL="1")
+    assert typo.returncode == 0, typo.stderr
+    assert "STEPWISE_LOG_LEVLE is not a setting, and is ignored; did you mean STEPWISE_LOG_LEVEL?" in typo.stderr
+    assert "STEPWISE_NOT_A_THING_AT_ALL is not a setting, and is ignored\n" in typo.stderr
+    for variables, named in (
+        ({"STEPWISE_PORT": "eighty"}, "STEPWISE_PORT: "),
+        ({"STEPWISE_KEY_CACHE_SECONDS": "99"}, "STEPWISE_KEY_CACHE_SECONDS: "),
+        ({"STEPWISE_LOG_LEVEL": "loud"}, "STEPWISE_LOG_LEVEL: "),
+        ({"DATABASE_URL": "mysql://somewhere/db"}, "DATABASE_URL: "),
+    ):
+        refused = run(**variables)
+        assert refused.returncode != 0 and named in refused.stderr, refused.stderr
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+
+
+def _forward(listener, target: tuple[str, int]) -> None:
+    """Accept on `listener` and pipe each connection to `target`, both ways, until closed."""
+    import socket
+    import threading
+
+    def pipe(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection(target)
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+
+def test_serve_waits_for_a_database_that_comes_up_later_and_gives_up_with_one_line(backend, empty_database_url):
+    """Containers start together: PostgreSQL may answer seconds after the service starts. Serve
+    retries with backoff (a line per retry), comes up once it answers, and without it exits 1
+    after STEPWISE_DB_WAIT_SECONDS with one line that names the database but no password."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+    import pytest
+    from sqlalchemy.engine import make_url
+
+    from tests.factories import free_port
+
+    if backend != "postgres":
+        pytest.skip("SQLite is a local file: there is nothing to wait for")
+    real = make_url(empty_database_url)
+    port, http_port = free_port(), free_port()
+    late = real.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPWISE_")} | {"DATABASE_URL": late}
+    command = [sys.executable, "-m", "app", "serve", "--port", str(http_port)]
+
+    gives_up = subprocess.run(
+        command, env=env | {"STEPWISE_DB_WAIT_SECONDS": "2"}, capture_output=True, text=True, timeout=60
+    )
+    assert gives_up.returncode == 1
+    last = gives_up.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"stepwise: the database at 127.0.0.1:{port}/{real.database} did not answer within 2 s")
+    assert gives_up.stderr.count("not reachable yet") >= 2 and real.password not in gives_up.stderr
+    assert "Traceback" not in gives_up.stderr
+
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True).start()
+    listener = socket.socket()
+    try:
+        deadline = time.monotonic() + 60
+        while not any("not reachable yet" in line for line in lines):  # the service is up and retrying
+            assert server.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        # Now the database "starts": a port that forwards to the real one.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        threading.Thread(target=_forward, args=(listener, (real.host, real.port or 5432)), daemon=True).start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{http_port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("serve did not come up once the database answered")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        listener.close()
+    assert "Traceback" not in "".join(lines)

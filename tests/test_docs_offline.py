@@ -17,6 +17,8 @@ from tests.browser import chromium_page
 # Where the screenshots go (STEPWISE_SCREENSHOTS, or a temporary folder); printed by the test.
 SCREENSHOT = Path(os.environ.get("STEPWISE_SCREENSHOTS") or tempfile.mkdtemp(prefix="stepwise-shots-")) / "docs.png"
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:

@@ -33,6 +33,8 @@ FRONTEND = Path(__file__).parent.parent / "examples" / "frontend"
 SVG = "{http://www.w3.org/2000/svg}"
 SCREENSHOT = Path(os.environ.get("STEPWISE_SCREENSHOTS") or tempfile.mkdtemp(prefix="stepwise-shots-")) / "frontend.png"
 
+pytestmark = pytest.mark.browser
+
 
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:

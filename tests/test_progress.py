@@ -272,6 +272,7 @@ def test_the_chart_of_another_partners_user_is_not_the_same(client, key, make_ke
     assert b"1 session" not in theirs.content
 
 
+@pytest.mark.browser
 def test_the_chart_renders_non_blank_in_chromium(client, key):
     for day in range(20, 0, -1):
         log(client, key, performed_at=days_ago(day).isoformat(), pain={"during": day % 7, "next_morning": day % 5})

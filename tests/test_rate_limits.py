@@ -149,6 +149,11 @@ def test_a_session_the_hot_path_hands_on_is_charged_once(database_url, fresh_par
         assert statuses == [422, 422, 422, 422, 429]
 
 
+@pytest.fixture
+def uses_redis(record_property) -> None:
+    record_property("uses", "redis")  # for the run's "backends:" line
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     problem = redis_server.available()
@@ -160,7 +165,7 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
-def test_replicas_sharing_redis_share_one_budget(database_url, fresh_partners, redis_url):
+def test_replicas_sharing_redis_share_one_budget(database_url, fresh_partners, redis_url, uses_redis):
     """Two app instances on one Redis: a burst spread over both gets the quota once, in total,
     on the fast path and the hot paths alike; without Redis each replica would count alone."""
     quota = 10

@@ -1,6 +1,7 @@
 """The `stepwise` command: thin wrappers over the services (serve, db, catalogue, partners, openapi)."""
 
 import argparse
+import os
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -15,7 +16,7 @@ from app.cli.openapi import openapi_document
 from app.cli.partners import DEFAULT_SCOPES, create_partner, ensure_demo_partner, has_partners
 from app.cli.server import prepare_database, serve
 from app.errors import DomainError
-from app.settings import Settings, get_settings
+from app.settings import Settings, configuration_problems, get_settings, unknown_variables, variable_of
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -34,11 +35,12 @@ __all__ = [
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     command: Command = args.declared_command
+    for line in unknown_variables(os.environ):
+        print(f"stepwise: {line}", file=sys.stderr, flush=True)
     try:
         settings = get_settings()
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
-        sys.exit(f"stepwise: bad configuration: {problems}")
+        sys.exit(f"stepwise: bad configuration: {'; '.join(configuration_problems(error))}")
     missing = _missing_sqlite_file(settings) if command.database != "none" else None
     if missing is not None and command.database != "creates":
         sys.exit(
@@ -73,9 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 def _settings_help() -> str:
     lines = ["settings (environment variables, with their defaults):"]
     for name, field in Settings.model_fields.items():
-        aliases = getattr(field.validation_alias, "choices", None)
-        variable = aliases[0] if aliases else f"STEPWISE_{name.upper()}"
-        lines.append(f"  {variable}={'' if field.default is None else field.default}")
+        lines.append(f"  {variable_of(name)}={'' if field.default is None else field.default}")
     return "\n".join(lines)
 
 

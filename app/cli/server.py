@@ -3,13 +3,21 @@
 
 import argparse
 import logging
+import sys
+import time
+from collections.abc import Callable
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from app import migrate
 from app.cli.commands import Commands, argument
 from app.cli.database import catalogue_sync, db_upgrade
 from app.cli.partners import ensure_demo_partner, has_partners
+from app.db.engines import make_engine
 from app.settings import Settings
 
 logger = logging.getLogger("stepwise")
@@ -22,11 +30,54 @@ def _configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
     if settings.log_format == "json":
         handler.setFormatter(
-            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"levelname": "level"},
+                # uvicorn's records carry their message twice, once with terminal colours.
+                reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+            )
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+
+
+def wait_for_database(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait until PostgreSQL answers (containers started together: the database may come up
+    after the service), retrying with backoff for up to `db_wait_seconds`; one log line per
+    retry, then one line and exit 1 if it never does. SQLite is a local file: nothing to wait for."""
+    if not settings.database_url.startswith("postgresql"):
+        return
+    where = make_url(settings.database_url)
+    name = f"{where.host or 'localhost'}:{where.port or 5432}/{where.database or ''}"
+    engine = make_engine(settings.database_url, pool_size=1, connect_timeout=settings.db_connect_timeout)
+    deadline = time.monotonic() + settings.db_wait_seconds
+    pause = 0.5
+    try:
+        while True:
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("select 1"))
+                return
+            except OperationalError as error:
+                reason = _first_line(error)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    sys.exit(
+                        f"stepwise: the database at {name} did not answer within {settings.db_wait_seconds:g} s "
+                        f"(STEPWISE_DB_WAIT_SECONDS): {reason}"
+                    )
+                wait = min(pause, left)
+                logger.warning("database at %s not reachable yet (%s); retrying in %.1f s", name, reason, wait)
+                sleep(wait)
+                pause = min(pause * 2, 5.0)
+    finally:
+        engine.dispose()
+
+
+def _first_line(error: OperationalError) -> str:
+    """The driver's own reason, on one line (never the URL, so never a password)."""
+    return str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
 
 
 def prepare_database(settings: Settings, *, demo: bool) -> tuple[str | None, bool]:
@@ -49,6 +100,7 @@ def serve(settings: Settings, *, demo: bool = False) -> None:
     from app.main import create_app
 
     _configure_logging(settings)
+    wait_for_database(settings)
     embedded_default = settings.database_url == Settings.model_fields["database_url"].default
     demo_key, any_partner = prepare_database(settings, demo=demo or embedded_default)
     if not any_partner:
