@@ -14,6 +14,7 @@ from app.cors import PREFLIGHT_ROUTE, answer_preflight, with_cors
 from app.dependencies import authorise
 from app.frontdoor import FrontDoor
 from app.hotpath import answer_error
+from app.ratelimits import Quota
 from app.request_id import PARTNER_KEY, header_value, request_id_of, with_outer_headers
 from app.state import AppState
 
@@ -73,6 +74,8 @@ async def serve(
             status = await answer_error(scope, receive, send, error, route=door_route.path)
             _done(state, scope, (door_route.path, scope["method"], status), started_at)
             return
+        if access.quota is not None:  # every answer that counted against the quota says what is left
+            send = _with_quota(send, access.quota)
         if door_route.lane is not None:
             try:
                 answered, receive = await door_route.lane(state, access, params, scope, receive, send)
@@ -102,6 +105,20 @@ async def serve(
     finally:
         route = scope.get("route")
         _done(state, scope, (getattr(route, "path", "unmatched"), scope["method"], status), started_at)
+
+
+def _with_quota(send: Send, quota: Quota) -> Send:
+    """`send`, adding the quota's headers to the answer, unless it has its own (a 429 charged
+    later in the request, by size: its quota is the newer)."""
+
+    async def send_with_quota(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = message.get("headers", [])
+            if not any(name.lower() == b"ratelimit" for name, _ in present):
+                message["headers"] = [*present, *quota.headers()]
+        await send(message)
+
+    return send_with_quota
 
 
 def _headers_only(send: Send) -> Send:

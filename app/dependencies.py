@@ -17,7 +17,7 @@ from app.db.transactions import Transaction
 from app.errors import Forbidden, Unauthorized
 from app.kit import USER_ID_PATTERN
 from app.partners.tokens import ExpiredToken, RefusedToken, looks_like_token
-from app.ratelimits import RateLimits, client_address
+from app.ratelimits import Quota, RateLimits, client_address
 from app.request_id import PARTNER_KEY, header_value
 from app.state import AppState, state_of
 
@@ -61,6 +61,7 @@ class Access:
     caller: Caller
     limits: RateLimits
     requirement: Requirement
+    quota: Quota | None = None  # the partner's quota after this request, for the answer's headers
 
     async def charge(self, cost: int) -> None:
         """Charge `cost` more requests to the caller's quota (the request itself is charged)."""
@@ -145,7 +146,7 @@ async def authorise(state: AppState, scope: Scope, requirement: Requirement, pat
     caller = await identify(state, scope)
     for check in CHECKS:
         check(caller, requirement, path_params)
-    await state.limits.charge(caller)
+    quota = await state.limits.charge(caller)
     access = scope[_ACCESS_KEY] = Access(
         caller.partner_id,
         state.catalogue_for(caller.partner_id),
@@ -153,6 +154,7 @@ async def authorise(state: AppState, scope: Scope, requirement: Requirement, pat
         caller,
         state.limits,
         requirement,
+        quota,
     )
     return access
 

@@ -19,7 +19,7 @@ logged, at most every 10 s): a limiter outage must not become an API outage.
 import logging
 import math
 import time
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits import strategies as in_memory
@@ -41,6 +41,21 @@ _BATCH_DIVISOR = 1000
 _FLUSH_SECONDS = 0.1
 _WINDOW_SECONDS = 60
 _WARN_EVERY_SECONDS = 10.0
+
+
+class Quota(NamedTuple):
+    """A partner's request quota as an answer reports it (the IETF httpapi rate-limit headers
+    draft): `RateLimit-Policy: "partner";q=6000;w=60` and `RateLimit: "partner";r=5971;t=42`."""
+
+    limit: int  # requests per window
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"ratelimit-policy", f'"partner";q={self.limit};w={_WINDOW_SECONDS}'.encode()),
+            (b"ratelimit", f'"partner";r={self.remaining};t={self.reset_seconds}'.encode()),
+        ]
 
 
 class RateLimited(DomainError, status=429, problem_type="rate-limited"):
@@ -131,6 +146,9 @@ class RateLimits:
         self._pending: dict[int, int] = {}
         self._flushed_at: dict[int, float] = {}
         self._refused: dict[int, tuple[float, RateLimited]] = {}
+        # Per partner, as of its last batch handed to the limiter: what was left of the quota,
+        # and when the window resets (Unix time); for the RateLimit header of every answer.
+        self._windows: dict[int, tuple[int, float]] = {}
 
     def _item(self, per_minute: int) -> RateLimitItem:
         item = self._items.get(per_minute)
@@ -138,7 +156,7 @@ class RateLimits:
             item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
         return item
 
-    async def charge(self, caller: Caller, cost: int = 1) -> None:
+    async def charge(self, caller: Caller, cost: int = 1) -> Quota | None:
         """Count `cost` requests against the caller's partner; raises `RateLimited` past its quota.
 
         Requests are counted here and handed to the limiter in batches of up to 0.1% of the quota
@@ -146,7 +164,10 @@ class RateLimits:
         with REDIS_URL) once per batch, not once per request: measured at a third of the
         catalogue fast path's time otherwise. A replica can so let through at most one batch
         past the quota; quotas under 2000 a minute are counted request by request.
-        Once refused, the partner is refused here, without the limiter, for up to a second."""
+        Once refused, the partner is refused here, without the limiter, for up to a second.
+
+        Returns the quota as it now stands for the answer's headers (`Quota`), or None while the
+        limiter's storage is out of reach."""
         now = time.monotonic()
         partner = caller.partner_id
         refused = self._refused.get(partner)
@@ -158,13 +179,32 @@ class RateLimits:
         pending = self._pending.get(partner, 0) + cost
         if pending < quota // _BATCH_DIVISOR and now - self._flushed_at.get(partner, -math.inf) < _FLUSH_SECONDS:
             self._pending[partner] = pending
-            return
+            return self._quota(partner, quota, pending)
         self._pending[partner], self._flushed_at[partner] = 0, now
         item, identity = self._item(quota), f"partner:{partner}"
         if not await self._hit(item, identity, pending):
             refusal = await self._refusal(item, identity, "partner", "This partner's request quota is used up")
             self._refused[partner] = (now + 1.0, refusal)
             raise refusal
+        try:
+            stats = await self._limiter.get_window_stats(item, identity)
+        except Exception as error:
+            self._storage_failed(error)
+            self._windows.pop(partner, None)
+            return None
+        self._windows[partner] = (stats.remaining, stats.reset_time)
+        return self._quota(partner, quota, 0)
+
+    def _quota(self, partner: int, quota: int, pending: int) -> "Quota | None":
+        """The partner's quota as it stands: what its last batch left, less what is counted since."""
+        window = self._windows.get(partner)
+        if window is None:
+            return None
+        left, reset_at = window
+        seconds = math.ceil(reset_at - time.time())
+        if seconds <= 0:  # a new window since: the whole quota, less what is counted since
+            left, seconds = quota, _WINDOW_SECONDS
+        return Quota(quota, max(0, left - pending), seconds)
 
     async def refuse_failing_client(self, address: str) -> None:
         """Raises `RateLimited` if the client at `address` has used up its failed authentications."""

@@ -195,3 +195,29 @@ def test_an_unreachable_redis_lets_requests_through(database_url, fresh_partners
     with replica(database_url, rate_limit_per_minute=1, redis_url=f"redis://127.0.0.1:{free_port()}/0") as client:
         headers = new_key(client)
         assert [client.get("/v1/muscles", headers=headers).status_code for _ in range(3)] == [200] * 3
+
+
+def test_every_answer_that_counts_says_how_much_of_the_quota_is_left(database_url, fresh_partners):
+    """`RateLimit-Policy` and `RateLimit` (IETF httpapi draft) on every answer charged to the
+    partner, from the catalogue's fast path, the hot paths and the framework alike, counting
+    down one per request; none on an answer that did not count (no key, health)."""
+    quota = 50
+    with replica(database_url, rate_limit_per_minute=quota) as client:
+        headers = new_key(client)
+        answers = [request(client) for request in mixed_requests(headers) * 3]
+        assert all(answer.status_code < 400 for answer in answers), [a.status_code for a in answers]
+        assert {answer.headers["ratelimit-policy"] for answer in answers} == {f'"partner";q={quota};w=60'}
+        left = []
+        for answer in answers:
+            found = re.fullmatch(r'"partner";r=(\d+);t=(\d+)', answer.headers["ratelimit"])
+            assert found is not None and 1 <= int(found[2]) <= 60
+            left.append(int(found[1]))
+        assert left == list(range(quota - 1, quota - 1 - len(answers), -1))
+        assert "ratelimit" not in client.get("/v1/muscles").headers  # no key: a 401, not charged
+        assert "ratelimit" not in client.get("/healthz").headers
+        refused = None
+        for _ in range(quota):
+            refused = client.get("/v1/muscles", headers=headers)
+            if refused.status_code == 429:
+                break
+        assert refused is not None and refused.headers["ratelimit"].startswith('"partner";r=0;')
