@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import anyio
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -55,6 +55,24 @@ class _Collector(Collector):
             "stepwise_api_keys_cached", "API keys checked recently and held in memory", value=self.state.keys.size()
         )
         yield from self._webhooks()
+        yield from self._database()
+        rejections = CounterMetricFamily(
+            "stepwise_rate_limit_rejections", "Requests refused 429 by this replica, by policy", labels=["policy"]
+        )
+        for policy, count in sorted(self.state.limits.rejections.items()):
+            rejections.add_metric([policy], count)
+        yield rejections
+
+    def _database(self) -> Iterator[Metric]:
+        transaction = self.state.transaction
+        pool = transaction.pool_state()
+        if pool is not None:
+            size, in_use = pool
+            yield GaugeMetricFamily("stepwise_db_pool_size", "Connections the request path's pool keeps", value=size)
+            yield GaugeMetricFamily("stepwise_db_pool_in_use", "Pooled connections lent out now", value=in_use)
+        yield GaugeMetricFamily(
+            "stepwise_db_pool_waiting", "Requests waiting now for a pooled connection", value=transaction.waiting
+        )
 
     def _webhooks(self) -> Iterator[Metric]:
         attempts = CounterMetricFamily(
@@ -79,6 +97,7 @@ class _Collector(Collector):
 def registry_for(state: AppState, webhook_queue: tuple[int, datetime | None] | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(state, webhook_queue))
+    ProcessCollector(registry=registry)  # process_*: memory, CPU, open files, start time
     return registry
 
 

@@ -149,6 +149,7 @@ class RateLimits:
         # Per partner, as of its last batch handed to the limiter: what was left of the quota,
         # and when the window resets (Unix time); for the RateLimit header of every answer.
         self._windows: dict[int, tuple[int, float]] = {}
+        self.rejections: dict[str, int] = {}  # requests refused 429, by policy (for /metrics)
 
     def _item(self, per_minute: int) -> RateLimitItem:
         item = self._items.get(per_minute)
@@ -173,6 +174,7 @@ class RateLimits:
         refused = self._refused.get(partner)
         if refused is not None:
             if now < refused[0]:
+                self._rejected("partner")
                 raise RateLimited(refused[1].detail, headers=refused[1].headers)  # a fresh one: no traceback piles up
             del self._refused[partner]
         quota = caller.rate_limit or self._default
@@ -185,6 +187,7 @@ class RateLimits:
         if not await self._hit(item, identity, pending):
             refusal = await self._refusal(item, identity, "partner", "This partner's request quota is used up")
             self._refused[partner] = (now + 1.0, refusal)
+            self._rejected("partner")
             raise refusal
         try:
             stats = await self._limiter.get_window_stats(item, identity)
@@ -215,9 +218,13 @@ class RateLimits:
             self._storage_failed(error)
             return
         if not allowed:
+            self._rejected("auth-failures")
             raise await self._refusal(
                 self._auth_failures, identity, "auth-failures", "Too many requests with a missing or invalid API key"
             )
+
+    def _rejected(self, policy: str) -> None:
+        self.rejections[policy] = self.rejections.get(policy, 0) + 1
 
     async def count_failed_authentication(self, address: str) -> None:
         await self._hit(self._auth_failures, f"auth-failures:{address}", 1)

@@ -83,3 +83,37 @@ def test_metrics_hold_a_latency_histogram_by_route(client, auth):
         assert 0 < after[total] - before.get(total, 0) < 30
         bounds = [v for (name, r, le), v in sorted(after.items()) if r == route and le not in ("", "+Inf")]
         assert bounds == sorted(bounds)  # cumulative
+
+
+def test_metrics_show_the_process_the_pool_and_rate_limit_rejections(database_url, make_key):
+    """What an operator scrapes beyond requests: the process (memory, CPU, open files), the
+    request path's database pool, and the requests refused 429, by policy."""
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    def scrape(client) -> dict[str, float]:
+        families = text_string_to_metric_families(client.get("/metrics").text)
+        return {
+            sample.name + "".join(f"{{{k}={v}}}" for k, v in sorted(sample.labels.items())): sample.value
+            for family in families
+            for sample in family.samples
+        }
+
+    app = create_app(Settings(database_url=database_url, rate_limit_per_minute=3, auth_failures_per_minute=2))
+    with TestClient(app) as client:
+        key = {"Authorization": f"Bearer {make_key('catalogue:read,sessions:read')}"}
+        for _ in range(5):
+            client.get("/v1/users/u-1/sessions", headers=key)
+        for _ in range(4):
+            client.get("/v1/muscles", headers={"Authorization": "Bearer sw_not-a-key"})
+        found = scrape(client)
+    assert found["process_resident_memory_bytes"] > 10_000_000 and found["process_open_fds"] > 0
+    assert found["process_cpu_seconds_total"] > 0
+    if app.state.database.dialect.name == "postgresql":
+        assert found["stepwise_db_pool_size"] == app.state.settings.db_pool_size
+    assert found.get("stepwise_db_pool_in_use", 0) == 0 and found["stepwise_db_pool_waiting"] == 0
+    assert found["stepwise_rate_limit_rejections_total{policy=partner}"] == 2
+    assert found["stepwise_rate_limit_rejections_total{policy=auth-failures}"] == 2

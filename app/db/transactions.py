@@ -3,8 +3,8 @@ each within its deadline, so a 2xx always means committed and a stalled database
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -72,6 +72,7 @@ class Transaction:
         # (SQLite keeps its transaction: its "begin" hook takes the lock a read needs.)
         self._one_statement = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
         self._cancels: set[asyncio.Task[None]] = set()
+        self.waiting = 0  # units of work waiting for a pooled connection (for /metrics)
         # Called after a commit whose work signalled their name (`notify_after_commit`).
         self._listeners: dict[str, list[Callable[[], None]]] = {}
 
@@ -92,7 +93,7 @@ class Transaction:
 
     async def __call__(self, work: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
         signals: set[str] = set()
-        async with self.engine.connect() as connection:
+        async with self._connected(self.engine) as connection:
             try:
                 result = await self._committed(connection, work, arguments)
             finally:  # (the info dict outlives the checkout: it is the pooled connection's own)
@@ -101,6 +102,27 @@ class Transaction:
         for signal in signals:
             self.notify(signal)
         return result
+
+    @asynccontextmanager
+    async def _connected(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection of `engine`, counted in `waiting` until the pool lends one."""
+        self.waiting += 1
+        try:
+            connection = await engine.connect()
+        finally:
+            self.waiting -= 1
+        try:
+            yield connection
+        finally:
+            await asyncio.shield(connection.close())  # as leaving `async with engine.connect()` does
+
+    def pool_state(self) -> tuple[int, int] | None:
+        """(size, in use) of the request path's pool, or None for a pool that keeps no count."""
+        pool = self.engine.sync_engine.pool
+        size, checked_out = getattr(pool, "size", None), getattr(pool, "checkedout", None)
+        if size is None or checked_out is None:
+            return None
+        return size(), checked_out()
 
     async def _committed(
         self, connection: AsyncConnection, work: Callable[..., Awaitable[T]], arguments: dict[str, Any]
@@ -124,7 +146,7 @@ class Transaction:
         round trips; SQLite runs it in a transaction as usual."""
         if self._one_statement is None:
             return await self(work, **arguments)
-        async with self._one_statement.connect() as connection:
+        async with self._connected(self._one_statement) as connection:
             with anyio.fail_after(self._timeout):
                 return await work(connection=connection, **arguments)
 
@@ -146,7 +168,11 @@ class Transaction:
         a cancellation) is replaced at its next checkout."""
         if self._one_statement is None:
             return await self(statement.rows, parameters=parameters)
-        raw = await self.engine.raw_connection()
+        self.waiting += 1
+        try:
+            raw = await self.engine.raw_connection()
+        finally:
+            self.waiting -= 1
         driver = raw.driver_connection
         assert driver is not None
         deadline = ServerDeadline(driver, self._timeout, self._cancels)
