@@ -66,8 +66,17 @@ def _load_subscriptions(engine: Engine) -> Subscriptions:
 
 
 async def reload_subscriptions(state: AppState) -> None:
-    """Which event types each partner's endpoints want (at once after a change on this replica)."""
-    state.webhook_subscriptions = await anyio.to_thread.run_sync(_load_subscriptions, state.engine)
+    """Which event types each partner's endpoints want (at once after a change on this replica).
+    An endpoint registered here while the load ran may be missing from what it read: what was
+    added meanwhile is kept (a removal waits for the next reload, as it always does)."""
+    before = state.webhook_subscriptions
+    loaded = await anyio.to_thread.run_sync(_load_subscriptions, state.engine)
+    meanwhile = state.webhook_subscriptions
+    if meanwhile is not before:
+        for partner, types in meanwhile.by_partner.items():
+            if added := types - before.by_partner.get(partner, frozenset()):
+                loaded = loaded.adding(partner, added)
+    state.webhook_subscriptions = loaded
 
 
 async def _load_secret(state: AppState) -> None:

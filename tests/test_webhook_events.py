@@ -295,3 +295,31 @@ def test_a_commit_that_queued_wakes_the_replicas_deliverer_and_nothing_else_does
         assert len(signals) == 3
     finally:
         stop()
+
+
+def test_a_reload_that_read_before_a_registration_keeps_it(app, monkeypatch):
+    """The periodic reload of who wants which events reads the endpoints, then replaces the
+    replica's view. An endpoint registered on this replica while the read ran (committed after
+    its snapshot) is kept: otherwise the partner's next writes would queue nothing for seconds
+    (seen as a session.created missing under load)."""
+    import anyio
+
+    from app import background
+    from app.webhooks.outbox import Subscriptions
+
+    state = app.state
+    original = state.webhook_subscriptions
+
+    def stale_read(engine):
+        # Meanwhile, a registration on this replica adds its partner's types.
+        state.webhook_subscriptions = state.webhook_subscriptions.adding(987654, ["session.created"])
+        return Subscriptions({1: ["user.erased"]})  # the snapshot, from before that commit
+
+    monkeypatch.setattr(background, "_load_subscriptions", stale_read)
+    try:
+        anyio.run(background.reload_subscriptions, state)
+        assert state.webhook_subscriptions.wants(987654, "session.created")
+        assert state.webhook_subscriptions.wants(1, "user.erased")
+        assert not state.webhook_subscriptions.wants(987654, "safety.red_flag")
+    finally:
+        state.webhook_subscriptions = original
