@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
@@ -209,6 +209,10 @@ UserIdPath = Annotated[
     Path(
         pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The partner's own opaque id for the person."
     ),
+]
+# The ladder a user's recommendation, routine or progress is about.
+ProgressionQuery = Annotated[
+    str, Query(min_length=1, max_length=64, description="The ladder's slug, e.g. lunge-ladder.")
 ]
 IdempotencyKey = Annotated[
     str | None,

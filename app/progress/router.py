@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.dependencies import AppStateDep, IdempotencyKey, Reader, UserIdPath, Writer
+from app.dependencies import AppStateDep, IdempotencyKey, ProgressionQuery, Reader, UserIdPath, Writer
 from app.errors import problem_responses
 from app.idempotency.service import request_fingerprint
 from app.json_route import OrjsonRoute
@@ -19,9 +19,6 @@ from app.responses import REPLAYED, stored_answer
 
 router = APIRouter(prefix="/v1", tags=["progress"], route_class=OrjsonRoute)
 
-ProgressionQuery = Annotated[
-    str, Query(min_length=1, max_length=64, description="The ladder's slug, e.g. lunge-ladder.")
-]
 OutcomeIdPath = Annotated[
     str, Path(max_length=64, pattern=NO_NUL, description="The score's `id`, as the service gave it.")
 ]

@@ -6,7 +6,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Query
 
-from app.dependencies import CatalogueReader, Reader, UserIdPath
+from app.dependencies import CatalogueReader, ProgressionQuery, Reader, UserIdPath
 from app.errors import problem_responses
 from app.json_route import OrjsonRoute
 from app.kit import Rfc3339
@@ -16,9 +16,6 @@ from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRou
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], route_class=OrjsonRoute)
 
-ProgressionQuery = Annotated[
-    str, Query(min_length=1, max_length=64, description="The ladder's slug, e.g. lunge-ladder.")
-]
 AsOfQuery = Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset; default now.")]
 
 
