@@ -150,3 +150,41 @@ def test_requests_in_flight_with_an_unchecked_key_share_one_lookup(client, make_
         answers = list(pool.map(lambda _: client.get("/v1/exercises/reverse-lunge", headers=headers), range(20)))
     assert [answer.status_code for answer in answers] == [200] * 20
     assert len(lookups) == 1
+
+
+def test_a_disabled_partners_keys_and_tokens_are_refused_within_the_cache_time_until_enabled(
+    client, database_url, app, cli
+):
+    created = cli(
+        database_url, "partners", "create", "leaving-co", "--scopes", "catalogue:read,sessions:read,sessions:write"
+    )
+    assert created.returncode == 0, created.stderr
+    key = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
+    other = cli(database_url, "partners", "create", "staying-co", "--scopes", "catalogue:read")
+    bystander = {"Authorization": f"Bearer {other.stdout.strip().splitlines()[-1]}"}
+    minted = client.post("/v1/users/u-1/tokens", json={"scopes": ["sessions:read"]}, headers=key)
+    assert minted.status_code == 201, minted.text
+    token = {"Authorization": f"Bearer {minted.json()['token']}"}
+
+    def statuses() -> tuple[int, int, int]:
+        return (
+            client.get("/v1/muscles", headers=key).status_code,
+            client.get("/v1/users/u-1/sessions", headers=token).status_code,
+            client.get("/v1/muscles", headers=bystander).status_code,
+        )
+
+    assert statuses() == (200, 200, 200)  # (all cached now)
+    disabled = cli(database_url, "partners", "disable", "leaving-co")
+    assert disabled.returncode == 0 and "disabled" in disabled.stdout
+    deadline = time.monotonic() + app.state.settings.key_cache_seconds + 0.5
+    while statuses() != (401, 401, 200):
+        assert time.monotonic() < deadline, f"still {statuses()} after the key cache time"
+        time.sleep(0.05)
+    listed = cli(database_url, "partners", "list").stdout
+    assert any(line.startswith("leaving-co ") and "DISABLED since" in line for line in listed.splitlines())
+    assert cli(database_url, "partners", "enable", "leaving-co").returncode == 0
+    deadline = time.monotonic() + app.state.settings.key_cache_seconds + 0.5
+    while statuses() != (200, 200, 200):
+        assert time.monotonic() < deadline, f"still {statuses()} after enabling"
+        time.sleep(0.05)
+    assert cli(database_url, "partners", "disable", "no-such-partner").returncode == 1

@@ -91,12 +91,30 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> None:
     print(f"revoked key id {record.id} ({record.prefix}); every replica refuses it within {within}")
 
 
+@commands.add(
+    "partners", "disable", help="turn a partner off: its keys and tokens are refused", arguments=(argument("name"),)
+)
+def _disable(args: argparse.Namespace, settings: Settings) -> None:
+    with transaction(settings) as session:
+        partners.set_disabled(session=session, name=args.name, disabled=True)
+    within = f"{settings.key_cache_seconds:g} s"
+    print(f"partner {args.name!r} disabled: every replica refuses its keys and tokens within {within}")
+
+
+@commands.add("partners", "enable", help="turn a disabled partner on again", arguments=(argument("name"),))
+def _enable(args: argparse.Namespace, settings: Settings) -> None:
+    with transaction(settings) as session:
+        partners.set_disabled(session=session, name=args.name, disabled=False)
+    print(f"partner {args.name!r} enabled: its keys that are not revoked work again")
+
+
 @commands.add("partners", "list", help="list partners, their quotas, keys (prefixes only) and allowed origins")
 def _list(args: argparse.Namespace, settings: Settings) -> None:
     with transaction(settings) as session:
         for partner, keys in partners.list_partners(session=session):
             quota = partner.rate_limit_per_minute or f"default ({settings.rate_limit_per_minute})"
-            print(f"{partner.name}  (id {partner.id}, since {partner.created_at:%Y-%m-%d}, {quota} requests/min)")
+            off = f", DISABLED since {partner.disabled_at:%Y-%m-%d %H:%M}" if partner.disabled_at else ""
+            print(f"{partner.name}  (id {partner.id}, since {partner.created_at:%Y-%m-%d}, {quota} requests/min{off})")
             for record in keys:
                 state = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
                 print(f"    key id {record.id}  {record.prefix}...  {record.scopes}  {state}")

@@ -55,6 +55,19 @@ def set_rate_limit(*, session: Session, name: str, per_minute: int | None) -> Pa
     return partner
 
 
+def set_disabled(*, session: Session, name: str, disabled: bool) -> Partner:
+    """Turn a partner off (every key and user token of it refused; nothing it stored is touched)
+    or on again."""
+    partner = find_partner(session=session, name=name)
+    if disabled and partner.disabled_at is None:
+        partner.disabled_at = utcnow()
+    elif not disabled:
+        partner.disabled_at = None
+    session.add(partner)
+    session.flush()
+    return partner
+
+
 def find_partner(*, session: Session, name: str) -> Partner:
     partner = session.exec(select(Partner).where(Partner.name == name)).first()
     if partner is None:
@@ -168,7 +181,7 @@ async def _caller_where(connection: AsyncConnection, condition: Any) -> Caller |
     query = (
         select(col(ApiKey.id), col(ApiKey.partner_id), col(ApiKey.scopes), col(Partner.rate_limit_per_minute))
         .join(Partner, col(Partner.id) == col(ApiKey.partner_id))
-        .where(condition, col(ApiKey.revoked_at).is_(None))
+        .where(condition, col(ApiKey.revoked_at).is_(None), col(Partner.disabled_at).is_(None))
     )
     record = (await connection.execute(query)).first()
     if record is None:

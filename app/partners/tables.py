@@ -17,6 +17,9 @@ class Partner(SQLModel, table=True):
     name: str = Field(max_length=100, unique=True)
     # Requests per minute for all the partner's keys together; None: the service's default.
     rate_limit_per_minute: int | None = Field(default=None)
+    # Since when an operator has turned the partner off (`stepwise partners disable`): every key
+    # and user token of it is refused; None while it is on.
+    disabled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
