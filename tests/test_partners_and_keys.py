@@ -2,10 +2,14 @@
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlmodel import Session, select
 
+from app.db.engines import make_async_engine
+from app.db.transactions import Transaction
 from app.partners.tables import ApiKey, Partner
 
 
@@ -67,6 +71,18 @@ def test_key_cache_time_cannot_exceed_ten_seconds(setting):
         Settings(key_cache_seconds=setting)
 
 
+@asynccontextmanager
+async def own_transaction(app) -> AsyncIterator[Transaction]:
+    """A transaction runner on the app's database with an engine of the running event loop's
+    own: the app's engine belongs to its server's loop, and a pool shared across two loops
+    fails when they contend (its lock is bound to the first)."""
+    engine = make_async_engine(app.state.settings.database_url, **app.state.settings.engine_options())
+    try:
+        yield Transaction(engine)
+    finally:
+        await engine.dispose()
+
+
 def test_a_flood_of_unknown_keys_evicts_the_least_used_entries_not_the_whole_cache(client, make_key, app, cli):
     """The key cache is an LRU: a key in use stays cached (answered without the database) while
     thousands of made-up keys pass through a cache of a few entries."""
@@ -76,9 +92,14 @@ def test_a_flood_of_unknown_keys_evicts_the_least_used_entries_not_the_whole_cac
 
     key, other = make_key("catalogue:read"), make_key("catalogue:read")
     now = [0.0]
-    keys = KeyStore(app.state.transaction, ttl=5.0, max_entries=4, clock=lambda: now[0])
+    keys: list[KeyStore] = []
 
     async def flood() -> None:
+        async with own_transaction(app) as transaction:
+            keys.append(KeyStore(transaction, ttl=5.0, max_entries=4, clock=lambda: now[0]))
+            await flooded(keys[0])
+
+    async def flooded(keys: KeyStore) -> None:
         assert await keys.authenticate(key) is not None and await keys.authenticate(other) is not None
         for n in range(200):
             assert await keys.authenticate(f"sw_made-up-{n}") is None
@@ -86,7 +107,7 @@ def test_a_flood_of_unknown_keys_evicts_the_least_used_entries_not_the_whole_cac
             assert keys.size() <= 4
 
     anyio.run(flood)
-    assert keys.cached(other) is None  # unused: evicted by the flood, looked up again when next seen
+    assert keys[0].cached(other) is None  # unused: evicted by the flood, looked up again when next seen
 
 
 def test_a_slow_database_never_revives_a_revoked_key(client, make_key, app):
@@ -111,10 +132,13 @@ def test_a_slow_database_never_revives_a_revoked_key(client, make_key, app):
 
     revoked, other = make_key("catalogue:read"), make_key("catalogue:read")
     now = [0.0]
-    runner = SlowThenGone(app.state.transaction)
-    keys = KeyStore(runner, ttl=1.0, stale_limit=300.0, clock=lambda: now[0])
 
     async def scenario() -> None:
+        async with own_transaction(app) as transaction:
+            await slow_then_gone(SlowThenGone(transaction))
+
+    async def slow_then_gone(runner: SlowThenGone) -> None:
+        keys = KeyStore(runner, ttl=1.0, stale_limit=300.0, clock=lambda: now[0])
         assert await keys.authenticate(revoked) is not None and await keys.authenticate(other) is not None
         now[0] = 10.0  # both past the cache time
         runner.failure = PoolTimeout("pool timed out")
