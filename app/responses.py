@@ -50,3 +50,12 @@ def stored_answer(answer: StoredAnswer, replayed: bool, created_under: str | Non
     if created_under is not None and answer.status == 201:
         headers["Location"] = f"{created_under}/{orjson.loads(answer.body)['id']}"
     return json_text(answer.status, answer.body, headers)
+
+
+def if_none_match_names(if_none_match: bytes | None, *etags: bytes) -> bool:
+    """Whether an `If-None-Match` header names any of `etags` (or is `*`); a weak tag (`W/"..."`)
+    compares by its opaque part, as RFC 9110's weak comparison does for GET."""
+    if not if_none_match:
+        return False
+    tags = (candidate.strip().removeprefix(b"W/") for candidate in if_none_match.split(b","))
+    return any(tag == b"*" or tag in etags for tag in tags)

@@ -33,6 +33,7 @@ from app.catalogue.schemas import (
 from app.errors import NotFound
 from app.progression.engine import RULES_REVISION
 from app.progression.model import Guidance
+from app.responses import if_none_match_names
 
 GZIP_MIN_BYTES = 1024
 # Answers compressed per request (session lists, batch results) use level 1: measured on a
@@ -94,14 +95,7 @@ class CachedResponse:
         return 200, headers, (self.gzip_body if use_gzip and self.gzip_body is not None else self.body)
 
     def matches(self, if_none_match: bytes) -> bool:
-        for candidate in if_none_match.split(b","):
-            tag = candidate.strip()
-            if tag == b"*":
-                return True
-            tag = tag.removeprefix(b"W/")
-            if tag == self.etag or tag == self.gzip_etag:
-                return True
-        return False
+        return if_none_match_names(if_none_match, self.etag, self.gzip_etag)
 
 
 def accepts_gzip(accept_encoding: bytes | None) -> bool:

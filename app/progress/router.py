@@ -15,7 +15,7 @@ from app.progress.drawings import chart_etag
 from app.progress.instruments import InstrumentCode
 from app.progress.schemas import OutcomeIn, OutcomeOut, OutcomePage, ProgressOut
 from app.request_id import header_value
-from app.responses import REPLAYED, stored_answer
+from app.responses import REPLAYED, if_none_match_names, stored_answer
 
 router = APIRouter(prefix="/v1", tags=["progress"], route_class=OrjsonRoute)
 
@@ -43,14 +43,6 @@ _SVG: dict[int | str, dict[str, Any]] = {
     },
     304: {"description": "Not Modified: the `If-None-Match` tag matches the chart of the history as it is."},
 }
-
-
-def matches(if_none_match: bytes | None, etag: str) -> bool:
-    """Whether `If-None-Match` names `etag` (or `*`); weak tags compare by their opaque part."""
-    if not if_none_match:
-        return False
-    tags = (tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b","))
-    return any(tag in (b"*", etag.encode()) for tag in tags)
 
 
 @router.post(
@@ -169,7 +161,7 @@ async def get_progress_chart(
     )
     etag = chart_etag(access.partner_id, chart)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if matches(header_value(request.scope, b"if-none-match"), etag):
+    if if_none_match_names(header_value(request.scope, b"if-none-match"), etag.encode()):
         return Response(status_code=304, headers=headers)
     svg = await state.drawn_charts.svg(etag, chart)
     return Response(svg, media_type="image/svg+xml", headers=headers)

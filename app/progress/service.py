@@ -296,14 +296,15 @@ async def chart(
     """What the progress chart draws (its ETag is made from it, before it is drawn)."""
     history = await _history_asked(connection, catalogue, partner_id=partner_id, user_id=user_id, **asked)
     ladder = history.ladder
+    ladder_positions = positions(ladder)
     first_positions: dict[int, int] = {}  # step index: its first position
-    for number, (index, _dose) in enumerate(positions(ladder), start=1):
+    for number, (index, _dose) in enumerate(ladder_positions, start=1):
         first_positions.setdefault(index, number)
     names = [catalogue.exercises[step.exercise].name for step in ladder.steps]
     return Chart(
         user_id=user_id,
         ladder_name=ladder.name,
-        positions=len(positions(ladder)),
+        positions=len(ladder_positions),
         steps=[(number, names[index]) for index, number in first_positions.items()],
         since=history.since,
         until=history.until,
