@@ -1,6 +1,7 @@
 # Stepwise API image: `docker build -t stepwise .` then
 # `docker run -p 8000:8000 -e DATABASE_URL=postgresql://user:pass@db/stepwise stepwise`
-# (without DATABASE_URL it keeps a SQLite file in the /data volume).
+# (without DATABASE_URL it keeps a SQLite file in the /data volume). `-e STEPWISE_WORKERS=4` serves
+# with four processes (one per core at most; see docs/deployment.md).
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -25,6 +26,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     STEPWISE_HOST=0.0.0.0 \
     STEPWISE_PORT=8000 \
+    STEPWISE_WORKERS=1 \
     DATABASE_URL=sqlite:////data/stepwise.db
 USER 10001:10001
 # The chart library's font cache, built once here rather than at the first chart of each container.

@@ -20,6 +20,7 @@ from app.content import service as content
 from app.cors import Origins
 from app.http_errors import database_unavailable
 from app.idempotency.service import purge_expired
+from app.metrics import SharedMetrics, shared_metrics
 from app.partners import service as partners
 from app.partners.tokens import load_secret
 from app.state import AppState, state_of
@@ -32,6 +33,8 @@ PURGE_INTERVAL_SECONDS = 600
 # How soon a change to a partner's allowed origins (the CLI, on any machine) or its own content
 # (another replica) reaches a replica.
 ORIGINS_REFRESH_SECONDS = 5.0
+# With several workers, how stale another worker's figures in a scrape may be.
+METRICS_PUBLISH_SECONDS = 1.0
 
 
 def _log_failure(error: Exception, message: str, *arguments: object) -> None:
@@ -140,6 +143,16 @@ async def _purge_expired_answers(state: AppState, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _publish_metrics(state: AppState, shared: SharedMetrics) -> None:
+    """With several workers: this worker's figures, for any worker's scrape, every second."""
+    while True:
+        try:
+            shared.publish(state)
+        except Exception as error:  # noqa: BLE001
+            _log_failure(error, "could not publish this worker's metrics")
+        await asyncio.sleep(METRICS_PUBLISH_SECONDS)
+
+
 def _freeze_start_up_heap() -> None:
     """What start-up built (modules, the app and its schemas, the catalogue and its rendered
     answers) lives as long as the process: moved out of the collector's sight, so a collection
@@ -179,6 +192,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         lease=timedelta(seconds=settings.webhook_lease_seconds),
     )
     tasks.append(asyncio.create_task(state.deliverer.run()))
+    shared = shared_metrics()
+    if shared is not None:
+        tasks.append(asyncio.create_task(_publish_metrics(state, shared)))
     stop_waking = state.transaction.listen(QUEUED, state.deliverer.wake)  # at once after a write queues
     try:
         yield
@@ -190,3 +206,5 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
                 await task
         state.engine.dispose()
         await state.database.dispose()
+        if shared is not None:
+            shared.leave()

@@ -14,7 +14,7 @@ head; its faster httptools protocol, the one that runs, has none of these:
   answered `408` (unless an answer has started) and closed.
 
 `GuardedHttpTools` is uvicorn's `HttpToolsProtocol` with these checks added around its parser
-callbacks; `protocol_class` makes one with the service's settings, passed as uvicorn's `http`.
+callbacks; `app.worker.HttpTools` is it with the service's settings, passed to uvicorn by name.
 """
 
 import asyncio
@@ -158,8 +158,3 @@ def _sweep(loop: asyncio.AbstractEventLoop) -> None:
     _sweeping.clear()
     if _watched:
         _sweeping.append(loop.call_later(_SWEEP_SECONDS, _sweep, loop))
-
-
-def protocol_class(*, head_timeout: float, body_timeout: float) -> type[GuardedHttpTools]:
-    """`GuardedHttpTools` with the service's timeouts, for `uvicorn.run(http=...)`."""
-    return type("GuardedHttpTools", (GuardedHttpTools,), {"head_timeout": head_timeout, "body_timeout": body_timeout})

@@ -92,11 +92,15 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
             per_minute=settings.rate_limit_per_minute,
             auth_failures_per_minute=settings.auth_failures_per_minute,
             redis_url=settings.redis_url,
+            share=settings.workers,
         ),
         keys=KeyStore(transaction, ttl=settings.key_cache_seconds, stale_limit=settings.key_stale_seconds),
         catalogue=LiveCatalogue(EMPTY),  # until the lifespan loads the synced one
         migration_head=head_revision(),
     )
+    shared = metrics.shared_metrics()
+    if shared is not None:  # one of several workers
+        app.state.request_counts = metrics.SharedRequestCounts(shared)
     install_error_handlers(app)
     # Matched in this order: the database-bound routes first, the catalogue (mostly answered by
     # the fast path before routing) after them.

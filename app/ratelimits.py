@@ -10,8 +10,9 @@ authentications per client address.
   `RateLimit` fields of the IETF httpapi draft (structured fields: `"partner";q=600;w=60`,
   `"partner";r=0;t=12`).
 
-Counts live in memory by default (one budget per replica), or in Redis when `REDIS_URL` is
-set, so every replica draws on one budget. Windows are sliding-window counters: one round trip
+Counts live in memory by default (one budget per replica; with `--workers N`, each worker
+enforces a Nth of it), or in Redis when `REDIS_URL` is set, so every replica and worker draws on
+one budget. Windows are sliding-window counters: one round trip
 to Redis per request. If Redis cannot be reached, requests are let through (a warning is
 logged, at most every 10 s): a limiter outage must not become an API outage.
 """
@@ -120,9 +121,14 @@ class _InMemory:
 
 
 class RateLimits:
-    def __init__(self, *, per_minute: int, auth_failures_per_minute: int, redis_url: str | None = None) -> None:
+    def __init__(
+        self, *, per_minute: int, auth_failures_per_minute: int, redis_url: str | None = None, share: int = 1
+    ) -> None:
+        """`share`: how many processes draw on the quotas (workers of one replica). With Redis
+        they draw on one count; without it, each process enforces its `1/share` of every quota."""
         self._default = per_minute
-        self._auth_failures = RateLimitItemPerMinute(auth_failures_per_minute)
+        self._share = 1 if redis_url else share
+        self._auth_failures = RateLimitItemPerMinute(self._portion(auth_failures_per_minute))
         self._items: dict[int, RateLimitItem] = {}
         self._limiter: _Limiter = _InMemory()
         if redis_url:
@@ -151,6 +157,9 @@ class RateLimits:
         self._windows: dict[int, tuple[int, float]] = {}
         self.rejections: dict[str, int] = {}  # requests refused 429, by policy (for /metrics)
 
+    def _portion(self, per_minute: int) -> int:
+        return max(1, per_minute // self._share)
+
     def _item(self, per_minute: int) -> RateLimitItem:
         item = self._items.get(per_minute)
         if item is None:
@@ -177,7 +186,7 @@ class RateLimits:
                 self._rejected("partner")
                 raise RateLimited(refused[1].detail, headers=refused[1].headers)  # a fresh one: no traceback piles up
             del self._refused[partner]
-        quota = caller.rate_limit or self._default
+        quota = self._portion(caller.rate_limit or self._default)
         pending = self._pending.get(partner, 0) + cost
         if pending < quota // _BATCH_DIVISOR and now - self._flushed_at.get(partner, -math.inf) < _FLUSH_SECONDS:
             self._pending[partner] = pending

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     head_timeout: float = Field(default=10.0, gt=0, le=300)
     body_timeout: float = Field(default=15.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=1, le=100_000)
+    # Processes serving on the one port (`stepwise serve --workers N`). Each has its own
+    # database pools (up to db_pool_size + 2 connections) and, without Redis, an equal share of
+    # each rate limit.
+    workers: int = Field(default=1, ge=1, le=64)
     # Database connections per replica (PostgreSQL); requests beyond it wait for a free one.
     db_pool_size: int = Field(default=20, ge=1, le=200)
     # Server-side prepared statements (psycopg prepares a statement run five times). Turn off

@@ -79,16 +79,17 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def start_stepwise(
-    workdir: Path, env: dict[str, str], *, demo_key: bool = True
+    workdir: Path, env: dict[str, str], *, demo_key: bool = True, arguments: Sequence[str] = (), pin: bool = True
 ) -> tuple[subprocess.Popen, int, str | None]:
-    """`stepwise serve` exactly as it ships, pinned to CPU 0; returns it, its port and the demo
-    key it prints on a new database (`demo_key` False: the database has partners already).
-    The partner quota is raised past what wrk can send: the limiter still counts every request
-    (its cost is in the figures), it just never refuses one."""
+    """`stepwise serve` exactly as it ships (with `arguments`), pinned to CPU 0 unless `pin` is
+    False; returns it, its port and the demo key it prints on a new database (`demo_key` False:
+    the database has partners already). The partner quota is raised past what wrk can send: the
+    limiter still counts every request (its cost is in the figures), it just never refuses one."""
     port = free_port()
     env = {"STEPWISE_RATE_LIMIT_PER_MINUTE": "10000000"} | env  # unless the caller sets one
+    argv = [str(BIN / "stepwise"), "serve", "--port", str(port), *(["--demo"] if demo_key else []), *arguments]
     server = subprocess.Popen(
-        pinned(0, [str(BIN / "stepwise"), "serve", "--port", str(port), *(["--demo"] if demo_key else [])]),
+        pinned(0, argv) if pin else argv,
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -136,17 +137,29 @@ def start_bare(responses_file: Path, env: dict[str, str], module: str = "bare_as
 
 
 def wrk(
-    port: int, path: str, key: str, seconds: int, script: Path | None = None, headers: Sequence[str] = ()
+    port: int,
+    path: str,
+    key: str,
+    seconds: int,
+    script: Path | None = None,
+    headers: Sequence[str] = (),
+    *,
+    connections: int = 32,
+    pin: bool = True,
 ) -> tuple[float, str]:
-    """Requests/s and mean latency of `wrk -t1 -c32` on CPU 1; refuses runs with non-2xx answers.
-    `headers`: extra request headers, each "Name: value", sent with every request."""
-    argv = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}"]
+    """Requests/s and mean latency of `wrk -t1 -c32` on CPU 1 (unless not `pin`); refuses runs
+    with non-2xx answers. `headers`: extra request headers, each "Name: value", sent with every
+    request."""
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}"]
     for header in headers:
         argv += ["-H", header]
     if script is not None:
         argv += ["-s", str(script)]
     out = subprocess.run(
-        pinned(1, [*argv, f"http://127.0.0.1:{port}{path}"]), capture_output=True, text=True, check=True
+        pinned(1, [*argv, f"http://127.0.0.1:{port}{path}"]) if pin else [*argv, f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"non-2xx answers from {path}:\n{out}")

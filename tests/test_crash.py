@@ -23,11 +23,12 @@ from tests.factories import at, free_port, session_body
 BATCHES, ITEMS, THREADS = 40, 25, 4
 
 
-def start_serve(database_url: str, port: int, **settings: str) -> subprocess.Popen:
-    """`python -m app serve` on `port`, ready; `settings` are more environment variables."""
+def start_serve(database_url: str, port: int, *arguments: str, **settings: str) -> subprocess.Popen:
+    """`python -m app serve` on `port`, ready; `arguments` are more of its arguments, `settings`
+    more environment variables."""
     env = os.environ | {"DATABASE_URL": database_url, "STEPWISE_LOG_LEVEL": "warning"} | settings
     server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app", "serve", "--port", str(port), *arguments],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -2,13 +2,15 @@
 `app.cli.serve` is the function.)"""
 
 import argparse
+import glob
 import logging
+import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from pythonjsonlogger.core import RESERVED_ATTRS
-from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -18,28 +20,11 @@ from app.cli.commands import Commands, argument
 from app.cli.database import catalogue_sync, db_upgrade
 from app.cli.partners import ensure_demo_partner, has_partners
 from app.db.engines import make_engine
+from app.logs import configure_logging
 from app.settings import Settings
 
 logger = logging.getLogger("stepwise")
 commands = Commands()
-
-
-def _configure_logging(settings: Settings) -> None:
-    """Every logger (uvicorn's too) through one handler on stderr, as text or as JSON lines
-    (python-json-logger; a request line carries its fields as keys)."""
-    handler = logging.StreamHandler()
-    if settings.log_format == "json":
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"levelname": "level"},
-                # uvicorn's records carry their message twice, once with terminal colours.
-                reserved_attrs=[*RESERVED_ATTRS, "color_message"],
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
 
 
 def wait_for_database(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -96,10 +81,7 @@ def serve(settings: Settings, *, demo: bool = False) -> None:
     when asked (`--demo`): never unasked on a production database, nor printed into its logs."""
     import uvicorn
 
-    from app.edge import protocol_class
-    from app.main import create_app
-
-    _configure_logging(settings)
+    configure_logging(settings)
     wait_for_database(settings)
     embedded_default = settings.database_url == Settings.model_fields["database_url"].default
     demo_key, any_partner = prepare_database(settings, demo=demo or embedded_default)
@@ -116,17 +98,51 @@ def serve(settings: Settings, *, demo: bool = False) -> None:
             f"http://{settings.host}:{settings.port}/v1/progressions/lunge-ladder\n",
             flush=True,
         )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,  # the service writes its own request line (app.asgi), with more in it
-        log_config=None,  # uvicorn's loggers go through the handler set up above
-        server_header=False,
-        http=protocol_class(head_timeout=settings.head_timeout, body_timeout=settings.body_timeout),
-        limit_concurrency=settings.max_connections,
-    )
+    # Each worker reads its settings from the environment, as this process did.
+    os.environ["STEPWISE_WORKERS"] = str(settings.workers)
+    with _metrics_directory(settings.workers):
+        uvicorn.run(
+            "app.worker:create_app",  # by name: how uvicorn starts the workers, each importing it
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,  # the service writes its own request line (app.asgi), with more in it
+            log_config=None,  # uvicorn's loggers go through the handler set up above
+            server_header=False,
+            http="app.worker:HttpTools",
+            limit_concurrency=settings.max_connections,
+        )
+
+
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """With several workers, the directory where each writes its metrics for any worker's scrape
+    (prometheus_client's multiprocess mode): `PROMETHEUS_MULTIPROC_DIR` if set (emptied first,
+    as a new run must start from zero), else a temporary one, removed at the end."""
+    if workers == 1:
+        yield
+        return
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="stepwise-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1-64)")
+    return int(text)
 
 
 def _port(text: str) -> int:
@@ -142,6 +158,11 @@ def _port(text: str) -> int:
         argument("--host"),
         argument("--port", type=_port, help="default: STEPWISE_PORT (8000)"),
         argument(
+            "--workers",
+            type=_workers,
+            help="processes serving on the one port, one per core at most (default: STEPWISE_WORKERS, 1)",
+        ),
+        argument(
             "--demo",
             action="store_true",
             help="on a database with no partner, create 'demo' with every scope and print its key "
@@ -151,5 +172,6 @@ def _port(text: str) -> int:
     database="creates",
 )
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    given = (("host", args.host), ("port", args.port), ("workers", args.workers))
+    overrides = {name: value for name, value in given if value is not None}
     serve(settings.model_copy(update=overrides), demo=args.demo)
