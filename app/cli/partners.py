@@ -8,6 +8,8 @@ from sqlalchemy import Connection
 from app.background import ORIGINS_REFRESH_SECONDS
 from app.cli.commands import Commands, argument
 from app.cli.database import transaction
+from app.db.engines import make_engine
+from app.partners import removal
 from app.partners import service as partners
 from app.partners.tables import ApiKey
 from app.settings import Settings
@@ -106,6 +108,45 @@ def _enable(args: argparse.Namespace, settings: Settings) -> None:
     with transaction(settings) as session:
         partners.set_disabled(session=session, name=args.name, disabled=False)
     print(f"partner {args.name!r} enabled: its keys that are not revoked work again")
+
+
+@commands.add(
+    "partners",
+    "delete",
+    help="remove a partner for good: every user's data, its content, webhook endpoints and keys "
+    "(in batches; run it again to resume if interrupted)",
+    arguments=(
+        argument("name"),
+        argument("--yes", action="store_true", help="confirm: without it, only what would be deleted is shown"),
+    ),
+)
+def _delete(args: argparse.Namespace, settings: Settings) -> None:
+    from tqdm import tqdm
+
+    engine = make_engine(settings.database_url, **settings.engine_options())
+    try:
+        partner_id = removal.find(engine, args.name)
+        if partner_id is None:
+            sys.exit(f"stepwise: no partner named {args.name!r}")
+        left = removal.rows_left(engine, partner_id)
+        listed = ", ".join(f"{count} {label}" for label, count in left.items())
+        if not args.yes:
+            sys.exit(
+                f"stepwise: deleting partner {args.name!r} erases {listed}, and its content, webhook endpoints, "
+                "keys and origins; nothing can bring them back. Add --yes to confirm."
+            )
+        removal.disable(engine, partner_id)
+        print(
+            f"partner {args.name!r} disabled: its keys and tokens are refused within {settings.key_cache_seconds:g} s"
+        )
+        # On the terminal a bar (stderr); in a pipe or a log, nothing but the lines below.
+        with tqdm(total=sum(left.values()), unit="rows", desc="erasing", disable=None) as bar:
+            for label in removal.delete_user_data(engine, partner_id, done=bar.update):
+                bar.write(f"  {label}: all erased")
+        removal.delete_partner(engine, partner_id)
+    finally:
+        engine.dispose()
+    print(f"partner {args.name!r} deleted: {listed}, its content, webhook endpoints, keys and origins")
 
 
 @commands.add("partners", "list", help="list partners, their quotas, keys (prefixes only) and allowed origins")
