@@ -10,20 +10,29 @@ head; its faster httptools protocol, the one that runs, has none of these:
 - **Head timeout**: a request head not complete `head_timeout` seconds after its first byte
   (or after the connection opened) is answered `408` and closed: slow-header clients
   (slowloris) cannot hold connections open.
-- **Body timeout**: a request body that stalls (no byte for `body_timeout` seconds) is
-  answered `408` (unless an answer has started) and closed.
+- **Body deadline**: a request body must arrive at `MIN_BODY_RATE` (64 KiB/s) on average after
+  a `body_timeout` allowance: by `body_timeout + bytes received / 64 KiB/s` seconds after its
+  head. Past it the request is answered `408` (unless an answer has started) and closed, so a
+  body sent a byte now and then cannot hold a connection for long.
+- **Connections per client address**: at most `max_per_client` open at once from one address
+  (the peer's; proxies the operator trusts, `FORWARDED_ALLOW_IPS`, are exempt: they bound their
+  clients themselves). Past it a new connection is answered `503` and closed at once, before
+  anything is read, so one client cannot take the connection slots everyone shares.
 
 `GuardedHttpTools` is uvicorn's `HttpToolsProtocol` with these checks added around its parser
 callbacks; `app.worker.HttpTools` is it with the service's settings, passed to uvicorn by name.
 """
 
 import asyncio
+import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_HEADERS = 100
+MIN_BODY_RATE = 64 * 1024  # bytes per second, on average, once the allowance is spent
 
 
 def _plain_response(status: bytes, message: bytes) -> bytes:
@@ -39,11 +48,38 @@ def _plain_response(status: bytes, message: bytes) -> bytes:
 
 _TOO_LARGE = _plain_response(b"431 Request Header Fields Too Large", b"Request headers too large or too many.")
 _TIMEOUT = _plain_response(b"408 Request Timeout", b"The request did not arrive in time.")
+_BUSY = _plain_response(
+    b"503 Service Unavailable\r\nretry-after: 1", b"Too many open connections from this address."
+)
+
+
+class TrustedProxies:
+    """The addresses `FORWARDED_ALLOW_IPS` names (IPs and networks, comma-separated; `*`: any)."""
+
+    def __init__(self, listed: str | Iterable[str] = "") -> None:
+        items = [item.strip() for item in (listed.split(",") if isinstance(listed, str) else listed)]
+        self.any = "*" in items
+        self.networks = [ipaddress.ip_network(item, strict=False) for item in items if item and item != "*"]
+
+    def __contains__(self, address: str) -> bool:
+        if self.any:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:  # a Unix socket's peer, say
+            return False
+        return any(ip in network for network in self.networks)
+
+
+# Open connections by client address, in this process.
+_open_by_address: dict[str, int] = {}
 
 
 class GuardedHttpTools(HttpToolsProtocol):
     head_timeout: float = 10.0
     body_timeout: float = 15.0
+    max_per_client: int = 64
+    trusted: TrustedProxies = TrustedProxies()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,6 +87,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._head_bytes = 0  # received since the head began (raw, so an unfinished head counts)
         self._too_large = False
         self._in_body = False
+        self._body_started = 0.0  # loop time the current body's head was complete
+        self._body_bytes = 0
+        self._address: str | None = None  # counted in `_open_by_address` while open
         # When this connection times out (loop time), or None; checked by one sweep a loop for
         # every connection, instead of a timer per request (measured: per-request timers cost a
         # third of the catalogue fast path's throughput).
@@ -93,11 +132,27 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        address = self.client[0] if self.client else None
+        if address is not None and address not in self.trusted:
+            open_now = _open_by_address.get(address, 0)
+            if open_now >= self.max_per_client:
+                transport.write(_BUSY)
+                transport.close()
+                return
+            _open_by_address[address] = open_now + 1
+            self._address = address
         self.deadline = self.loop.time() + self.head_timeout
         _watch(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         _watched.discard(self)
+        address, self._address = self._address, None
+        if address is not None:
+            left = _open_by_address[address] - 1
+            if left:
+                _open_by_address[address] = left
+            else:
+                del _open_by_address[address]
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -107,8 +162,6 @@ class GuardedHttpTools(HttpToolsProtocol):
             if self.deadline is None:  # the first byte of the next request on a kept-alive connection
                 self.deadline = self.loop.time() + self.head_timeout
             self._head_bytes += len(data)
-        elif self._in_body:
-            self.deadline = self.loop.time() + self.body_timeout
         super().data_received(data)
         if self._too_large or (self._in_head and self._head_bytes > MAX_HEAD_BYTES):
             self._too_large = True
@@ -124,12 +177,18 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._too_large = True
             return  # no request starts; `data_received` answers 431 once the parser returns
         self._in_head, self._in_body = False, True
-        self.deadline = self.loop.time() + self.body_timeout
+        self._body_started, self._body_bytes = self.loop.time(), 0
+        self.deadline = self._body_started + self.body_timeout
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if not self._too_large:
-            super().on_body(body)
+        if self._too_large:
+            return
+        # The whole body's deadline moves on only as fast as the minimum rate: a byte now and
+        # then buys next to nothing.
+        self._body_bytes += len(body)
+        self.deadline = self._body_started + self.body_timeout + self._body_bytes / MIN_BODY_RATE
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         if self._too_large:

@@ -1,6 +1,7 @@
 """Service configuration, read once from the environment (pydantic-settings)."""
 
 import difflib
+import ipaddress
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
@@ -32,6 +33,13 @@ class Settings(BaseSettings):
     head_timeout: float = Field(default=10.0, gt=0, le=300)
     body_timeout: float = Field(default=15.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=1, le=100_000)
+    # Open connections from one client address, per worker; past it, 503 at once.
+    max_connections_per_client: int = Field(default=64, ge=1, le=100_000)
+    # The reverse proxies whose `X-Forwarded-For` is believed (IPs or networks, comma-separated;
+    # `*` any). Unset: none, 127.0.0.1 included, and each client is its peer address.
+    forwarded_allow_ips: str = Field(
+        default="", validation_alias=AliasChoices("FORWARDED_ALLOW_IPS", "STEPWISE_FORWARDED_ALLOW_IPS")
+    )
     # Processes serving on the one port (`stepwise serve --workers N`). Each has its own
     # database pools (up to db_pool_size + 2 connections) and, without Redis, an equal share of
     # each rate limit.
@@ -93,6 +101,14 @@ class Settings(BaseSettings):
         if not url.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("DATABASE_URL must be a sqlite:// or postgresql:// URL")
         return url
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def addresses(cls, listed: str) -> str:
+        for item in (item.strip() for item in listed.split(",")):
+            if item and item != "*":
+                ipaddress.ip_network(item, strict=False)  # a ValueError names the bad one
+        return listed
 
     @field_validator("redis_url")
     @classmethod

@@ -37,6 +37,7 @@ def served(tmp_path_factory) -> Iterator[tuple[int, str, int]]:
         "STEPWISE_HEAD_TIMEOUT": str(HEAD_TIMEOUT),
         "STEPWISE_BODY_TIMEOUT": str(BODY_TIMEOUT),
         "STEPWISE_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+        "STEPWISE_MAX_CONNECTIONS_PER_CLIENT": str(MAX_CONNECTIONS + 100),  # one address, many clients here
         "STEPWISE_LOG_LEVEL": "warning",
     }
     with serving_process([sys.executable, "-m", "app"], env=env, cwd=cwd) as (server, base, key):

@@ -113,6 +113,10 @@ def serve(settings: Settings, *, demo: bool = False) -> None:
             server_header=False,
             http="app.worker:HttpTools",
             limit_concurrency=settings.max_connections,
+            # X-Forwarded-For is read only from the proxies named, none by default (uvicorn's own
+            # default trusts 127.0.0.1, which would let any local client pick its address).
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
 
 
