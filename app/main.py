@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
             auth_failures_per_minute=settings.auth_failures_per_minute,
             redis_url=settings.redis_url,
             share=settings.workers,
+            replicas=settings.replicas,
         ),
         keys=KeyStore(transaction, ttl=settings.key_cache_seconds, stale_limit=settings.key_stale_seconds),
         catalogue=LiveCatalogue(EMPTY),  # until the lifespan loads the synced one

@@ -12,16 +12,23 @@ authentications per client address.
 
 Counts live in memory by default (one budget per replica; with `--workers N`, each worker
 enforces a Nth of it), or in Redis when `REDIS_URL` is set, so every replica and worker draws on
-one budget. Windows are sliding-window counters: one round trip
-to Redis per request. If Redis cannot be reached, requests are let through (a warning is
-logged, at most every 10 s): a limiter outage must not become an API outage.
+one budget. Windows are sliding-window counters: one round trip to Redis per batch of requests.
+
+Redis is never waited on for long: a call gets `REDIS_TIMEOUT_SECONDS` (50 ms) and no retry,
+and one that fails or times out (a dead or a hung server) sends every call for
+`REDIS_BREAK_SECONDS` to the in-memory limiter instead (a circuit breaker), where each quota
+and budget is divided among the processes that share it (`STEPWISE_REPLICAS` × workers). Quotas
+are never switched off; a warning is logged, at most every 10 s.
 """
 
 import logging
 import math
 import time
-from typing import NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
+import anyio
+from coredis.retry import NoRetryPolicy
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits import strategies as in_memory
 from limits.aio.storage import Storage
@@ -36,6 +43,8 @@ from app.errors import DomainError
 logger = logging.getLogger("stepwise")
 
 EVALUATE_SESSIONS_PER_UNIT = 100
+REDIS_TIMEOUT_SECONDS = 0.05
+REDIS_BREAK_SECONDS = 5.0
 # A partner's requests go to the limiter in batches of quota // _BATCH_DIVISOR, at least every
 # _FLUSH_SECONDS.
 _BATCH_DIVISOR = 1000
@@ -120,16 +129,65 @@ class _InMemory:
         return self._limiter.get_window_stats(item, *identifiers)
 
 
+class _Failover:
+    """Redis behind a circuit breaker: while it is down (a call failed or timed out less than
+    `REDIS_BREAK_SECONDS` ago) calls go to an in-memory limiter, with each quota divided by
+    `share`, so a partner's requests are still counted, at its share of the quota."""
+
+    def __init__(self, shared: _Limiter, *, share: int, warn: Callable[[Exception], None]) -> None:
+        self._shared = shared
+        self._local = _InMemory()
+        self._share = share
+        self._warn = warn
+        self._down_until = -math.inf
+        self._scaled: dict[int, RateLimitItem] = {}
+
+    def _local_item(self, item: RateLimitItem) -> RateLimitItem:
+        scaled = self._scaled.get(item.amount)
+        if scaled is None:
+            scaled = self._scaled[item.amount] = RateLimitItemPerMinute(max(1, item.amount // self._share))
+        return scaled
+
+    async def _call(self, call: str, item: RateLimitItem, identifiers: tuple[str, ...], **options: int) -> Any:
+        if time.monotonic() >= self._down_until:
+            try:
+                # The client's own timeout is REDIS_TIMEOUT_SECONDS; this bounds anything else.
+                with anyio.fail_after(3 * REDIS_TIMEOUT_SECONDS):
+                    return await getattr(self._shared, call)(item, *identifiers, **options)
+            except Exception as error:
+                self._down_until = time.monotonic() + REDIS_BREAK_SECONDS
+                self._warn(error)
+        return await getattr(self._local, call)(self._local_item(item), *identifiers, **options)
+
+    async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        return bool(await self._call("hit", item, identifiers, cost=cost))
+
+    async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
+        return bool(await self._call("test", item, identifiers))
+
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        stats: WindowStats = await self._call("get_window_stats", item, identifiers)
+        return stats
+
+
 class RateLimits:
     def __init__(
-        self, *, per_minute: int, auth_failures_per_minute: int, redis_url: str | None = None, share: int = 1
+        self,
+        *,
+        per_minute: int,
+        auth_failures_per_minute: int,
+        redis_url: str | None = None,
+        share: int = 1,
+        replicas: int = 1,
     ) -> None:
-        """`share`: how many processes draw on the quotas (workers of one replica). With Redis
-        they draw on one count; without it, each process enforces its `1/share` of every quota."""
+        """`share`: how many processes of this replica draw on the quotas (its workers);
+        `replicas`: how many replicas share `redis_url`. With Redis they all draw on one count;
+        without it (none set, or down), each process enforces its share of every quota."""
         self._default = per_minute
         self._share = 1 if redis_url else share
         self._auth_failures = RateLimitItemPerMinute(self._portion(auth_failures_per_minute))
         self._items: dict[int, RateLimitItem] = {}
+        self._warned_at = -math.inf
         self._limiter: _Limiter = _InMemory()
         if redis_url:
             try:
@@ -137,16 +195,18 @@ class RateLimits:
                     redis_storage_uri(redis_url),
                     wrap_exceptions=True,
                     key_prefix="stepwise",
-                    connect_timeout=1,
-                    stream_timeout=1,
+                    connect_timeout=REDIS_TIMEOUT_SECONDS,
+                    stream_timeout=REDIS_TIMEOUT_SECONDS,
+                    retry_policy=NoRetryPolicy(),  # type: ignore[arg-type]  # passed on to coredis
                 )
             except Exception:  # its message quotes the URL, password and all
                 raise ValueError(
                     "REDIS_URL could not be used; check its form: redis://[:password@]host:port/db"
                 ) from None
             assert isinstance(shared, Storage), "an async+ URI gives an asyncio storage"
-            self._limiter = SlidingWindowCounterRateLimiter(shared)
-        self._warned_at = -math.inf
+            self._limiter = _Failover(
+                SlidingWindowCounterRateLimiter(shared), share=share * replicas, warn=self._storage_failed
+            )
         # Per partner: requests counted here and not yet given to the limiter; when they last
         # were; and, while refused, until when and with which answer.
         self._pending: dict[int, int] = {}
@@ -266,4 +326,7 @@ class RateLimits:
         now = time.monotonic()
         if now - self._warned_at >= _WARN_EVERY_SECONDS:
             self._warned_at = now
-            logger.warning("rate-limit storage unavailable, requests let through: %s", type(error).__name__)
+            logger.warning(
+                "rate-limit storage unavailable (%s): counting in memory, each process at its share of every quota",
+                type(error).__name__,
+            )

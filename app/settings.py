@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(default=60, ge=1, le=1_000_000)
     # Rate-limit counts in Redis (shared by every replica) instead of in each replica's memory.
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "STEPWISE_REDIS_URL"))
+    # How many replicas share that Redis: while it cannot be reached, each worker of each replica
+    # enforces quota / (replicas × workers) in its own memory.
+    replicas: int = Field(default=1, ge=1, le=10_000)
     # The secret that signs user tokens (at least 32 characters; the same on every replica).
     # Unset: the deployment makes one on first start and keeps it in its database.
     token_secret: SecretStr | None = None

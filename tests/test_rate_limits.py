@@ -3,6 +3,7 @@
 `Retry-After` and the IETF `RateLimit` fields, and one budget across replicas through Redis."""
 
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -189,12 +190,35 @@ def test_replicas_sharing_redis_share_one_budget(database_url, fresh_partners, r
         assert statuses == [200] * 20  # in memory: each replica's own 10
 
 
-def test_an_unreachable_redis_lets_requests_through(database_url, fresh_partners):
+def test_an_unreachable_redis_counts_in_memory_at_the_replicas_share(database_url, fresh_partners):
     from tests.factories import free_port
 
-    with replica(database_url, rate_limit_per_minute=1, redis_url=f"redis://127.0.0.1:{free_port()}/0") as client:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    with replica(database_url, rate_limit_per_minute=4, redis_url=dead, replicas=2) as client:
         headers = new_key(client)
-        assert [client.get("/v1/muscles", headers=headers).status_code for _ in range(3)] == [200] * 3
+        statuses = [client.get("/v1/muscles", headers=headers).status_code for _ in range(4)]
+        assert statuses == [200, 200, 429, 429]  # this replica's half of 4
+
+
+def test_a_hung_redis_costs_a_request_little_and_quotas_and_budgets_hold(database_url, fresh_partners):
+    """A server that accepts connections and never answers (a Redis stopped or wedged): each
+    request gets at most the 50 ms timeout once, then the breaker sends the counting to memory."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)  # connections complete; nothing is ever read or answered
+        url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+        with replica(database_url, rate_limit_per_minute=10, auth_failures_per_minute=3, redis_url=url) as client:
+            headers = new_key(client)
+            timings, statuses = [], []
+            for _ in range(14):
+                started = time.perf_counter()
+                statuses.append(client.get("/v1/muscles", headers=headers).status_code)
+                timings.append(time.perf_counter() - started)
+            assert statuses == [200] * 10 + [429] * 4
+            timings.sort()
+            assert timings[int(len(timings) * 0.95) - 1] < 0.25, timings
+            guesses = [client.get("/v1/muscles", headers={"Authorization": f"Bearer sw_guess-{n}"}) for n in range(4)]
+            assert [answer.status_code for answer in guesses] == [401, 401, 401, 429]
 
 
 def test_every_answer_that_counts_says_how_much_of_the_quota_is_left(database_url, fresh_partners):
