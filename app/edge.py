@@ -48,9 +48,7 @@ def _plain_response(status: bytes, message: bytes) -> bytes:
 
 _TOO_LARGE = _plain_response(b"431 Request Header Fields Too Large", b"Request headers too large or too many.")
 _TIMEOUT = _plain_response(b"408 Request Timeout", b"The request did not arrive in time.")
-_BUSY = _plain_response(
-    b"503 Service Unavailable\r\nretry-after: 1", b"Too many open connections from this address."
-)
+_BUSY = _plain_response(b"503 Service Unavailable\r\nretry-after: 1", b"Too many open connections from this address.")
 
 
 class TrustedProxies:
