@@ -11,6 +11,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.cors import PREFLIGHT_ROUTE, answer_preflight, with_cors
+from app.db.deadlines import one_deadline_per_request
 from app.dependencies import authorise
 from app.frontdoor import FrontDoor
 from app.hotpath import answer_error
@@ -55,6 +56,7 @@ async def serve(
     layer skipped is throughput gained), else by `framework`; every answer counted by route
     template, method and status, timed, and logged when the request log is on."""
     started_at = perf_counter()
+    one_deadline_per_request()
     if scope["method"] == "HEAD":  # every GET route answers HEAD: the same headers, no body
         scope, send = {**scope, "method": "GET"}, _headers_only(send)
     origin = header_value(scope, b"origin")

@@ -19,7 +19,9 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from app.db.engines import make_engine
 from tests import throwaway_postgres
 from tests.factories import session_body
 from tests.servers import serving
@@ -184,6 +186,33 @@ def test_a_database_frozen_longer_than_the_timeouts_answers_503_in_time_then_rec
             assert answer.status_code == 503 and time.monotonic() < deadline, answer.text
             time.sleep(0.2)
         assert client.post("/v1/users/frozen/sessions", json=session_body(faults=[])).status_code == 201
+
+
+@pytest.mark.parametrize("settings", [{"STEPWISE_DB_STATEMENT_TIMEOUT": "2", "STEPWISE_KEY_CACHE_SECONDS": "0.2"}])
+def test_a_request_waits_on_a_stalled_database_for_one_deadline_not_one_per_piece_of_work(cluster, served, settings):
+    """A key past its cache time is checked again, then the recommendation is read: two pieces
+    of database work in a row. Both tables are locked; the keys' lock is let go after 1.5 s, the
+    sessions' only after 6 s. The request's one deadline (2 s) then ends the read half a second
+    later, not a whole statement timeout after the key check."""
+    base, key = served
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        assert client.post("/v1/users/one-deadline/sessions", json=session_body(faults=[])).status_code == 201
+        time.sleep(0.3)  # past the key cache time: the next request checks the key again
+        engine = make_engine(cluster.url)
+        with engine.connect() as keys, engine.connect() as sessions:
+            keys.execute(text("lock table api_key in access exclusive mode"))
+            sessions.execute(text("lock table session_log in access exclusive mode"))
+            release_keys = threading.Timer(1.5, keys.rollback)
+            release_keys.start()
+            started = time.monotonic()
+            answer = client.get("/v1/users/one-deadline/recommendation", params={"progression": "lunge-ladder"})
+            elapsed = time.monotonic() - started
+            release_keys.join()
+            sessions.rollback()
+        engine.dispose()
+    assert answer.status_code == 503, answer.text
+    assert 1.9 < elapsed < 2.8, f"{elapsed:.1f} s: the key check's wait and then the read's own"
 
 
 def test_a_database_stopped_under_load_loses_no_acknowledged_session(cluster, served):

@@ -4,6 +4,8 @@ for was stored; a statement the server cancelled was not)."""
 
 import asyncio
 import logging
+import time
+from contextvars import ContextVar
 
 import psycopg
 
@@ -11,6 +13,38 @@ logger = logging.getLogger("stepwise")
 
 # How long a statement alone waits, past its deadline, for the server to confirm its cancellation.
 CANCEL_GRACE_SECONDS = 1.0
+
+
+class RequestDeadline:
+    """One database deadline for a whole request: the statement timeout, counted from the
+    request's first database work (its key's check, say), so that two pieces of work in a row
+    on a stalled database wait one timeout in total, not one each."""
+
+    __slots__ = ("_ends",)
+
+    def __init__(self) -> None:
+        self._ends: float | None = None
+
+    def left(self, timeout: float) -> float:
+        now = time.monotonic()
+        if self._ends is None:
+            self._ends = now + timeout
+        return max(0.0, self._ends - now)
+
+
+_request_deadline: ContextVar[RequestDeadline | None] = ContextVar("stepwise_request_deadline", default=None)
+
+
+def one_deadline_per_request() -> None:
+    """Called as a request begins (in its own task and context): its database work from now on
+    shares one deadline. Work outside a request (periodic jobs) has one per unit of work."""
+    _request_deadline.set(RequestDeadline())
+
+
+def time_left(timeout: float) -> float:
+    """How long the work about to start may take: `timeout`, or what is left of the request's."""
+    deadline = _request_deadline.get()
+    return timeout if deadline is None or timeout == float("inf") else deadline.left(timeout)
 
 
 class ServerDeadline:

@@ -13,7 +13,7 @@ import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.deadlines import CANCEL_GRACE_SECONDS, ServerDeadline
+from app.db.deadlines import CANCEL_GRACE_SECONDS, ServerDeadline, time_left
 from app.db.engines import STATEMENT_TIMEOUT_SECONDS
 from app.db.statements import DriverStatement
 
@@ -128,7 +128,7 @@ class Transaction:
         self, connection: AsyncConnection, work: Callable[..., Awaitable[T]], arguments: dict[str, Any]
     ) -> T:
         async with connection.begin() as transaction:
-            with anyio.fail_after(self._timeout):
+            with anyio.fail_after(time_left(self._timeout)):
                 result = await work(connection=connection, **arguments)
             # The COMMIT has a deadline of its own, not what is left of the work's: cut off by
             # that one, a COMMIT already on its way could still land after the client was told
@@ -147,7 +147,7 @@ class Transaction:
         if self._one_statement is None:
             return await self(work, **arguments)
         async with self._connected(self._one_statement) as connection:
-            with anyio.fail_after(self._timeout):
+            with anyio.fail_after(time_left(self._timeout)):
                 return await work(connection=connection, **arguments)
 
     async def statement(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -175,10 +175,11 @@ class Transaction:
             self.waiting -= 1
         driver = raw.driver_connection
         assert driver is not None
-        deadline = ServerDeadline(driver, self._timeout, self._cancels)
+        timeout = time_left(self._timeout)
+        deadline = ServerDeadline(driver, timeout, self._cancels)
         try:
             await driver.set_autocommit(True)
-            with deadline, anyio.fail_after(self._timeout + CANCEL_GRACE_SECONDS):
+            with deadline, anyio.fail_after(timeout + CANCEL_GRACE_SECONDS):
                 found = await statement.run(raw, self._dialect, parameters)
             if deadline.passed:
                 raw.invalidate(soft=True)  # its cancel request may still be on its way
