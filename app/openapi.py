@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, routing
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic.json_schema import GenerateJsonSchema
 
 from app.catalogue.content import red_flag_codes
 from app.dependencies import USER_TOKEN_SCHEME, takes_user_tokens
@@ -123,6 +124,27 @@ def _api_routes(app: FastAPI) -> list[APIRoute]:
     return [route for route in routes if isinstance(route, APIRoute)]
 
 
+_NAMED_BODY = "x-stepwise-named-body"
+
+
+def named_body(model: type) -> dict[str, Any]:
+    """`openapi_extra` for a route that takes its body unchecked (`SkipValidation`, checked
+    later, off the event loop) and must still document it as `model`, by name: pydantic inlines
+    such a body's schema, and `document` names it again."""
+    return {_NAMED_BODY: model.__name__}
+
+
+def _name_the_body(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    name = operation.pop(_NAMED_BODY, None)
+    if name is not None:
+        body = operation["requestBody"]["content"]["application/json"]
+        named = body["schema"] | {"title": name}
+        if "examples" in named:  # sorted as pydantic sorts a named schema's examples (not an inlined one's)
+            named["examples"] = [GenerateJsonSchema().sort(example) for example in named["examples"]]
+        schemas[name] = named
+        body["schema"] = {"$ref": f"#/components/schemas/{name}"}
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     """The schema, built once per app."""
     if app.openapi_schema is None:
@@ -151,6 +173,8 @@ def document(app: FastAPI) -> dict[str, Any]:
                 if "application/merge-patch+json" in body:  # the only type a PATCH takes
                     body.pop("application/json", None)
                 _declare_headers(operation)
+                _name_the_body(operation, schema["components"]["schemas"])
+        schema["components"]["schemas"] = dict(sorted(schema["components"]["schemas"].items()))
         _document_what_the_models_cannot(schema["components"]["schemas"])
         schema["servers"] = SERVERS
         schema["components"]["schemas"].pop("HTTPValidationError", None)

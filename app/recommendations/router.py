@@ -5,11 +5,15 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import SkipValidation, ValidationError
 
+from app.catalogue.memory import LiveCatalogue
 from app.dependencies import CatalogueReader, ProgressionQuery, Reader, UserIdPath
 from app.errors import problem_responses
 from app.json_route import OrjsonRoute
 from app.kit import Rfc3339
+from app.openapi import named_body
 from app.ratelimits import EVALUATE_SESSIONS_PER_UNIT
 from app.recommendations import service
 from app.recommendations.schemas import EvaluateIn, RecommendationOut, TodaysRoutine
@@ -51,13 +55,33 @@ LARGE_BODY_PATHS = (router.prefix + EVALUATE_PATH,)
     response_model=RecommendationOut,
     summary="Recommend a next step from sessions sent in the request (nothing is stored)",
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
+    openapi_extra=named_body(EvaluateIn),
 )
-async def evaluate(body: EvaluateIn, access: CatalogueReader) -> RecommendationOut:
+async def evaluate(body: Annotated[EvaluateIn, SkipValidation], access: CatalogueReader) -> RecommendationOut:
     # Charged by size: 1 request, plus 1 per EVALUATE_SESSIONS_PER_UNIT sessions sent.
-    if extra := len(body.sessions) // EVALUATE_SESSIONS_PER_UNIT:
+    sessions = body.get("sessions") if isinstance(body, dict) else None
+    if extra := (len(sessions) if isinstance(sessions, list) else 0) // EVALUATE_SESSIONS_PER_UNIT:
         await access.charge(extra)
-    # CPU-bound for large histories: in a worker thread, so other requests go on meanwhile.
-    return await anyio.to_thread.run_sync(partial(service.evaluate, catalogue=access.catalogue, body=body))
+    # Up to 1,000 sessions is tens of milliseconds of CPU, checking the body included: all of it
+    # in a worker thread, one evaluation at a time per process, so the event loop (and every
+    # other request) never waits behind a queue of them. The body arrives parsed, not checked
+    # (SkipValidation; the schema is still EvaluateIn's), and is checked there.
+    return await anyio.to_thread.run_sync(
+        partial(_checked_evaluate, catalogue=access.catalogue, body=body), limiter=_EVALUATING
+    )
+
+
+_EVALUATING = anyio.CapacityLimiter(1)
+
+
+def _checked_evaluate(*, catalogue: LiveCatalogue, body: object) -> RecommendationOut:
+    try:
+        checked = EvaluateIn.model_validate(body, from_attributes=True)  # as FastAPI checks a body
+    except ValidationError as invalid:  # answered as FastAPI answers a body it checked itself
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in invalid.errors(include_url=False)]
+        ) from None
+    return service.evaluate(catalogue=catalogue, body=checked)
 
 
 @router.get(
