@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from app.catalogue.memory import EMPTY, LiveCatalogue, load_live, stored_version
 from app.content import service as content
+from app.content.views import rebuild_view
 from app.cors import Origins
 from app.http_errors import database_unavailable
 from app.idempotency.service import purge_expired
@@ -93,9 +94,8 @@ async def _reload_partner_content(state: AppState) -> None:
     read_at = time.monotonic()
     stored = await anyio.to_thread.run_sync(content.stored_revisions, state.engine)
     for partner in state.partner_views.changed(stored, read_at):
-        state.partner_views.replace(
-            partner, await anyio.to_thread.run_sync(content.stored_content, state.engine, partner)
-        )
+        stored_content = await anyio.to_thread.run_sync(content.stored_content, state.engine, partner)
+        await rebuild_view(state.partner_views, state.catalogue, partner, stored_content)
 
 
 async def _follow_partner_settings(state: AppState, interval: float) -> None:

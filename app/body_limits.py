@@ -22,11 +22,30 @@ MEDIA_TYPES = {
 
 
 class BodyLimits:
-    """1 MiB bodies, 8 MiB on `large_body_paths` (each router names its own, beside the route)."""
+    """1 MiB bodies, 8 MiB on `large_body_paths` (each router names its own, beside the route),
+    and `document_limit` bytes on `document_paths` (a partner's own exercises and ladders: one
+    document each, under a path that starts with one of them)."""
 
-    def __init__(self, app: ASGIApp, *, large_body_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        large_body_paths: tuple[str, ...] = (),
+        document_paths: tuple[str, ...] = (),
+        document_limit: int = BODY,
+    ) -> None:
         self.app = app
         self.large_body_paths = frozenset(large_body_paths)
+        self.document_paths = document_paths
+        self.document_limit = document_limit
+
+    def _limit(self, path: str) -> tuple[int, str]:
+        if path in self.large_body_paths:
+            return LARGE_BODY, f"The body is larger than {LARGE_BODY // MiB} MiB."
+        if path.startswith(self.document_paths):
+            kib = self.document_limit // 1024
+            return self.document_limit, f"The body is larger than {kib} KiB, the most one exercise or ladder may be."
+        return BODY, f"The body is larger than {BODY // MiB} MiB."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in MEDIA_TYPES:
@@ -45,8 +64,7 @@ class BodyLimits:
             names = " or ".join(sorted(t.decode() for t in allowed))
             await error_response(UnsupportedMediaType(f"Send the body as {names}."))(scope, receive, send)
             return
-        limit = LARGE_BODY if scope["path"] in self.large_body_paths else BODY
-        too_large = f"The body is larger than {limit // MiB} MiB."
+        limit, too_large = self._limit(scope["path"])
         declared = header_value(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await error_response(PayloadTooLarge(too_large))(scope, receive, send)

@@ -98,6 +98,10 @@ class PayloadTooLarge(DomainError, status=413, problem_type="payload-too-large")
     pass
 
 
+class ContentLimit(DomainError, status=409, problem_type="content-limit"):
+    """A partner already has as many exercises (or ladders) as one may publish."""
+
+
 class UnsupportedMediaType(DomainError, status=415, problem_type="unsupported-media-type"):
     pass
 

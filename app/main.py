@@ -119,7 +119,10 @@ def create_app(settings: Settings | None = None) -> StepwiseAPI:
     ):
         app.include_router(module.router)
     app.add_middleware(
-        BodyLimits, large_body_paths=sessions_router.LARGE_BODY_PATHS + recommendations_router.LARGE_BODY_PATHS
+        BodyLimits,
+        large_body_paths=sessions_router.LARGE_BODY_PATHS + recommendations_router.LARGE_BODY_PATHS,
+        document_paths=content_router.DOCUMENT_PATHS,
+        document_limit=settings.content_max_document_kib * 1024,
     )
     # Level 1 takes under a millisecond even on a 500-session answer: inline beats a thread hop.
     app.add_middleware(

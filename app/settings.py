@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(default=60, ge=1, le=1_000_000)
     # Rate-limit counts in Redis (shared by every replica) instead of in each replica's memory.
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "STEPWISE_REDIS_URL"))
+    # Partners' own content: exercises and ladders each partner may publish, and the largest
+    # request body (so the largest document) a write of one may send, in KiB.
+    content_max_exercises: int = Field(default=500, ge=0, le=100_000)
+    content_max_ladders: int = Field(default=100, ge=0, le=10_000)
+    content_max_document_kib: int = Field(default=64, ge=1, le=8192)
     # How many replicas share that Redis: while it cannot be reached, each worker of each replica
     # enforces quota / (replicas × workers) in its own memory.
     replicas: int = Field(default=1, ge=1, le=10_000)

@@ -9,6 +9,7 @@ from app.catalogue.ladders import LadderIn
 from app.catalogue.schemas import Exercise, Progression
 from app.content import service
 from app.content.exercises import ExerciseIn
+from app.content.views import rebuild_view
 from app.dependencies import Access, AppStateDep, require_scope
 from app.errors import problem_responses
 from app.state import AppState
@@ -22,20 +23,30 @@ _CREATED: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Writes to these take one document each: their bodies are capped at STEPWISE_CONTENT_MAX_DOCUMENT_KIB.
+DOCUMENT_PATHS = (router.prefix + "/exercises", router.prefix + "/progressions")
+
+
 async def _write(state: AppState, access: Access, body: ExerciseIn | LadderIn, slug: str | None) -> None:
     """Publish or replace, then rebuild the partner's view here at once (other replicas notice
     the change within seconds)."""
+    settings = state.settings
     content = await access.transaction(
-        service.publish, builtin=state.catalogue, partner_id=access.partner_id, body=body, slug=slug
+        service.publish,
+        builtin=state.catalogue,
+        partner_id=access.partner_id,
+        body=body,
+        slug=slug,
+        limits=service.Limits(exercises=settings.content_max_exercises, ladders=settings.content_max_ladders),
     )
-    state.partner_views.replace(access.partner_id, content)
+    await rebuild_view(state.partner_views, state.catalogue, access.partner_id, content)
 
 
 async def _delete(state: AppState, access: Access, kind: str, slug: str) -> Response:
     content = await access.transaction(
         service.unpublish, builtin=state.catalogue, partner_id=access.partner_id, kind=kind, slug=slug
     )
-    state.partner_views.replace(access.partner_id, content)
+    await rebuild_view(state.partner_views, state.catalogue, access.partner_id, content)
     return Response(status_code=204)
 
 

@@ -3,6 +3,7 @@ each change counted in the partner's revision in the same transaction, so every 
 notices it."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from app.catalogue.memory import LiveCatalogue
 from app.content.exercises import ExerciseIn, as_exercise, exercise_of, exercise_problems
 from app.content.tables import PartnerContentRevision, PartnerExerciseRow, PartnerProgressionRow
 from app.content.views import PartnerContent
-from app.errors import Conflict, Forbidden, InvalidRequest, NotFound, ProblemError
+from app.errors import Conflict, ContentLimit, Forbidden, InvalidRequest, NotFound, ProblemError
 from app.partners.tables import utcnow
 
 Table = type[PartnerExerciseRow] | type[PartnerProgressionRow]
@@ -60,6 +61,14 @@ def _unbuildable(build: Callable[[], object]) -> list[ProblemError]:
     return []
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How many exercises and ladders one partner may publish."""
+
+    exercises: int
+    ladders: int
+
+
 async def publish(
     *,
     connection: AsyncConnection,
@@ -67,12 +76,16 @@ async def publish(
     partner_id: int,
     body: ExerciseIn | LadderIn,
     slug: str | None = None,
+    limits: Limits | None = None,
 ) -> PartnerContent:
     """Create (`slug` None: POST) or replace (`slug`: PUT) one of the partner's exercises or
-    ladders, checked against the partner's content as stored now; returns the content after."""
+    ladders, checked against the partner's content as stored now and, when creating, against
+    `limits`; returns the content after."""
     kind = "exercise" if isinstance(body, ExerciseIn) else "progression"
     await _bump(connection, partner_id)  # first: one write of a partner's at a time (see `_bump`)
     content = await read_content(connection=connection, partner_id=partner_id)
+    if slug is None and limits is not None:
+        _within(limits, kind, content)
     if slug is not None:  # PUT: the built-in catalogue's is 403, anything not the partner's own 404
         if slug in _builtin_slugs(kind, builtin):
             raise Forbidden(f"The {kind} {slug!r} is part of the built-in catalogue, which cannot be changed.")
@@ -106,6 +119,20 @@ async def publish(
             .values(document=document, updated_at=utcnow())
         )
     return await read_content(connection=connection, partner_id=partner_id)
+
+
+def _within(limits: Limits, kind: str, content: PartnerContent) -> None:
+    """A new document past the partner's limit is a 409 that says which limit."""
+    have, most, what = (
+        (len(content.exercises), limits.exercises, "exercises")
+        if kind == "exercise"
+        else (len(content.progressions), limits.ladders, "ladders")
+    )
+    if have >= most:
+        raise ContentLimit(
+            f"You have {have} {what}, the most one partner may publish ({most}); delete one of them, "
+            "or replace one with PUT, to publish another."
+        )
 
 
 async def unpublish(

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 from pydantic import ValidationError
 
 from app.catalogue.ladders import LadderIn, ladder_problems, to_progression
@@ -81,6 +82,14 @@ def build_view(shared: LiveCatalogue, content: PartnerContent) -> LiveCatalogue:
     return LiveCatalogue(merged, max_cached_responses=_PARTNER_CACHED_RESPONSES)
 
 
+async def rebuild_view(views: "PartnerViews", shared: LiveCatalogue, partner_id: int, content: PartnerContent) -> None:
+    """Build the partner's view of `shared` in a worker thread (hundreds of documents are tens
+    of milliseconds of CPU, which the event loop, and every other partner, must not wait for),
+    then answer with it."""
+    view = None if content.empty else await anyio.to_thread.run_sync(build_view, shared, content)
+    views.replace(partner_id, content, None if view is None else (shared, view))
+
+
 class PartnerViews:
     """The views of the partners with content, each built against one shared catalogue."""
 
@@ -90,9 +99,12 @@ class PartnerViews:
         self._views: dict[int, tuple[LiveCatalogue, LiveCatalogue]] = {}  # partner -> (built on, view)
         self._replaced_at: dict[int, float] = {}
 
-    def replace(self, partner_id: int, content: PartnerContent) -> None:
-        """The partner's content changed: its view is rebuilt on its next request. (An older
-        revision than one already seen is ignored: two writes' reloads may cross.)"""
+    def replace(
+        self, partner_id: int, content: PartnerContent, view: tuple[LiveCatalogue, LiveCatalogue] | None = None
+    ) -> None:
+        """The partner's content changed: its `view` (built on a shared catalogue) is the one to
+        answer with, or, without one, one is built on its next request. (An older revision than
+        one already seen is ignored: two writes' reloads may cross.)"""
         if content.revision < self.revisions.get(partner_id, -1):
             return
         self.revisions[partner_id] = content.revision
@@ -101,7 +113,10 @@ class PartnerViews:
             self.contents.pop(partner_id, None)
         else:
             self.contents[partner_id] = content
-        self._views.pop(partner_id, None)
+        if view is None or content.empty:
+            self._views.pop(partner_id, None)
+        else:
+            self._views[partner_id] = view
 
     def changed(self, stored: dict[int, int], read_at: float) -> list[int]:
         """The partners whose stored revision (read at `read_at`, monotonic) is not the one seen
