@@ -116,6 +116,21 @@ class Transaction:
         finally:
             await asyncio.shield(connection.close())  # as leaving `async with engine.connect()` does
 
+    async def checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log into the database file and truncate it, so what was
+        just deleted (zeroed in the file: `secure_delete`) is no longer in the log either.
+        Best effort: pages a reader still needs stay in the log until the next checkpoint.
+        PostgreSQL: nothing (see docs/deployment.md on erasure)."""
+        if self._dialect.name != "sqlite":
+            return
+        raw = await self.engine.raw_connection()  # outside any transaction: SQLite checkpoints only there
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+            await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+
     def pool_state(self) -> tuple[int, int] | None:
         """(size, in use) of the request path's pool, or None for a pool that keeps no count."""
         pool = self.engine.sync_engine.pool
