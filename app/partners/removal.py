@@ -99,3 +99,9 @@ def delete_partner(engine: Engine, partner_id: int) -> None:
     with engine.begin() as connection:
         table = Partner.__table__  # type: ignore[attr-defined]
         connection.execute(table.delete().where(table.c.id == partner_id))
+    if engine.dialect.name == "sqlite":  # nor left in SQLite's write-ahead log (deleted rows are zeroed)
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
