@@ -1,68 +1,44 @@
 """Schemathesis, all checks, against the checked-in openapi/openapi.json and a running
-`stepwise serve` with a valid key, on SQLite and on PostgreSQL. The findings judged false
-positives are listed, with their reasons, in tests/schemathesis_hooks.py; anything else fails.
+`stepwise serve`, on SQLite and on PostgreSQL: the README's "Contract testing" command, run as
+written (only its server address is this test's server), with the server settings the README
+gives. The findings judged false positives are listed, with their reasons, in
+tests/schemathesis_hooks.py; anything else fails.
 
-Bounded for CI: STEPWISE_SCHEMATHESIS_EXAMPLES examples per operation (default 10) in every
-phase (examples, coverage, fuzzing, stateful), and a time limit on the whole run."""
+Bounded for CI by the command itself (`--max-examples`: examples per operation in every phase)
+and by a time limit on the whole run."""
 
 import os
-import shutil
-import subprocess
+import re
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.docs_shell import ROOT, reader_directory, section, shell, shell_blocks
 from tests.schemathesis_hooks import FALSE_POSITIVES, judged_false_positive
 from tests.servers import serving_process
 
-ROOT = Path(__file__).parent.parent
-SPEC = ROOT / "openapi" / "openapi.json"
-EXAMPLES = int(os.environ.get("STEPWISE_SCHEMATHESIS_EXAMPLES", "10"))
+SERVE, COMMANDS = shell_blocks(section((ROOT / "README.md").read_text(encoding="utf-8"), "Contract testing"))
+SERVER_SETTINGS = dict(re.findall(r"(STEPWISE_[A-Z_]+)=(\S+) ", SERVE))
+DOCUMENTED_URL = "http://127.0.0.1:8000"
 
 
-def schemathesis_command() -> list[str]:
-    found = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
-    if not found:
-        pytest.fail("schemathesis is not installed: it is in the dev extras (pip install -e '.[dev]')")
-    return [found]
+def test_the_documented_command_is_serve_with_settings_then_schemathesis_with_the_hooks():
+    settings = " ".join(f"{name}={value}" for name, value in SERVER_SETTINGS.items())
+    assert SERVE.strip() == f"{settings} .venv/bin/stepwise serve", "the test starts the server the README shows"
+    assert {"STEPWISE_RATE_LIMIT_PER_MINUTE", "STEPWISE_AUTH_FAILURES_PER_MINUTE"} <= set(SERVER_SETTINGS)
+    assert COMMANDS.count(DOCUMENTED_URL) == 1 and "SCHEMATHESIS_HOOKS=tests.schemathesis_hooks " in COMMANDS
+    assert re.search(r"--checks all\b", COMMANDS) and re.search(r"--max-examples \d+\b", COMMANDS)
 
 
 def test_schemathesis_finds_nothing_with_all_checks(backend, empty_database_url, tmp_path):
-    env = os.environ | {
-        "DATABASE_URL": empty_database_url,
-        # Thousands of requests, many with a wrong key, from one address: not what the limits are for.
-        "STEPWISE_RATE_LIMIT_PER_MINUTE": "10000000",
-        "STEPWISE_AUTH_FAILURES_PER_MINUTE": "1000000",
-    }
-    with serving_process([sys.executable, "-m", "app"], env=env, cwd=tmp_path) as (_, base, key):
-        run = subprocess.run(
-            [
-                *schemathesis_command(),
-                "run",
-                str(SPEC),
-                "--url",
-                base,
-                "--header",
-                f"Authorization: Bearer {key}",
-                "--checks",
-                "all",
-                "--max-examples",
-                str(EXAMPLES),
-                "--generation-database",
-                "none",
-                "--no-color",
-            ],
-            env=os.environ | {"SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": str(ROOT)},
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    summary = run.stdout[run.stdout.find("SUMMARY") :] if "SUMMARY" in run.stdout else run.stdout[-3000:]
-    print(f"schemathesis on {backend}:\n{summary}")
-    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
-    assert "Selected: " in run.stdout and "Tested: " in run.stdout
+    directory = reader_directory(tmp_path)
+    env = os.environ | {"DATABASE_URL": empty_database_url}
+    with serving_process([sys.executable, "-m", "app"], env=env | SERVER_SETTINGS, cwd=directory) as (_, base, _):
+        with shell(COMMANDS.replace(DOCUMENTED_URL, base), cwd=directory, env=env, timeout=300) as output:
+            summary = output[output.find("SUMMARY") :] if "SUMMARY" in output else output[-3000:]
+            print(f"schemathesis on {backend}:\n{summary}")
+    assert "Selected: " in output and "Tested: " in output
+    assert not re.search(r"\d+ (failures?|errors?)\b", output.splitlines()[-1]), output[-3000:]
 
 
 @pytest.mark.parametrize(
