@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.catalogue.memory import LiveCatalogue
+from app.catalogue.schemas import MuscleList
 from app.content import views
 from app.main import create_app
 from app.partners import service as partners
@@ -94,3 +96,38 @@ def test_a_partner_view_is_built_in_a_worker_thread(limited, monkeypatch):
     assert client.get("/v1/exercises/threaded", headers=headers).status_code == 200
     assert built_on and threading.main_thread().name not in built_on
     assert all(name.startswith("AnyIO worker thread") for name in built_on), built_on
+
+
+def test_a_views_answers_are_kept_within_its_byte_budget(limited):
+    client, _ = limited
+    shared = client.app.state.catalogue
+    small_first = shared.render(
+        "/v1/muscles", "/v1/muscles", b"", "", lambda: MuscleList(items=shared.document.muscles)
+    )
+    budget = small_first.size() * 2 + 10
+    view = LiveCatalogue(shared.document, max_cached_bytes=budget)
+    whole = view.render("/v1/catalogue", "/v1/catalogue", b"", "", lambda: view.document)
+    assert whole.size() > budget and view.cached_sizes()[0] == 0  # answered, not kept
+    for page in range(3):  # each about half the budget: the oldest goes to make room
+        view.render("/v1/muscles", f"/v1/muscles-{page}", b"", "", lambda: MuscleList(items=view.document.muscles))
+    assert view.cached_sizes()[0] == 2
+    assert view.cached_response("/v1/muscles-0", b"") is None and view.cached_response("/v1/muscles-2", b"") is not None
+
+
+def test_a_write_checks_against_what_another_replica_wrote_meanwhile(database_url, fresh_partners):
+    """Each replica checks a write against the content it holds only when no write came in
+    between (the stored revision is the next one); else it reads the store."""
+    settings = Settings(database_url=database_url)
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        with Session(first.app.state.engine) as session:
+            partner = partners.create_partner(session=session, name=f"replicas-{partners.secrets.token_hex(4)}")
+            _, key = partners.issue_key(session=session, partner=partner, scopes=partners.parse_scopes(WRITER))
+            session.commit()
+        headers = {"Authorization": f"Bearer {key}"}
+        assert first.post("/v1/exercises", json=exercise("first-one"), headers=headers).status_code == 201
+        assert second.post("/v1/exercises", json=exercise("wall-sit"), headers=headers).status_code == 201
+        # The first replica's own view has no wall sit yet; the ladder needs it: read from the store.
+        assert first.post("/v1/progressions", json=LADDER, headers=headers).status_code == 201
+        assert first.delete("/v1/exercises/first-one", headers=headers).status_code == 204
+        refused = second.delete("/v1/exercises/wall-sit", headers=headers)  # the ladder uses it
+        assert refused.status_code == 409 and "wall-ladder" in refused.json()["detail"]

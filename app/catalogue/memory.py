@@ -56,6 +56,9 @@ class CachedResponse:
     identity_headers: list[tuple[bytes, bytes]]
     gzip_headers: list[tuple[bytes, bytes]]
 
+    def size(self) -> int:
+        return len(self.body) + len(self.gzip_body or b"")
+
     @classmethod
     def build(cls, route: str, version: str, body: bytes, extra_headers: dict[str, str]) -> "CachedResponse":
         tag = f"{version[:12]}-{hashlib.sha256(body).hexdigest()[:12]}"
@@ -139,8 +142,18 @@ def _rules_version(progression: Progression) -> str:
 
 
 class LiveCatalogue:
-    def __init__(self, catalogue: Catalogue, *, max_cached_responses: int = _MAX_CACHED_RESPONSES) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        *,
+        max_cached_responses: int = _MAX_CACHED_RESPONSES,
+        max_cached_bytes: int | None = None,
+    ) -> None:
         self._max_cached_responses = max_cached_responses
+        # At most this many bytes of answers kept (a partner's view: its content is the partner's
+        # to grow); an answer larger than that is answered each time, not kept.
+        self._max_cached_bytes = max_cached_bytes
+        self._cached_bytes = 0
         self.document = catalogue
         self.version: str | None = catalogue.version or None
         self.exercises = {e.slug: e for e in catalogue.exercises}
@@ -270,9 +283,17 @@ class LiveCatalogue:
             result = build()
             model, headers = result if isinstance(result, tuple) else (result, {})
             entry = CachedResponse.build(route, self.version or "", model.model_dump_json().encode(), headers)
-            if len(self._responses) >= self._max_cached_responses:
-                self._responses.pop(next(iter(self._responses)))
+            size = entry.size()
+            budget = self._max_cached_bytes
+            if budget is not None and size > budget:
+                return entry
+            while self._responses and (
+                len(self._responses) >= self._max_cached_responses
+                or (budget is not None and self._cached_bytes + size > budget)
+            ):
+                self._cached_bytes -= self._responses.pop(next(iter(self._responses))).size()
             self._responses[(path, canonical_query)] = entry
+            self._cached_bytes += size
         self._aliases[(path, query)] = (path, canonical_query)
         return entry
 

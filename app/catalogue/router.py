@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
@@ -44,11 +45,17 @@ def _canonical_query(request: Request) -> str:
     return urlencode([(name, query[name]) for name in names])
 
 
-def _respond(request: Request, access: Access, build: Callable[[LiveCatalogue], Any]) -> Response:
-    """The cached answer for this URL, or `build(catalogue)` rendered and cached."""
+async def _respond(request: Request, access: Access, build: Callable[[LiveCatalogue], Any]) -> Response:
+    """The cached answer for this URL, or `build(catalogue)` rendered and cached, in a worker
+    thread: a partner's own content can make an answer tens of MB to render and compress."""
     scope, catalogue = request.scope, access.catalogue
-    entry = catalogue.render(
-        scope["route"].path, scope["path"], scope["query_string"], _canonical_query(request), lambda: build(catalogue)
+    entry = await anyio.to_thread.run_sync(
+        catalogue.render,
+        scope["route"].path,
+        scope["path"],
+        scope["query_string"],
+        _canonical_query(request),
+        lambda: build(catalogue),
     )
     status, headers, body = entry.respond(
         header_value(scope, b"if-none-match"), header_value(scope, b"accept-encoding")
@@ -58,17 +65,17 @@ def _respond(request: Request, access: Access, build: Callable[[LiveCatalogue], 
 
 @router.get("/catalogue", response_model=Catalogue, summary="The whole catalogue in one document", responses=_LIST)
 async def get_catalogue(request: Request, access: CatalogueReader) -> Response:
-    return _respond(request, access, lambda catalogue: catalogue.document)
+    return await _respond(request, access, lambda catalogue: catalogue.document)
 
 
 @router.get("/muscles", response_model=MuscleList, summary="List muscles", responses=_LIST)
 async def list_muscles(request: Request, access: CatalogueReader) -> Response:
-    return _respond(request, access, lambda catalogue: MuscleList(items=catalogue.document.muscles))
+    return await _respond(request, access, lambda catalogue: MuscleList(items=catalogue.document.muscles))
 
 
 @router.get("/equipment", response_model=EquipmentList, summary="List equipment", responses=_LIST)
 async def list_equipment(request: Request, access: CatalogueReader) -> Response:
-    return _respond(request, access, lambda catalogue: EquipmentList(items=catalogue.document.equipment))
+    return await _respond(request, access, lambda catalogue: EquipmentList(items=catalogue.document.equipment))
 
 
 @router.get("/exercises", response_model=ExercisePage, summary="List and filter exercises", responses=_LIST)
@@ -95,7 +102,7 @@ async def list_exercises(
             request.url.path, filters | {"limit": limit}, next_cursor
         )
 
-    return _respond(request, access, page)
+    return await _respond(request, access, page)
 
 
 @router.get("/exercises/{slug}", response_model=Exercise, summary="Get one exercise", responses=_ONE)
@@ -104,12 +111,12 @@ async def get_exercise(
     request: Request,
     access: CatalogueReader,
 ) -> Response:
-    return _respond(request, access, lambda catalogue: catalogue.exercise(slug))
+    return await _respond(request, access, lambda catalogue: catalogue.exercise(slug))
 
 
 @router.get("/progressions", response_model=ProgressionList, summary="List progressions", responses=_LIST)
 async def list_progressions(request: Request, access: CatalogueReader) -> Response:
-    return _respond(request, access, lambda catalogue: ProgressionList(items=catalogue.progression_summaries()))
+    return await _respond(request, access, lambda catalogue: ProgressionList(items=catalogue.progression_summaries()))
 
 
 @router.get("/progressions/{slug}", response_model=Progression, summary="Get one progression ladder", responses=_ONE)
@@ -118,12 +125,12 @@ async def get_progression(
     request: Request,
     access: CatalogueReader,
 ) -> Response:
-    return _respond(request, access, lambda catalogue: catalogue.progression(slug))
+    return await _respond(request, access, lambda catalogue: catalogue.progression(slug))
 
 
 @router.get("/routines", response_model=RoutineList, summary="List ready-made routines", responses=_LIST)
 async def list_routines(request: Request, access: CatalogueReader) -> Response:
-    return _respond(request, access, lambda catalogue: RoutineList(items=catalogue.document.routines))
+    return await _respond(request, access, lambda catalogue: RoutineList(items=catalogue.document.routines))
 
 
 @router.get("/routines/{slug}", response_model=Routine, summary="Get one routine", responses=_ONE)
@@ -132,7 +139,7 @@ async def get_routine(
     request: Request,
     access: CatalogueReader,
 ) -> Response:
-    return _respond(request, access, lambda catalogue: catalogue.routine(slug))
+    return await _respond(request, access, lambda catalogue: catalogue.routine(slug))
 
 
 @router.get(
@@ -142,7 +149,7 @@ async def get_routine(
     responses=_LIST,
 )
 async def get_safety(request: Request, access: CatalogueReader) -> Response:
-    return _respond(request, access, lambda catalogue: catalogue.document.safety)
+    return await _respond(request, access, lambda catalogue: catalogue.document.safety)
 
 
 # Every path this router answers starts with one of these: they carry their own pre-compressed

@@ -38,13 +38,19 @@ async def _write(state: AppState, access: Access, body: ExerciseIn | LadderIn, s
         body=body,
         slug=slug,
         limits=service.Limits(exercises=settings.content_max_exercises, ladders=settings.content_max_ladders),
+        known=state.partner_views.known(access.partner_id),
     )
     await rebuild_view(state.partner_views, state.catalogue, access.partner_id, content)
 
 
 async def _delete(state: AppState, access: Access, kind: str, slug: str) -> Response:
     content = await access.transaction(
-        service.unpublish, builtin=state.catalogue, partner_id=access.partner_id, kind=kind, slug=slug
+        service.unpublish,
+        builtin=state.catalogue,
+        partner_id=access.partner_id,
+        kind=kind,
+        slug=slug,
+        known=state.partner_views.known(access.partner_id),
     )
     await rebuild_view(state.partner_views, state.catalogue, access.partner_id, content)
     return Response(status_code=204)

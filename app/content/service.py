@@ -4,10 +4,13 @@ notices it."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+import anyio.to_thread
+import orjson
 from pydantic import ValidationError
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, Text, cast, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -77,30 +80,19 @@ async def publish(
     body: ExerciseIn | LadderIn,
     slug: str | None = None,
     limits: Limits | None = None,
+    known: PartnerContent | None = None,
 ) -> PartnerContent:
     """Create (`slug` None: POST) or replace (`slug`: PUT) one of the partner's exercises or
     ladders, checked against the partner's content as stored now and, when creating, against
     `limits`; returns the content after."""
     kind = "exercise" if isinstance(body, ExerciseIn) else "progression"
     await _bump(connection, partner_id)  # first: one write of a partner's at a time (see `_bump`)
-    content = await read_content(connection=connection, partner_id=partner_id)
-    if slug is None and limits is not None:
-        _within(limits, kind, content)
-    if slug is not None:  # PUT: the built-in catalogue's is 403, anything not the partner's own 404
-        if slug in _builtin_slugs(kind, builtin):
-            raise Forbidden(f"The {kind} {slug!r} is part of the built-in catalogue, which cannot be changed.")
-        if slug not in _own_slugs(kind, content):
-            raise NotFound(f"There is no {kind} {slug!r} of yours.")
-    elif body.slug in _builtin_slugs(kind, builtin):  # POST: a slug in use is a 409, whatever the rest
-        raise Conflict(f"The built-in catalogue already has the {kind} {body.slug!r}; choose another slug.")
-    elif body.slug in _own_slugs(kind, content):
-        raise Conflict(f"You already have the {kind} {body.slug!r}; PUT /v1/{kind}s/{body.slug} replaces it.")
-    problems = _problems(body, builtin, content)
-    if slug is not None and body.slug != slug:
-        problems.insert(0, ProblemError(loc=["body", "slug"], msg=f"must be {slug!r}, the slug in the path"))
-    if problems:
-        raise InvalidRequest.of(problems)
-    document = body.model_dump(mode="json")
+    content = await _current(connection, partner_id, known)
+    # Checking a ladder builds every exercise of the partner's (hundreds, at its limit): in a
+    # worker thread, so no other partner's request waits on it.
+    document = await anyio.to_thread.run_sync(
+        partial(_checked, kind=kind, builtin=builtin, content=content, body=body, slug=slug, limits=limits)
+    )
     table = KINDS[kind]
     if slug is None:
         try:
@@ -118,7 +110,36 @@ async def publish(
             .where(col(table.partner_id) == partner_id, col(table.slug) == slug)
             .values(document=document, updated_at=utcnow())
         )
-    return await read_content(connection=connection, partner_id=partner_id)
+    return content.with_document(kind, document)
+
+
+def _checked(
+    *,
+    kind: str,
+    builtin: LiveCatalogue,
+    content: PartnerContent,
+    body: ExerciseIn | LadderIn,
+    slug: str | None,
+    limits: Limits | None,
+) -> dict[str, Any]:
+    """The document to store, once every check has passed (else the first refusal raised)."""
+    if slug is None and limits is not None:
+        _within(limits, kind, content)
+    if slug is not None:  # PUT: the built-in catalogue's is 403, anything not the partner's own 404
+        if slug in _builtin_slugs(kind, builtin):
+            raise Forbidden(f"The {kind} {slug!r} is part of the built-in catalogue, which cannot be changed.")
+        if slug not in _own_slugs(kind, content):
+            raise NotFound(f"There is no {kind} {slug!r} of yours.")
+    elif body.slug in _builtin_slugs(kind, builtin):  # POST: a slug in use is a 409, whatever the rest
+        raise Conflict(f"The built-in catalogue already has the {kind} {body.slug!r}; choose another slug.")
+    elif body.slug in _own_slugs(kind, content):
+        raise Conflict(f"You already have the {kind} {body.slug!r}; PUT /v1/{kind}s/{body.slug} replaces it.")
+    problems = _problems(body, builtin, content)
+    if slug is not None and body.slug != slug:
+        problems.insert(0, ProblemError(loc=["body", "slug"], msg=f"must be {slug!r}, the slug in the path"))
+    if problems:
+        raise InvalidRequest.of(problems)
+    return body.model_dump(mode="json")
 
 
 def _within(limits: Limits, kind: str, content: PartnerContent) -> None:
@@ -136,14 +157,20 @@ def _within(limits: Limits, kind: str, content: PartnerContent) -> None:
 
 
 async def unpublish(
-    *, connection: AsyncConnection, builtin: LiveCatalogue, partner_id: int, kind: str, slug: str
+    *,
+    connection: AsyncConnection,
+    builtin: LiveCatalogue,
+    partner_id: int,
+    kind: str,
+    slug: str,
+    known: PartnerContent | None = None,
 ) -> PartnerContent:
     """Delete one of the partner's own; an exercise still a step of one of its ladders is a 409
     (sessions already logged keep their data)."""
     if slug in _builtin_slugs(kind, builtin):
         raise Forbidden(f"The {kind} {slug!r} is part of the built-in catalogue, which cannot be changed.")
     await _bump(connection, partner_id)  # first: one write of a partner's at a time (see `_bump`)
-    content = await read_content(connection=connection, partner_id=partner_id)
+    content = await _current(connection, partner_id, known)
     if slug not in _own_slugs(kind, content):
         raise NotFound(f"There is no {kind} {slug!r} of yours.")
     if kind == "exercise":
@@ -154,7 +181,7 @@ async def unpublish(
             raise Conflict(f"The exercise {slug!r} is a step of your ladders {', '.join(using)}; change them first.")
     table = KINDS[kind]
     await connection.execute(delete(table).where(col(table.partner_id) == partner_id, col(table.slug) == slug))
-    return await read_content(connection=connection, partner_id=partner_id)
+    return content.without_document(kind, slug)
 
 
 async def _bump(connection: AsyncConnection, partner_id: int) -> None:
@@ -172,13 +199,13 @@ async def _bump(connection: AsyncConnection, partner_id: int) -> None:
     )
 
 
-def _queries(partner_id: int) -> tuple[Any, Any, Any]:
-    """The partner's revision, exercises and ladders (oldest first)."""
+def _queries(partner_id: int, *, as_text: bool = False) -> tuple[Any, Any, Any]:
+    """The partner's revision, exercises and ladders (oldest first; `as_text`: unparsed)."""
     revision = select(func.coalesce(func.max(col(PartnerContentRevision.revision)), 0)).where(
         col(PartnerContentRevision.partner_id) == partner_id
     )
     exercises, ladders = (
-        select(col(table.document))
+        select(cast(col(table.document), Text) if as_text else col(table.document))
         .where(col(table.partner_id) == partner_id)
         .order_by(col(table.created_at), col(table.slug))
         for table in (PartnerExerciseRow, PartnerProgressionRow)
@@ -186,12 +213,34 @@ def _queries(partner_id: int) -> tuple[Any, Any, Any]:
     return revision, exercises, ladders
 
 
+async def _current(connection: AsyncConnection, partner_id: int, known: PartnerContent | None) -> PartnerContent:
+    """The partner's content now, after `_bump`: `known` (what this replica holds) when the
+    revision is the one after it, so no other write came in between; else read from the store.
+    A write then costs one small read, not a parse of every document (tens of MB at the limits)."""
+    if known is not None:
+        revision, _, _ = _queries(partner_id)
+        now = (await connection.execute(revision)).scalar_one()
+        if now == known.revision + 1:
+            return PartnerContent(now, known.exercises, known.progressions)
+    return await read_content(connection=connection, partner_id=partner_id)
+
+
 async def read_content(*, connection: AsyncConnection, partner_id: int) -> PartnerContent:
-    revision, exercises, ladders = _queries(partner_id)
+    """The partner's content as stored now. The documents are read as text and parsed in a
+    worker thread, one at a time (hundreds of KiB each, at the limits: tens of MB)."""
+    revision, exercises, ladders = _queries(partner_id, as_text=True)
+    number = (await connection.execute(revision)).scalar_one()
+    exercise_texts = [row[0] for row in await connection.execute(exercises)]
+    ladder_texts = [row[0] for row in await connection.execute(ladders)]
+    return await anyio.to_thread.run_sync(_parsed, number, exercise_texts, ladder_texts)
+
+
+def _parsed(revision: int, exercises: list[str], ladders: list[str]) -> PartnerContent:
+    # One document per call: the event loop's thread gets its turn between them.
     return PartnerContent(
-        revision=(await connection.execute(revision)).scalar_one(),
-        exercises=[row[0] for row in await connection.execute(exercises)],
-        progressions=[row[0] for row in await connection.execute(ladders)],
+        revision=revision,
+        exercises=[orjson.loads(t) for t in exercises],
+        progressions=[orjson.loads(t) for t in ladders],
     )
 
 
