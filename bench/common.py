@@ -84,9 +84,13 @@ def start_stepwise(
     """`stepwise serve` exactly as it ships (with `arguments`), pinned to CPU 0 unless `pin` is
     False; returns it, its port and the demo key it prints on a new database (`demo_key` False:
     the database has partners already). The partner quota is raised past what wrk can send: the
-    limiter still counts every request (its cost is in the figures), it just never refuses one."""
+    limiter still counts every request (its cost is in the figures), it just never refuses one;
+    and so is the cap on connections from one address, since wrk is one address."""
     port = free_port()
-    env = {"STEPWISE_RATE_LIMIT_PER_MINUTE": "10000000"} | env  # unless the caller sets one
+    env = {
+        "STEPWISE_RATE_LIMIT_PER_MINUTE": "10000000",
+        "STEPWISE_MAX_CONNECTIONS_PER_CLIENT": "100000",  # wrk's connections all come from one address
+    } | env  # unless the caller sets them
     argv = [str(BIN / "stepwise"), "serve", "--port", str(port), *(["--demo"] if demo_key else []), *arguments]
     server = subprocess.Popen(
         pinned(0, argv) if pin else argv,
