@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from tests.docs_shell import ROOT, reader_directory, section, shell, shell_blocks
-from tests.schemathesis_hooks import FALSE_POSITIVES, judged_false_positive
+from tests.schemathesis_hooks import DOCUMENT_SIZE, FALSE_POSITIVES, judged_false_positive
 from tests.servers import serving_process
 
 SERVE, COMMANDS = shell_blocks(section((ROOT / "README.md").read_text(encoding="utf-8"), "Contract testing"))
@@ -76,3 +76,10 @@ def test_only_the_listed_false_positives_are_dropped(problem, judged):
     if judged:
         assert reason in FALSE_POSITIVES.values()
     assert judged_false_positive(400, problem) is None
+
+
+def test_only_a_documents_413_is_dropped():
+    document = {"status": 413, "detail": "The body is larger than 64 KiB, the most one exercise or ladder may be."}
+    assert judged_false_positive(413, document) == DOCUMENT_SIZE
+    assert judged_false_positive(413, {"status": 413, "detail": "The body is larger than 1 MiB."}) is None
+    assert judged_false_positive(400, document) is None
