@@ -1,6 +1,7 @@
 """One client against the others: an honest partner's latency and errors while another address attacks.
 
     python bench/abuse.py [--seconds 20] [--phases baseline,idle,drip,evaluate] [--checkout DIR] [--postgres]
+                          [--idle 1000] [--drip 400]
 
 Starts `stepwise serve` from `--checkout` (default: the repository this script is in; its `app`
 is imported first, PYTHONPATH) on the embedded default SQLite in a temporary directory, or with
@@ -10,8 +11,8 @@ service's default quota). Then, one phase after another:
 
 - the attacker, from 127.0.0.3 (a process of its own), starts one attack:
   - `baseline`: none;
-  - `idle`: 1,000 TCP connections that send nothing, each reopened as soon as the server closes it;
-  - `drip`: 400 connections each sending a `POST /v1/users/u-1/sessions` head with the
+  - `idle`: 1,000 TCP connections (`--idle`) that send nothing, each reopened as soon as the server closes it;
+  - `drip`: 400 connections (`--drip`) each sending a `POST /v1/users/u-1/sessions` head with the
     attacker's key and `Content-Length: 900000`, then one byte of body every 5 s; reopened
     when closed;
   - `evaluate`: 4 connections looping `POST /v1/recommendations/evaluate` with 1,000 sessions
@@ -128,7 +129,7 @@ async def drip(port: int, key: str, tally: Tally) -> None:
     ).encode()
 
     async def body(writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(random.uniform(0, DRIP_EVERY))  # spread the 400 over the period
+        await asyncio.sleep(random.uniform(0, DRIP_EVERY))  # spread the drips over the period
         for _ in range(DRIP_LENGTH):
             writer.write(b" ")
             await writer.drain()
@@ -191,16 +192,16 @@ async def evaluate_loop(client: httpx.AsyncClient, port: int, key: str, content:
         tally.open -= 1
 
 
-async def attack(kind: str, port: int, key: str) -> None:
+async def attack(kind: str, port: int, key: str, connections: int) -> None:
     """Run `kind` until stdin closes; say "ready" when it is under way, sample the connections
     open from a "start" line on, and print what was seen as one JSON line at the end."""
     tally = Tally()
     tasks: list[asyncio.Task] = []
     client = None
     if kind == "idle":
-        tasks = [asyncio.create_task(hold_idle(port, tally)) for _ in range(IDLE_CONNECTIONS)]
+        tasks = [asyncio.create_task(hold_idle(port, tally)) for _ in range(connections)]
     elif kind == "drip":
-        tasks = [asyncio.create_task(drip(port, key, tally)) for _ in range(DRIP_CONNECTIONS)]
+        tasks = [asyncio.create_task(drip(port, key, tally)) for _ in range(connections)]
     elif kind == "evaluate":
         content = evaluate_body()
         transport = httpx.AsyncHTTPTransport(
@@ -325,9 +326,10 @@ def honest_client(port: int, key: str, seconds: float) -> list[tuple[float, str]
     return results
 
 
-def start_attacker(kind: str, port: int, key: str) -> subprocess.Popen:
+def start_attacker(kind: str, port: int, key: str, connections: int) -> subprocess.Popen:
+    argv = [sys.executable, __file__, "--attack", kind, "--port", str(port), "--key", key]
     attacker = subprocess.Popen(
-        pinned(1, [sys.executable, __file__, "--attack", kind, "--port", str(port), "--key", key]),
+        pinned(1, [*argv, "--connections", str(connections)]),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -365,11 +367,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_phase(
-    kind: str, server: subprocess.Popen, port: int, keys: dict[str, str], seconds: float
+    kind: str, server: subprocess.Popen, port: int, keys: dict[str, str], seconds: float, connections: int = 0
 ) -> tuple[list[tuple[float, str]], dict]:
     """One attack (none for `baseline`) with the honest client measured while it runs: the
     honest client's (latency, outcome) and what the attacker saw."""
-    attacker = start_attacker(kind, port, keys["attacker"]) if kind != "baseline" else None
+    attacker = start_attacker(kind, port, keys["attacker"], connections) if kind != "baseline" else None
     try:
         if attacker is not None:
             time.sleep(WARM_UP)
@@ -461,11 +463,14 @@ def main() -> None:
     parser.add_argument("--attack", choices=PHASES[1:], help=argparse.SUPPRESS)  # the attacker process
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--connections", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--idle", type=int, default=IDLE_CONNECTIONS, help="idle connections (default 1000)")
+    parser.add_argument("--drip", type=int, default=DRIP_CONNECTIONS, help="dripping bodies (default 400)")
     args = parser.parse_args()
     if args.attack:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the bench cleans up
         raise_nofile()
-        asyncio.run(attack(args.attack, args.port, args.key))
+        asyncio.run(attack(args.attack, args.port, args.key, args.connections))
         return
 
     phases = [p for p in args.phases.split(",") if p]
@@ -504,7 +509,8 @@ def main() -> None:
             f"{TIMEOUT:g} s timeout, {args.seconds:g} s a phase; attacker {ATTACKER}; {placement}\n",
             flush=True,
         )
-        results = {kind: run_phase(kind, server, port, keys, args.seconds) for kind in phases}
+        counts = {"idle": args.idle, "drip": args.drip}
+        results = {kind: run_phase(kind, server, port, keys, args.seconds, counts.get(kind, 0)) for kind in phases}
         report(results)
 
 
