@@ -10,8 +10,8 @@ from sqlmodel import col
 
 from app.clearances.schemas import ClearanceIn
 from app.clearances.tables import ClearanceRow
+from app.db.rows import user_row
 from app.db.transactions import Transaction
-from app.errors import NotFound
 from app.idempotency.service import StoredAnswer, write_once
 from app.kit import new_id, render, utc_text
 from app.pagination import newest_first
@@ -64,16 +64,9 @@ async def get_clearance(
     *, connection: AsyncConnection, partner_id: int, user_id: str, clearance_id: str
 ) -> dict[str, Any]:
     """One clearance of the user, or NotFound."""
-    found = await connection.execute(
-        select(ClearanceRow).where(
-            col(ClearanceRow.partner_id) == partner_id,
-            col(ClearanceRow.user_id) == user_id,
-            col(ClearanceRow.id) == clearance_id,
-        )
+    row = await user_row(
+        connection, ClearanceRow, partner_id=partner_id, user_id=user_id, row_id=clearance_id, what="clearance"
     )
-    row = found.mappings().first()
-    if row is None:
-        raise NotFound(f"There is no clearance {clearance_id!r} for user {user_id!r}.")
     return _document(row)
 
 

@@ -14,8 +14,9 @@ from sqlmodel import col
 
 from app.catalogue.memory import LiveCatalogue
 from app.catalogue.schemas import Progression
+from app.db.rows import user_row
 from app.db.transactions import InTransaction, Transaction
-from app.errors import InvalidRequest, NotFound
+from app.errors import InvalidRequest
 from app.idempotency.service import StoredAnswer, write_once
 from app.kit import new_id, render, utc_text
 from app.pagination import newest_first
@@ -77,16 +78,9 @@ async def record_outcome(
 
 async def get_outcome(*, connection: AsyncConnection, partner_id: int, user_id: str, outcome_id: str) -> dict[str, Any]:
     """One score of the user, or NotFound."""
-    found = await connection.execute(
-        select(OutcomeRow).where(
-            col(OutcomeRow.partner_id) == partner_id,
-            col(OutcomeRow.user_id) == user_id,
-            col(OutcomeRow.id) == outcome_id,
-        )
+    row = await user_row(
+        connection, OutcomeRow, partner_id=partner_id, user_id=user_id, row_id=outcome_id, what="outcome score"
     )
-    row = found.mappings().first()
-    if row is None:
-        raise NotFound(f"There is no outcome score {outcome_id!r} for user {user_id!r}.")
     return _outcome(row)
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from app.db.rows import user_row
 from app.db.statements import DriverStatement
-from app.errors import NotFound
 from app.sessions.documents import Row
 from app.sessions.tables import SessionRow
 
@@ -24,17 +24,9 @@ _NEWEST_FIRST = (col(SessionRow.performed_at).desc(), col(SessionRow.seq).desc()
 
 async def find_session(*, connection: AsyncConnection, partner_id: int, user_id: str, session_id: str) -> Row:
     """The stored row (its columns by name), or NotFound."""
-    result = await connection.execute(
-        select(SessionRow).where(
-            col(SessionRow.partner_id) == partner_id,
-            col(SessionRow.user_id) == user_id,
-            col(SessionRow.id) == session_id,
-        )
+    return await user_row(
+        connection, SessionRow, partner_id=partner_id, user_id=user_id, row_id=session_id, what="session"
     )
-    row = result.mappings().first()
-    if row is None:
-        raise NotFound(f"There is no session {session_id!r} for user {user_id!r}.")
-    return dict(row)
 
 
 # The session a user's `client_session_id` names (parameters: partner_id, user_id, client_session_id).
