@@ -8,7 +8,7 @@ from app.clearances import service
 from app.clearances.schemas import ClearanceIn, ClearanceOut, ClearancePage
 from app.dependencies import AppStateDep, IdempotencyKey, PartnerWriter, Reader, UserIdPath
 from app.errors import problem_responses
-from app.idempotency.service import request_fingerprint
+from app.idempotency.service import fingerprint_of
 from app.json_route import OrjsonRoute
 from app.kit import NO_NUL, aware_moment
 from app.pagination import Cursor, Limit, decode_cursor, next_page
@@ -40,7 +40,7 @@ async def record_clearance(
     state: AppStateDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    fingerprint = request_fingerprint("POST", request.url.path, body.model_dump(mode="json")) if idempotency_key else ""
+    fingerprint = fingerprint_of(request, idempotency_key, lambda: body.model_dump(mode="json"))
     answer, replayed = await service.record_clearance(
         transaction=access.transaction,
         subscriptions=state.webhook_subscriptions,

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
+from starlette.requests import Request
 
 from app.db.transactions import Transaction
 from app.db.types import insert_skipping_conflicts
@@ -38,6 +39,12 @@ class StoredAnswer:
 def request_fingerprint(method: str, path: str, body: Any) -> str:
     canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def fingerprint_of(request: Request, idempotency_key: str | None, body: Callable[[], Any]) -> str:
+    """What a retry under the same key must repeat (method, path, `body()`); only worked out when
+    a key was sent."""
+    return request_fingerprint(request.method, request.url.path, body()) if idempotency_key else ""
 
 
 async def claim(*, connection: AsyncConnection, partner_id: int, key: str, fingerprint: str) -> StoredAnswer | None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.dependencies import AppStateDep, IdempotencyKey, ProgressionQuery, Reader, UserIdPath, Writer
 from app.errors import problem_responses
-from app.idempotency.service import request_fingerprint
+from app.idempotency.service import fingerprint_of
 from app.json_route import OrjsonRoute
 from app.kit import NO_NUL, Rfc3339, aware_moment
 from app.pagination import Cursor, Limit, decode_cursor, next_page
@@ -59,7 +59,7 @@ async def record_outcome(
     access: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    fingerprint = request_fingerprint("POST", request.url.path, body.model_dump(mode="json")) if idempotency_key else ""
+    fingerprint = fingerprint_of(request, idempotency_key, lambda: body.model_dump(mode="json"))
     answer, replayed = await service.record_outcome(
         transaction=access.transaction,
         partner_id=access.partner_id,

@@ -1,13 +1,12 @@
 """Session-log endpoints: read the request, call one service function, answer."""
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.dependencies import AppStateDep, IdempotencyKey, PartnerWriter, Reader, UserIdPath, Writer
 from app.errors import problem_responses
-from app.idempotency.service import request_fingerprint
+from app.idempotency.service import fingerprint_of
 from app.json_route import OrjsonRoute
 from app.kit import NO_NUL, Rfc3339, aware_moment
 from app.pagination import Cursor, Limit, decode_cursor, next_page
@@ -56,14 +55,9 @@ async def post_session(
         user_id=user_id,
         body=body,
         idempotency_key=idempotency_key,
-        fingerprint=_fingerprint(request, idempotency_key, lambda: body.model_dump(mode="json")),
+        fingerprint=fingerprint_of(request, idempotency_key, lambda: body.model_dump(mode="json")),
     )
     return stored_answer(answer, replayed, created_under=request.url.path)
-
-
-def _fingerprint(request: Request, idempotency_key: str | None, body: Callable[[], Any]) -> str:
-    """What a retry under the same key must repeat; only worked out when a key was sent."""
-    return request_fingerprint(request.method, request.url.path, body()) if idempotency_key else ""
 
 
 SessionIdPath = Annotated[
@@ -96,7 +90,7 @@ async def post_batch(
         partner_id=access.partner_id,
         raw_items=body.sessions,
         idempotency_key=idempotency_key,
-        fingerprint=_fingerprint(request, idempotency_key, lambda: body.sessions),
+        fingerprint=fingerprint_of(request, idempotency_key, lambda: body.sessions),
     )
     return stored_answer(answer, replayed)
 
