@@ -178,6 +178,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
         await reload_subscriptions(state)
         await _reload_partner_content(state)
+    with suppress(Exception):  # unreachable now: counted in memory until it is back
+        await state.limits.warm_up()
     _freeze_start_up_heap()
     tasks = [
         asyncio.create_task(_follow_catalogue_syncs(state, settings.catalogue_refresh_seconds)),

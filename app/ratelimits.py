@@ -14,8 +14,9 @@ Counts live in memory by default (one budget per replica; with `--workers N`, ea
 enforces a Nth of it), or in Redis when `REDIS_URL` is set, so every replica and worker draws on
 one budget. Windows are sliding-window counters: one round trip to Redis per batch of requests.
 
-Redis is never waited on for long: a call gets `REDIS_TIMEOUT_SECONDS` (50 ms) and no retry,
-and one that fails or times out (a dead or a hung server) sends every call for
+Redis is never waited on for long: a call gets `REDIS_TIMEOUT_SECONDS` (50 ms) and no retry
+(but one, at once, when its pooled connection turns out lost), and one that fails or times out
+(a dead or a hung server) sends every call for
 `REDIS_BREAK_SECONDS` to the in-memory limiter instead (a circuit breaker), where each quota
 and budget is divided among the processes that share it (`STEPWISE_REPLICAS` × workers). Quotas
 are never switched off; a warning is logged, at most every 10 s.
@@ -28,7 +29,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import anyio
-from coredis.retry import NoRetryPolicy
+from coredis.exceptions import ConnectionError as RedisConnectionError
+from coredis.retry import ConstantRetryPolicy
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits import strategies as in_memory
 from limits.aio.storage import Storage
@@ -44,6 +46,9 @@ logger = logging.getLogger("stepwise")
 
 EVALUATE_SESSIONS_PER_UNIT = 100
 REDIS_TIMEOUT_SECONDS = 0.05
+# Opening a connection (the pool opens several at once when a burst starts) gets longer; a
+# server that accepts and then hangs is caught by the 50 ms of the call itself.
+REDIS_CONNECT_TIMEOUT_SECONDS = 0.5
 REDIS_BREAK_SECONDS = 5.0
 # A partner's requests go to the limiter in batches of quota // _BATCH_DIVISOR, at least every
 # _FLUSH_SECONDS.
@@ -195,9 +200,11 @@ class RateLimits:
                     redis_storage_uri(redis_url),
                     wrap_exceptions=True,
                     key_prefix="stepwise",
-                    connect_timeout=REDIS_TIMEOUT_SECONDS,
+                    connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
                     stream_timeout=REDIS_TIMEOUT_SECONDS,
-                    retry_policy=NoRetryPolicy(),  # type: ignore[arg-type]  # passed on to coredis
+                    # Once, at once, a command whose connection was lost (coredis drops a pooled
+                    # connection now and then under load); never one that timed out.
+                    retry_policy=ConstantRetryPolicy((RedisConnectionError,), 1, 0),  # type: ignore[arg-type]
                 )
             except Exception:  # its message quotes the URL, password and all
                 raise ValueError(
@@ -216,6 +223,14 @@ class RateLimits:
         # and when the window resets (Unix time); for the RateLimit header of every answer.
         self._windows: dict[int, tuple[int, float]] = {}
         self.rejections: dict[str, int] = {}  # requests refused 429, by policy (for /metrics)
+
+    async def warm_up(self) -> None:
+        """Have Redis load the limiter's scripts before the first requests do (else a burst at
+        start-up loads them once per request in flight, slowly enough to trip the breaker)."""
+        if isinstance(self._limiter, _Failover):
+            item = RateLimitItemPerMinute(1)
+            await self._limiter.test(item, "warm-up")
+            await self._limiter.get_window_stats(item, "warm-up")
 
     def _portion(self, per_minute: int) -> int:
         return max(1, per_minute // self._share)
@@ -326,7 +341,8 @@ class RateLimits:
         now = time.monotonic()
         if now - self._warned_at >= _WARN_EVERY_SECONDS:
             self._warned_at = now
+            cause = getattr(error, "storage_error", None)  # what `limits` wrapped
             logger.warning(
                 "rate-limit storage unavailable (%s): counting in memory, each process at its share of every quota",
-                type(error).__name__,
+                type(error).__name__ + (f": {type(cause).__name__}" if cause is not None else ""),
             )

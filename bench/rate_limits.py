@@ -1,6 +1,8 @@
 """Rate limits across replicas: a burst on two `stepwise serve` processes sharing one Redis gets
 the partner's quota once in total; in memory, each replica counts alone. Also the limiter's cost
-on the catalogue fast path, Redis against memory.
+on the catalogue fast path, Redis against memory; and the latency of requests one at a time
+while Redis is up, then hung (SIGSTOP: it accepts connections and never answers), against
+quotas small enough that every request goes to the limiter.
 
     python bench/rate_limits.py [--quota 1200] [--seconds 3]
 
@@ -10,11 +12,15 @@ Needs `wrk` and `redis-server` (Debian packages). Runs on a fresh SQLite databas
 import argparse
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import clean_env, free_port, pinned, start_stepwise, stop, wait_ready, wrk  # noqa: E402
@@ -48,6 +54,41 @@ def two_replicas(work: Path, quota: int, seconds: int, redis_url: str | None) ->
         return results
     finally:
         stop(first, second)
+
+
+def latencies(port: int, key: str, count: int) -> tuple[list[float], dict[int, int]]:
+    statuses: dict[int, int] = {}
+    took = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            status = client.get(PATH).status_code
+            took.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+    return sorted(took), statuses
+
+
+def hung_redis(work: Path, redis: subprocess.Popen, redis_url: str) -> None:
+    """One replica on Redis, a quota of 1,000 a minute (under 2,000: every request is counted
+    in the limiter, none batched): 300 requests one at a time with Redis up, then hung."""
+    env = clean_env(DATABASE_URL=f"sqlite:///{work / 'hung.db'}", STEPWISE_RATE_LIMIT_PER_MINUTE="1000")
+    env["REDIS_URL"] = redis_url
+    server, port, key = start_stepwise(work, env)
+    assert key is not None
+    print("requests one at a time, Redis up then hung (SIGSTOP), quota 1000 a minute")
+    try:
+        for label in ("up", "hung"):
+            if label == "hung":
+                redis.send_signal(signal.SIGSTOP)
+            took, statuses = latencies(port, key, 300)
+            p50, p95, worst = (took[len(took) // 2], took[int(len(took) * 0.95)], took[-1])
+            print(
+                f"  Redis {label:5} p50 {p50 * 1000:6.2f} ms, p95 {p95 * 1000:6.2f} ms, worst {worst * 1000:6.1f} ms,"
+                f" answers {dict(sorted(statuses.items()))}"
+            )
+    finally:
+        redis.send_signal(signal.SIGCONT)
+        stop(server)
 
 
 def main() -> None:
@@ -91,6 +132,7 @@ def main() -> None:
                 stop(server)
         memory, shared = rates["memory"], rates["Redis"]
         print(f"  memory {memory:.0f} req/s, Redis {shared:.0f} req/s, ratio {shared / memory:.2f}")
+        hung_redis(work, redis, redis_url)
     finally:
         redis.terminate()
         redis.wait()
