@@ -51,7 +51,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import clean_env, free_port, pinned, wait_ready  # noqa: E402
+from common import clean_env, create_partner, free_port, pinned, wait_ready  # noqa: E402
 from ingest import drop_database, fresh_database  # noqa: E402
 from workers import machine  # noqa: E402
 
@@ -259,21 +259,6 @@ def served_commit(checkout: Path) -> str:
     dirty = " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
     subject = git("log", "-1", "--format=%s")
     return f"{git('rev-parse', '--short', 'HEAD')}{dirty} ({subject[:60]}{'...' if len(subject) > 60 else ''})"
-
-
-def stepwise(workdir: Path, env: dict[str, str], *args: str) -> str:
-    """A `stepwise` command (the checkout's `app`, by `env`'s PYTHONPATH); returns its output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "app", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"stepwise {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def create_partner(workdir: Path, env: dict[str, str], name: str, *options: str) -> str:
-    """`stepwise partners create`; returns the key it prints on its last line."""
-    return stepwise(workdir, env, "partners", "create", name, "--scopes", SCOPES, *options).split()[-1]
 
 
 def start_server(workdir: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, int]:
@@ -491,8 +476,8 @@ def main() -> None:
         cleanup.callback(stop_server, server)
         keys = {
             # The honest partner's own quota is one it never reaches; the attacker has the service's.
-            "honest": create_partner(workdir, env, "honest", "--rate-limit", "10000000"),
-            "attacker": create_partner(workdir, env, "attacker"),
+            "honest": create_partner(env, "honest", SCOPES, "--rate-limit", "10000000", cwd=workdir),
+            "attacker": create_partner(env, "attacker", SCOPES, cwd=workdir),
         }
         check(port, keys)
         placement = "nothing pinned"

@@ -78,6 +78,23 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "STEPWISE_"))} | extra
 
 
+def create_partner(env: dict[str, str], name: str, scopes: str, *options: str, cwd: Path | None = None) -> str:
+    """`stepwise partners create NAME --scopes SCOPES [OPTIONS]` (`python -m app`: the `app` of
+    `env`'s PYTHONPATH if it names a checkout, else the venv's) on `env`'s database; returns the
+    key it prints on its last line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "partners", "create", name, "--scopes", scopes, *options],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"stepwise partners create {name} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout.split()[-1]
+
+
 def start_stepwise(
     workdir: Path, env: dict[str, str], *, demo_key: bool = True, arguments: Sequence[str] = (), pin: bool = True
 ) -> tuple[subprocess.Popen, int, str | None]:

@@ -24,25 +24,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from common import clean_env, rss_mb, start_stepwise, stop  # noqa: E402
+from common import clean_env, create_partner, rss_mb, start_stepwise, stop  # noqa: E402
 from ingest import drop_database, fresh_database  # noqa: E402
 
 from tests.test_partner_content import LADDER, WALL_SIT  # noqa: E402
-
-BIN = Path(sys.executable).parent
-
-
-def partner(database_url: str, name: str, scopes: str) -> str:
-    import subprocess
-
-    created = subprocess.run(
-        [str(BIN / "stepwise"), "partners", "create", name, "--scopes", scopes],
-        env=clean_env(DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return created.stdout.splitlines()[-1]
 
 
 def large_exercise(number: int) -> dict:
@@ -87,11 +72,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         database_url = fresh_database() if args.postgres else f"sqlite:///{workdir}/bench.db"
         try:
-            server, port, _ = start_stepwise(
-                Path(workdir), clean_env(DATABASE_URL=database_url, STEPWISE_LOG_LEVEL="warning")
-            )
-            writer = partner(database_url, "filler", "catalogue:read,catalogue:write")
-            other = partner(database_url, "other", "catalogue:read")
+            env = clean_env(DATABASE_URL=database_url, STEPWISE_LOG_LEVEL="warning")
+            server, port, _ = start_stepwise(Path(workdir), env)
+            writer = create_partner(env, "filler", "catalogue:read,catalogue:write")
+            other = create_partner(env, "other", "catalogue:read")
             base = f"http://127.0.0.1:{port}"
             try:
                 idle, _ = measure_reads(base, other, lambda: time.sleep(5))

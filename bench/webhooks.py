@@ -33,7 +33,6 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +45,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import BIN, clean_env, cpu_seconds, database_cpu_seconds, free_port, start_stepwise, stop, wrk  # noqa: E402
+from common import clean_env, cpu_seconds, create_partner, database_cpu_seconds, free_port, start_stepwise, stop, wrk  # noqa: E402
 from ingest import drop_database, fresh_database, post_script, session_item  # noqa: E402
 
 BATCH = 500
@@ -128,15 +127,7 @@ class Service:
 
     def partner(self, name: str) -> str:
         """A new partner with every scope a partner here needs; its key."""
-        out = subprocess.run(
-            [str(BIN / "stepwise"), "partners", "create", name, "--scopes", SCOPES],
-            cwd=self.work,
-            env=clean_env(DATABASE_URL=self.url),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return out.strip().splitlines()[-1]
+        return create_partner(clean_env(DATABASE_URL=self.url), name, SCOPES, cwd=self.work)
 
     def endpoint(self, key: str, path: str) -> str:
         answer = self.client.post(
