@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
 from app.partners import removal
+from app.partners import service as partners
 from app.partners.tables import Partner
 from app.webhooks.tables import WebhookEndpoint, WebhookMessage
 from tests.factories import at, session_body
@@ -131,7 +132,9 @@ def _name_of(app, partner_id: int) -> str:
 def test_an_interrupted_delete_resumes_where_it_stopped(client, app, make_key, cli, database_url):
     partner_id, headers = _partner_with_data(client, app, make_key, f"leaving-{uuid.uuid4().hex[:6]}", users=4)
     engine = app.state.engine
-    removal.disable(engine, partner_id)
+    with Session(engine) as session:
+        partners.set_disabled(session=session, name=_name_of(app, partner_id), disabled=True)
+        session.commit()
     batches = []
     erasing = removal.delete_user_data(engine, partner_id, batch=4, done=batches.append)
     next(erasing)  # the sessions are gone, in batches of 4; then the command "dies"

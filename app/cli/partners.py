@@ -135,7 +135,8 @@ def _delete(args: argparse.Namespace, settings: Settings) -> None:
                 f"stepwise: deleting partner {args.name!r} erases {listed}, and its content, webhook endpoints, "
                 "keys and origins; nothing can bring them back. Add --yes to confirm."
             )
-        removal.disable(engine, partner_id)
+        with transaction(settings) as session:
+            partners.set_disabled(session=session, name=args.name, disabled=True)
         print(
             f"partner {args.name!r} disabled: its keys and tokens are refused within {settings.key_cache_seconds:g} s"
         )

@@ -3,9 +3,9 @@ webhook endpoints, keys and origins, then the partner itself.
 
 The users' data can be millions of rows, so it goes in batches, one transaction each: no lock
 is held long, replicas keep serving the other partners, and an interruption loses nothing but
-time. The partner is disabled first (its keys and tokens refused within the key cache time),
-so nothing new arrives while it goes, and it is deleted last, so running the command again
-resumes where it stopped."""
+time. The partner is disabled first (`service.set_disabled`: its keys and tokens refused within
+the key cache time), so nothing new arrives while it goes, and it is deleted last, so running
+the command again resumes where it stopped."""
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from sqlmodel import SQLModel, col
 
 from app.clearances.tables import ClearanceRow
 from app.idempotency.tables import IdempotencyRecord
-from app.partners.tables import Partner, utcnow
+from app.partners.tables import Partner
 from app.progress.tables import OutcomeRow
 from app.sessions.tables import SessionRow
 from app.webhooks.tables import WebhookMessage
@@ -61,15 +61,6 @@ def find(engine: Engine, name: str) -> int | None:
     """The partner's id, or None if there is none of that name (or no longer)."""
     with engine.connect() as connection:
         return connection.execute(select(col(Partner.id)).where(col(Partner.name) == name)).scalar_one_or_none()
-
-
-def disable(engine: Engine, partner_id: int) -> None:
-    """Refuse the partner's keys and tokens from now on (kept if already disabled)."""
-    with engine.begin() as connection:
-        table = Partner.__table__  # type: ignore[attr-defined]
-        connection.execute(
-            table.update().where(table.c.id == partner_id, table.c.disabled_at.is_(None)).values(disabled_at=utcnow())
-        )
 
 
 def rows_left(engine: Engine, partner_id: int) -> dict[str, int]:
