@@ -278,7 +278,7 @@ class LiveCatalogue:
     ) -> CachedResponse:
         """The cached response for this request (`query` as sent, `canonical_query` the
         parameters that count), building and keeping it on first use."""
-        entry = self._responses.get((path, canonical_query))
+        entry = self.kept(path, query, canonical_query)
         if entry is None:
             result = build()
             model, headers = result if isinstance(result, tuple) else (result, {})
@@ -294,7 +294,15 @@ class LiveCatalogue:
                 self._cached_bytes -= self._responses.pop(next(iter(self._responses))).size()
             self._responses[(path, canonical_query)] = entry
             self._cached_bytes += size
-        self._aliases[(path, query)] = (path, canonical_query)
+            self._aliases[(path, query)] = (path, canonical_query)
+        return entry
+
+    def kept(self, path: str, query: bytes, canonical_query: str) -> CachedResponse | None:
+        """The response kept for these parameters, if one is (`query`, as sent, then finds it
+        directly: `cached_response`); None until `render` has built it."""
+        entry = self._responses.get((path, canonical_query))
+        if entry is not None:
+            self._aliases[(path, query)] = (path, canonical_query)
         return entry
 
     def cached_sizes(self) -> tuple[int, int]:

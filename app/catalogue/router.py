@@ -48,15 +48,17 @@ def _canonical_query(request: Request) -> str:
 async def _respond(request: Request, access: Access, build: Callable[[LiveCatalogue], Any]) -> Response:
     """The cached answer for this URL, or `build(catalogue)` rendered and cached, in a worker
     thread: a partner's own content can make an answer tens of MB to render and compress."""
-    scope, catalogue = request.scope, access.catalogue
-    entry = await anyio.to_thread.run_sync(
-        catalogue.render,
-        scope["route"].path,
-        scope["path"],
-        scope["query_string"],
-        _canonical_query(request),
-        lambda: build(catalogue),
-    )
+    scope, catalogue, canonical = request.scope, access.catalogue, _canonical_query(request)
+    entry = catalogue.kept(scope["path"], scope["query_string"], canonical)
+    if entry is None:  # built once per URL: the thread hop only then
+        entry = await anyio.to_thread.run_sync(
+            catalogue.render,
+            scope["route"].path,
+            scope["path"],
+            scope["query_string"],
+            canonical,
+            lambda: build(catalogue),
+        )
     status, headers, body = entry.respond(
         header_value(scope, b"if-none-match"), header_value(scope, b"accept-encoding")
     )
