@@ -138,3 +138,20 @@ def _to_json(value: Any) -> str:
 
 # JSON columns (set doses, faults, red flags) through orjson, several times the standard library.
 _JSON: dict[str, Any] = {"json_serializer": _to_json, "json_deserializer": orjson.loads}
+
+
+# After an erasure on SQLite: the write-ahead log copied into the database file (where deleted
+# rows are zeroed: `secure_delete`) and truncated, so the log no longer holds them either. Run
+# outside any transaction; pages a reader still needs stay in the log until the next checkpoint.
+WAL_CHECKPOINT = "PRAGMA wal_checkpoint(TRUNCATE)"
+
+
+def checkpoint(engine: Engine) -> None:
+    """`WAL_CHECKPOINT` on a SQLite engine; nothing on PostgreSQL (see docs/deployment.md)."""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute(WAL_CHECKPOINT)  # type: ignore[union-attr]
+    finally:
+        raw.close()

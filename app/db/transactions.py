@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.deadlines import CANCEL_GRACE_SECONDS, ServerDeadline, time_left
-from app.db.engines import STATEMENT_TIMEOUT_SECONDS
+from app.db.engines import STATEMENT_TIMEOUT_SECONDS, WAL_CHECKPOINT
 from app.db.statements import DriverStatement
 
 T = TypeVar("T")
@@ -117,17 +117,14 @@ class Transaction:
             await asyncio.shield(connection.close())  # as leaving `async with engine.connect()` does
 
     async def checkpoint(self) -> None:
-        """SQLite: copy the write-ahead log into the database file and truncate it, so what was
-        just deleted (zeroed in the file: `secure_delete`) is no longer in the log either.
-        Best effort: pages a reader still needs stay in the log until the next checkpoint.
-        PostgreSQL: nothing (see docs/deployment.md on erasure)."""
+        """`engines.WAL_CHECKPOINT` on SQLite, after an erasure; nothing on PostgreSQL."""
         if self._dialect.name != "sqlite":
             return
         raw = await self.engine.raw_connection()  # outside any transaction: SQLite checkpoints only there
         try:
             driver = raw.driver_connection
             assert driver is not None
-            await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await driver.execute(WAL_CHECKPOINT)
         finally:
             raw.close()
 

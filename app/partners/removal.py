@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, Table, delete, func, select
 from sqlmodel import SQLModel, col
 
 from app.clearances.tables import ClearanceRow
+from app.db.engines import checkpoint
 from app.idempotency.tables import IdempotencyRecord
 from app.partners.tables import Partner
 from app.progress.tables import OutcomeRow
@@ -90,9 +91,4 @@ def delete_partner(engine: Engine, partner_id: int) -> None:
     with engine.begin() as connection:
         table = Partner.__table__  # type: ignore[attr-defined]
         connection.execute(table.delete().where(table.c.id == partner_id))
-    if engine.dialect.name == "sqlite":  # nor left in SQLite's write-ahead log (deleted rows are zeroed)
-        raw = engine.raw_connection()
-        try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
-        finally:
-            raw.close()
+    checkpoint(engine)  # nor left in SQLite's write-ahead log
