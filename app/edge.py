@@ -28,6 +28,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD_BYTES = 16 * 1024
@@ -35,20 +36,25 @@ MAX_HEADERS = 100
 MIN_BODY_RATE = 64 * 1024  # bytes per second, on average, once the allowance is spent
 
 
-def _plain_response(status: bytes, message: bytes) -> bytes:
+def _problem_response(status: int, title: str, detail: str, extra_headers: bytes = b"") -> bytes:
+    """A whole HTTP answer, written before any request reached the app: a problem+json body, as
+    every error the service answers has."""
+    body = orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
     return (
-        b"HTTP/1.1 "
-        + status
-        + b"\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: "
-        + str(len(message)).encode()
+        f"HTTP/1.1 {status} {title}\r\n".encode()
+        + extra_headers
+        + b"content-type: application/problem+json\r\ncontent-length: "
+        + str(len(body)).encode()
         + b"\r\nconnection: close\r\n\r\n"
-        + message
+        + body
     )
 
 
-_TOO_LARGE = _plain_response(b"431 Request Header Fields Too Large", b"Request headers too large or too many.")
-_TIMEOUT = _plain_response(b"408 Request Timeout", b"The request did not arrive in time.")
-_BUSY = _plain_response(b"503 Service Unavailable\r\nretry-after: 1", b"Too many open connections from this address.")
+_TOO_LARGE = _problem_response(431, "Request Header Fields Too Large", "Request headers too large or too many.")
+_TIMEOUT = _problem_response(408, "Request Timeout", "The request did not arrive in time.")
+_BUSY = _problem_response(
+    503, "Service Unavailable", "Too many open connections from this address.", b"retry-after: 1\r\n"
+)
 
 
 class TrustedProxies:

@@ -83,6 +83,7 @@ def test_past_its_cap_an_address_gets_503_at_once_and_the_other_is_answered(serv
             except BlockingIOError:
                 continue  # open, waiting for a request
             assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer, answer
+            assert b"content-type: application/problem+json" in answer, answer
             refused += 1
         assert refused == PER_CLIENT * 4
         with honest(base, key) as client:
