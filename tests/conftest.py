@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -337,3 +338,13 @@ def live_server(database_url, backend) -> Iterator[str]:
     """The app served by a real uvicorn on a free port (in a thread); yields its base URL."""
     with servers.in_thread(create_app(settings_for(backend, database_url))) as base:
         yield base
+
+
+@pytest.fixture
+def clear_of_a_window_boundary() -> None:
+    """The limiter's windows are whole minutes of the clock, and its count slides: just past a
+    boundary, a budget used up just before it has room again for one request. A test that
+    counts to its quota starts at least 5 seconds (far longer than it runs) before the next one."""
+    left = 60 - time.time() % 60
+    if left < 5:
+        time.sleep(left + 0.05)

@@ -29,6 +29,8 @@ from tests.factories import free_port
 from tests.servers import serving_process
 
 ROOT = Path(__file__).parent.parent
+# Their failed-login budgets count to a few: a test starts clear of a minute boundary.
+pytestmark = pytest.mark.usefixtures("clear_of_a_window_boundary")
 HONEST, ATTACKER = "127.0.0.2", "127.0.0.3"
 
 

@@ -19,16 +19,7 @@ from tests import redis_server
 from tests.factories import at, session_body
 
 ALL_SCOPES = "catalogue:read,sessions:read,sessions:write"
-
-
-@pytest.fixture(autouse=True)
-def clear_of_a_window_boundary() -> None:
-    """The limiter's windows are whole minutes of the clock, and its count slides: just past a
-    boundary, a budget used up just before it has room again for one request. A test that
-    counts to its quota starts at least 5 seconds (far longer than it runs) before the next one."""
-    left = 60 - time.time() % 60
-    if left < 5:
-        time.sleep(left + 0.05)
+pytestmark = pytest.mark.usefixtures("clear_of_a_window_boundary")
 
 
 @contextmanager
