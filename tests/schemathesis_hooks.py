@@ -1,7 +1,8 @@
 """Schemathesis findings judged false positives, each with its reason. Loaded by the CLI run of
 tests/test_schemathesis.py (SCHEMATHESIS_HOOKS); a `filter_failure` hook drops exactly these:
 a schema-valid request (ST202) answered 422 whose every error is at one of the places below, or
-answered 413 for a partner's document over its size in bytes. Anything else Schemathesis finds
+answered 413 for a partner's document over its size in bytes; and a schema-violating one (ST201)
+refused with that same 413, its size checked before its fields. Anything else Schemathesis finds
 fails the test."""
 
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import schemathesis
 
 REJECTED_POSITIVE_DATA = "ST202"  # "Schema-valid request rejected" (Schemathesis never reuses a code)
+ACCEPTED_NEGATIVE_DATA = "ST201"  # "Schema-violating request accepted": any status but its 4xx list
 
 CATALOGUE_DATA = (
     "Muscles and equipment are named by slugs of the catalogue's lists (GET /v1/muscles, /v1/equipment): "
@@ -106,7 +108,7 @@ DOCUMENT_TOO_LARGE = "the most one exercise or ladder may be"
 def judged_false_positive(status: int, problem: Any) -> str | None:
     """The reason a 422 (or a document's 413) for a schema-valid request is not a finding, or
     None when it is one."""
-    if status == 413 and isinstance(problem, dict) and DOCUMENT_TOO_LARGE in str(problem.get("detail", "")):
+    if refused_as_too_large(status, problem):
         return DOCUMENT_SIZE
     if status != 422 or not isinstance(problem, dict) or not problem.get("errors"):
         return None
@@ -128,12 +130,20 @@ def judged_false_positive(status: int, problem: Any) -> str | None:
     return " ".join(sorted(reasons))
 
 
+def refused_as_too_large(status: int, problem: Any) -> bool:
+    """A schema-violating document refused 413 for its size, before its fields were checked:
+    refused, by a status Schemathesis does not count as a refusal."""
+    return status == 413 and isinstance(problem, dict) and DOCUMENT_TOO_LARGE in str(problem.get("detail", ""))
+
+
 @schemathesis.hook
 def filter_failure(context, failure, case, response) -> bool:
-    if failure.code != REJECTED_POSITIVE_DATA:
+    if failure.code not in (REJECTED_POSITIVE_DATA, ACCEPTED_NEGATIVE_DATA):
         return True
     try:
         problem = response.json()
     except ValueError:
         return True
+    if failure.code == ACCEPTED_NEGATIVE_DATA:
+        return not refused_as_too_large(response.status_code, problem)
     return judged_false_positive(response.status_code, problem) is None

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from tests.docs_shell import ROOT, reader_directory, section, shell, shell_blocks
-from tests.schemathesis_hooks import DOCUMENT_SIZE, FALSE_POSITIVES, judged_false_positive
+from tests.schemathesis_hooks import DOCUMENT_SIZE, FALSE_POSITIVES, judged_false_positive, refused_as_too_large
 from tests.servers import serving_process
 
 SERVE, COMMANDS = shell_blocks(section((ROOT / "README.md").read_text(encoding="utf-8"), "Contract testing"))
@@ -83,3 +83,4 @@ def test_only_a_documents_413_is_dropped():
     assert judged_false_positive(413, document) == DOCUMENT_SIZE
     assert judged_false_positive(413, {"status": 413, "detail": "The body is larger than 1 MiB."}) is None
     assert judged_false_positive(400, document) is None
+    assert refused_as_too_large(413, document) and not refused_as_too_large(200, document)
