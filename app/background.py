@@ -1,4 +1,4 @@
-"""What runs beside the requests: loading the catalogue and the token-signing secret at
+"""What runs beside the requests: loading the catalogue and the deployment's secrets at
 start-up, following catalogue syncs and partners' origin changes made elsewhere, and purging
 expired idempotency records. `lifespan` starts and stops it all."""
 
@@ -24,6 +24,7 @@ from app.idempotency.service import purge_expired
 from app.metrics import SharedMetrics, shared_metrics
 from app.partners import service as partners
 from app.partners.tokens import load_secret
+from app.sealing.service import load_data_keys
 from app.state import AppState, state_of
 from app.webhooks.delivery import Deliverer, schedule_from
 from app.webhooks.messages import purge_old
@@ -83,10 +84,19 @@ async def reload_subscriptions(state: AppState) -> None:
     state.webhook_subscriptions = loaded
 
 
-async def _load_secret(state: AppState) -> None:
+async def _load_secrets(state: AppState) -> None:
+    """The key that signs user tokens, and the data key that wraps users' keys."""
     configured = state.settings.token_secret
     secret = configured.get_secret_value() if configured else None
     state.keys.tokens.secret = await anyio.to_thread.run_sync(load_secret, state.engine, secret)
+    data_key = state.settings.data_key
+    await anyio.to_thread.run_sync(_load_data_keys, state.engine, data_key.get_secret_value() if data_key else None)
+    state.data_keys_loaded = True
+
+
+def _load_data_keys(engine: Engine, configured: str | None) -> None:
+    with engine.begin() as connection:
+        load_data_keys(connection, configured)
 
 
 async def _reload_partner_content(state: AppState) -> None:
@@ -100,11 +110,11 @@ async def _reload_partner_content(state: AppState) -> None:
 
 async def _follow_partner_settings(state: AppState, interval: float) -> None:
     """Reload every partner's allowed origins and changed content (and, until it is loaded,
-    the signing secret)."""
+    the secrets)."""
     while True:
         try:
-            if state.keys.tokens.secret is None:
-                await _load_secret(state)
+            if state.keys.tokens.secret is None or not state.data_keys_loaded:
+                await _load_secrets(state)
             state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
             await reload_subscriptions(state)
             await _reload_partner_content(state)
@@ -174,7 +184,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         logger.exception("could not load the catalogue; /readyz stays 503 until it loads")
         state.catalogue = LiveCatalogue(EMPTY)
     with suppress(Exception):  # else loaded by the first reload that can
-        await _load_secret(state)
+        await _load_secrets(state)
         state.origins = await anyio.to_thread.run_sync(_load_origins, state.engine)
         await reload_subscriptions(state)
         await _reload_partner_content(state)

@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db.engines import CONNECT_TIMEOUT_SECONDS, POOL_TIMEOUT_SECONDS, STATEMENT_TIMEOUT_SECONDS, EngineOptions
+from app.sealing.crypto import DataKeys
 
 
 class Settings(BaseSettings):
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     # The secret that signs user tokens (at least 32 characters; the same on every replica).
     # Unset: the deployment makes one on first start and keeps it in its database.
     token_secret: SecretStr | None = None
+    # The data key that wraps each user's key, which seals their free text at rest (base64 of 32
+    # random bytes, the same on every replica; comma-separated, the first wraps and the others
+    # still unwrap). Unset: the deployment makes one on first start and keeps it in its database.
+    data_key: SecretStr | None = None
     # How often each replica checks whether the catalogue was re-synced by someone else.
     catalogue_refresh_seconds: float = Field(default=10.0, gt=0)
     # Webhook URLs may be `http` and reach private, loopback and link-local addresses: for
@@ -135,6 +140,13 @@ class Settings(BaseSettings):
         if secret is not None and len(secret.get_secret_value()) < 32:
             raise ValueError("STEPWISE_TOKEN_SECRET must be at least 32 characters")  # never the value itself
         return secret
+
+    @field_validator("data_key")
+    @classmethod
+    def data_keys(cls, listed: SecretStr | None) -> SecretStr | None:
+        if listed is not None:
+            DataKeys.parse(listed.get_secret_value())  # a ValueError says what a key is, never the value
+        return listed
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -70,6 +70,8 @@ class AppState:
     webhook_subscriptions: Subscriptions = field(default_factory=Subscriptions)
     # Sends this replica's share of the webhook deliveries (started by the lifespan).
     deliverer: Deliverer | None = None
+    # Whether the data key that wraps users' keys is loaded (`app.sealing`; at start-up, or later).
+    data_keys_loaded: bool = False
     # The progress charts drawn lately, by ETag.
     drawn_charts: DrawnCharts = field(default_factory=DrawnCharts)
 

@@ -31,7 +31,7 @@ from app.catalogue.content import load_content
 from app.db.engines import make_engine
 from app.errors import DomainError
 from app.frontdoor import FrontDoor
-from app.main import create_app, fast_lanes
+from app.main import StepwiseAPI, create_app, fast_lanes
 from app.partners import service as partners
 from app.partners.tables import Partner
 from app.settings import Settings
@@ -199,6 +199,20 @@ def settings_for(backend: str, database_url: str, **settings) -> Settings:
     """The service's settings on `database_url`: behind pgbouncer 1.18 (transaction pooling),
     server-side prepared statements must be off."""
     return Settings(database_url=database_url, db_prepared_statements=backend != "pgbouncer", **settings)
+
+
+def deployed(backend: str, url: str, partner: str, scopes: str, **settings) -> tuple[StepwiseAPI, dict[str, str]]:
+    """A new deployment on the empty database `url` (migrated, the catalogue synced), its app
+    (not started) and the Authorization header of a new partner's key with `scopes`."""
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        store.sync(session=session, catalogue=load_content())
+        made = partners.create_partner(session=session, name=partner)
+        _, key = partners.issue_key(session=session, partner=made, scopes=partners.parse_scopes(scopes))
+        session.commit()
+    engine.dispose()
+    return create_app(settings_for(backend, url, **settings)), {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture(scope="session")

@@ -150,3 +150,64 @@ def test_rules_v3_gives_existing_sessions_their_peak_pain_and_ladders_the_defaul
         assert connection.execute(text("select urgency from red_flag where code = 'x'")).scalar_one() == "emergency"
         assert connection.execute(text("select count(*) from session_log")).scalar_one() == 3
     engine.dispose()
+
+
+def test_user_keys_seal_the_notes_already_stored_and_downgrading_opens_them(empty_database_url):
+    """0013 seals every note stored before it (sessions, clearances, outcome scores) under a key
+    per user, which the service opens; downgrading puts the same text back in clear."""
+    from sqlalchemy import text
+
+    from app.sealing import crypto
+    from app.sealing.service import DATA_KEY_NAME
+
+    url = empty_database_url
+    migrate.upgrade(url, "0012")
+    engine = make_engine(url)
+    moment = "'2026-11-01T08:00:00+00:00'"
+    notes = {"u": "Left knee ached", "v": "Felt strong"}
+    with engine.begin() as connection:
+        connection.execute(text(f"insert into partner (id, name, created_at) values (1, 'old', {moment})"))
+        for seq, (user, note) in enumerate([("u", notes["u"]), ("v", notes["v"]), ("v", None)], start=1):
+            connection.execute(
+                text(
+                    "insert into session_log (seq, id, partner_id, user_id, exercise, performed_at, target_dose,"
+                    " set_doses, pain_during, pain_peak, support_used, faults, red_flags, notes, received_at)"
+                    f" values (:seq, :id, 1, :user, 'reverse-lunge', {moment}, 8, '[8]', 2, 2, false, '[]', '[]',"
+                    f" :note, {moment})"
+                ),
+                {"seq": seq, "id": f"old-{seq}", "user": user, "note": note},
+            )
+        connection.execute(
+            text(
+                "insert into clearance (id, partner_id, user_id, cleared_at, received_at, note)"
+                f" values ('c', 1, 'u', {moment}, {moment}, 'Seen by the physio')"
+            )
+        )
+        connection.execute(
+            text(
+                "insert into outcome (id, partner_id, user_id, instrument, score, recorded_at, received_at, note)"
+                f" values ('o', 1, 'v', 'odi', 30, {moment}, {moment}, 'After the holidays')"
+            )
+        )
+    migrate.upgrade(url)
+    with engine.begin() as connection:
+        stored = connection.execute(text("select user_id, notes from session_log order by seq")).all()
+        keys = connection.execute(text("select user_id from user_key order by user_id")).scalars().all()
+        clearance = connection.execute(text("select note from clearance")).scalar_one()
+        outcome = connection.execute(text("select note from outcome")).scalar_one()
+        made = connection.execute(text(f"select count(*) from deployment_secret where name = '{DATA_KEY_NAME}'"))
+        assert made.scalar_one() == 1
+    assert keys == ["u", "v"]
+    assert [crypto.is_sealed(note) for _, note in stored] == [True, True, False]
+    assert crypto.is_sealed(clearance) and crypto.is_sealed(outcome)
+    assert not any(text_ in str(stored) + clearance + outcome for text_ in [*notes.values(), "physio", "holidays"])
+
+    migrate.downgrade(url, "0012")
+    with engine.begin() as connection:
+        opened = connection.execute(text("select notes from session_log order by seq")).scalars().all()
+        assert opened == [notes["u"], notes["v"], None]
+        assert connection.execute(text("select note from clearance")).scalar_one() == "Seen by the physio"
+        assert connection.execute(text("select note from outcome")).scalar_one() == "After the holidays"
+        assert connection.execute(text("select count(*) from deployment_secret")).scalar_one() == 0
+    assert "user_key" not in _tables(url)
+    engine.dispose()

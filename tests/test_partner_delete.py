@@ -137,11 +137,12 @@ def test_an_interrupted_delete_resumes_where_it_stopped(client, app, make_key, c
         session.commit()
     batches = []
     erasing = removal.delete_user_data(engine, partner_id, batch=4, done=batches.append)
-    next(erasing)  # the sessions are gone, in batches of 4; then the command "dies"
+    assert next(erasing) == "user keys"  # first, in one batch of 4 (each user has notes)
+    assert next(erasing) == "sessions"  # in batches of 4; then the command "dies"
     erasing.close()
-    assert batches == [4, 4, 4, 1]
+    assert batches == [4, 0, 4, 4, 4, 1]
     left = _rows_of(engine, partner_id)
-    assert "session_log" not in left and left["clearance"] == 4 and left["partner"] == 1
+    assert "user_key" not in left and "session_log" not in left and left["clearance"] == 4 and left["partner"] == 1
     assert _refused_within_the_key_cache_time(client, headers)  # disabled meanwhile
 
     resumed = cli(database_url, "partners", "delete", _name_of(app, partner_id), "--yes")
@@ -174,6 +175,6 @@ def test_on_a_terminal_the_delete_shows_a_progress_bar(client, app, make_key, da
     os.close(leader)
     assert process.wait(60) == 0
     text = shown.decode(errors="replace")
-    # 4 sessions, a clearance, a score, a stored answer and a webhook message
-    assert "erasing: 100%" in text and "8/8 [" in text and "rows/s" in text, text
+    # the user's key, 4 sessions, a clearance, a score, a stored answer and a webhook message
+    assert "erasing: 100%" in text and "9/9 [" in text and "rows/s" in text, text
     assert _rows_of(app.state.engine, partner_id) == {}

@@ -431,12 +431,13 @@ def test_a_database_error_is_logged_without_the_session_it_refused(backend, empt
         if backend == "sqlite":
             connection.execute(
                 text(
-                    "create trigger refuse_marker before insert on session_log when new.notes = 'marker-8c1d' "
-                    "begin select raise(abort, 'refused'); end"
+                    "create trigger refuse_marker before insert on session_log"
+                    " when new.client_session_id = 'marker-8c1d' begin select raise(abort, 'refused'); end"
                 )
             )
         else:
-            connection.execute(text("alter table session_log add constraint no_marker check (notes <> 'marker-8c1d')"))
+            marker = "check (client_session_id <> 'marker-8c1d')"
+            connection.execute(text(f"alter table session_log add constraint no_marker {marker}"))
     engine.dispose()
     catalogue_sync(Settings(database_url=empty_database_url))
     app = create_app(settings_for(backend, empty_database_url))
@@ -450,7 +451,7 @@ def test_a_database_error_is_logged_without_the_session_it_refused(backend, empt
             for trace in ("trace-route", "trace-hot"):  # the route, then the hot path (the key is known by then)
                 refused = test_client.post(
                     "/v1/users/patient-42/sessions",
-                    json=session_body(notes="marker-8c1d", exercise="glute-bridge", faults=[]),
+                    json=session_body(client_session_id="marker-8c1d", exercise="glute-bridge", faults=[]),
                     headers=key_headers | {"X-Request-ID": trace},
                 )
                 assert refused.status_code == 500 and refused.headers["x-request-id"] == trace

@@ -12,8 +12,8 @@ import jwt
 import pytest
 from sqlmodel import Session, select
 
+from app.db.secrets import DeploymentSecret
 from app.main import create_app
-from app.partners.tables import DeploymentSecret
 from app.settings import Settings
 from tests import servers
 from tests.factories import session_body
@@ -199,7 +199,7 @@ def test_revoking_the_minting_key_stops_its_tokens_within_the_key_cache_time(cli
 
 def test_replicas_share_the_secret_the_first_one_made(client, key, app, database_url):
     with Session(app.state.engine) as session:
-        stored = session.exec(select(DeploymentSecret)).all()
+        stored = session.exec(select(DeploymentSecret).where(DeploymentSecret.name == "user-token-signing")).all()
     assert len(stored) == 1 and len(stored[0].value) >= 48
     token = token_for(client, key, "u-1")
     replica = create_app(

@@ -235,7 +235,8 @@ def test_writes_refused_queue_nothing(client, app, key):
 
 def test_on_postgresql_a_single_post_and_its_events_are_one_statement(client, app, key, backend, monkeypatch):
     """The hot POST's outbox rows go in the INSERT's own round trip (a WITH clause), not in a
-    transaction of their own; a clash's read follows it, and queues nothing."""
+    transaction of their own; a clash's read follows it, and queues nothing. (A post without
+    notes: notes are sealed under the user's key, read or made in the post's transaction.)"""
     if backend != "postgres":
         pytest.skip("SQLite has no INSERT in a WITH clause: its events share the session's transaction")
     register(client, key, ["session.created", "safety.red_flag"])
@@ -258,13 +259,13 @@ def test_on_postgresql_a_single_post_and_its_events_are_one_statement(client, ap
     monkeypatch.setattr(DriverStatement, "run", counted)
     event.listen(app.state.database.sync_engine, "before_cursor_execute", seen)
     try:
-        stored = post(client, key, client_session_id="c-1", red_flags=["fever_or_unwell"])
+        stored = post(client, key, client_session_id="c-1", red_flags=["fever_or_unwell"], notes=...)
         assert stored.status_code == 201, stored.text
         assert len(driver) == 1 and not framework
         assert all(
             f"INSERT INTO {table}" in driver[0] for table in ("session_log", "webhook_message", "webhook_delivery")
         )
-        assert post(client, key, client_session_id="c-1", red_flags=["fever_or_unwell"]).status_code == 200
+        assert post(client, key, client_session_id="c-1", red_flags=["fever_or_unwell"], notes=...).status_code == 200
         assert len(driver) == 3 and not framework  # the INSERT that clashed, then the stored row's read
     finally:
         event.remove(app.state.database.sync_engine, "before_cursor_execute", seen)

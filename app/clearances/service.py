@@ -15,6 +15,7 @@ from app.db.transactions import Transaction
 from app.idempotency.service import StoredAnswer, write_once
 from app.kit import new_id, render, utc_text
 from app.pagination import newest_first
+from app.sealing import service as sealing
 from app.webhooks import events
 from app.webhooks.outbox import Subscriptions
 
@@ -50,10 +51,11 @@ async def record_clearance(
             "received_at": datetime.now(UTC),
             "note": body.note,
         }
-        await connection.execute(insert(ClearanceRow).values(row))
+        keys = await sealing.for_writing(connection, partner_id, {user_id} if body.note is not None else ())
+        await connection.execute(insert(ClearanceRow).values(row | {"note": keys.seal(user_id, body.note)}))
         document = _document(row)
         await events.clearance_recorded(connection, subscriptions, partner_id=partner_id, document=document)
-        return StoredAnswer(201, render(document))
+        return StoredAnswer(201, render(document), private_to=frozenset(keys.keys))
 
     return await write_once(
         transaction, partner_id=partner_id, key=idempotency_key, fingerprint=fingerprint, user_id=user_id, work=work
@@ -67,7 +69,7 @@ async def get_clearance(
     row = await user_row(
         connection, ClearanceRow, partner_id=partner_id, user_id=user_id, row_id=clearance_id, what="clearance"
     )
-    return _document(row)
+    return _document((await sealing.opened(connection, partner_id, [row], "note"))[0])
 
 
 async def list_clearances(
@@ -78,4 +80,4 @@ async def list_clearances(
     rows, last = await newest_first(
         connection, query, moment=col(ClearanceRow.cleared_at), tie=col(ClearanceRow.seq), after=after, limit=limit
     )
-    return [_document(row) for row in rows], last
+    return [_document(row) for row in await sealing.opened(connection, partner_id, rows, "note")], last

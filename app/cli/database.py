@@ -14,6 +14,8 @@ from app.catalogue import store
 from app.catalogue.content import load_content
 from app.cli.commands import Commands, argument
 from app.db.engines import make_engine
+from app.sealing import service as sealing
+from app.sealing.crypto import Unreadable
 from app.settings import Settings
 
 commands = Commands()
@@ -74,3 +76,32 @@ def _sync(args: argparse.Namespace, settings: Settings) -> None:
     with migrate.exclusive(settings.database_url) as bind:
         db_upgrade(settings, bind)
         print(catalogue_sync(settings, bind).summary())
+
+
+@commands.add(
+    "db",
+    "rewrap-keys",
+    help="wrap every user's key under the first STEPWISE_DATA_KEY (after a new data key is set)",
+)
+def _rewrap(args: argparse.Namespace, settings: Settings) -> None:
+    if settings.data_key is None:
+        sys.exit(
+            "stepwise: set STEPWISE_DATA_KEY first: the new data key, then any older ones, comma-separated "
+            "(the one the deployment made for itself is read from the database)"
+        )
+    engine = make_engine(settings.database_url, **settings.engine_options())
+    try:
+        rewrapped, total, left, forgot = sealing.rewrap(engine, settings.data_key.get_secret_value())
+    except Unreadable as error:  # (the batches before it are rewrapped: running again resumes)
+        sys.exit(f"stepwise: {error}; list it in STEPWISE_DATA_KEY after the new one, and run this again")
+    finally:
+        engine.dispose()
+    print(f"{rewrapped} of {total} user keys rewrapped under the first STEPWISE_DATA_KEY")
+    if left:
+        sys.exit(
+            f"stepwise: {left} user keys were made under an older data key meanwhile (a replica still running "
+            "without the new STEPWISE_DATA_KEY?); run this again once every replica has it"
+        )
+    if forgot:
+        print("the data key the deployment had made for itself is deleted from the database")
+    print("older data keys may now leave STEPWISE_DATA_KEY (every replica's), and be destroyed")

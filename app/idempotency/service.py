@@ -25,6 +25,7 @@ from app.db.transactions import Transaction
 from app.db.types import insert_skipping_conflicts
 from app.errors import Conflict, DomainError, InvalidRequest, problem_document
 from app.idempotency.tables import IdempotencyRecord, IdempotencyUser
+from app.sealing import service as sealing
 
 RETENTION = timedelta(hours=24)
 _IN_FLIGHT = 0
@@ -34,6 +35,8 @@ _IN_FLIGHT = 0
 class StoredAnswer:
     status: int
     body: str
+    # The users whose free text the body holds: kept sealed under their keys (`app.sealing`).
+    private_to: frozenset[str] = frozenset()
 
 
 def request_fingerprint(method: str, path: str, body: Any) -> str:
@@ -71,16 +74,21 @@ async def claim(*, connection: AsyncConnection, partner_id: int, key: str, finge
         )
     if existing["status_code"] == _IN_FLIGHT:
         raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
-    return StoredAnswer(status=existing["status_code"], body=existing["response_body"])
+    body = await sealing.open_answer(connection, partner_id, existing["response_body"])
+    return StoredAnswer(status=existing["status_code"], body=body)
 
 
 async def remember(
     *, connection: AsyncConnection, partner_id: int, key: str, answer: StoredAnswer, user_ids: set[str]
 ) -> None:
+    body = answer.body
+    if answer.private_to:  # (their keys exist: their text was just stored, or read, under them)
+        keys = await sealing.for_reading(connection, partner_id, answer.private_to)
+        body = keys.seal_answer(body, answer.private_to)
     await connection.execute(
         update(IdempotencyRecord)
         .where(col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key)
-        .values(status_code=answer.status, response_body=answer.body)
+        .values(status_code=answer.status, response_body=body)
     )
     if user_ids:
         await connection.execute(
@@ -143,7 +151,8 @@ async def write_once(
 
 
 async def forget_user(*, connection: AsyncConnection, partner_id: int, user_id: str) -> None:
-    """Delete every stored answer that holds any of this user's data."""
+    """Delete every stored answer that holds any of this user's data (the user's key is
+    deleted first, `app.sealing.service.forget`)."""
     holding = select(col(IdempotencyUser.key)).where(
         col(IdempotencyUser.partner_id) == partner_id, col(IdempotencyUser.user_id) == user_id
     )

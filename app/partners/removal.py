@@ -18,6 +18,7 @@ from app.db.engines import checkpoint
 from app.idempotency.tables import IdempotencyRecord
 from app.partners.tables import Partner
 from app.progress.tables import OutcomeRow
+from app.sealing.tables import UserKey
 from app.sessions.tables import SessionRow
 from app.webhooks.tables import WebhookMessage
 
@@ -50,6 +51,7 @@ class _Rows:
 
 
 USER_DATA = (
+    _Rows("user keys", UserKey, "user_id"),  # first: the sealed notes are unreadable from here on
     _Rows("sessions", SessionRow, "seq"),
     _Rows("clearances", ClearanceRow, "id"),
     _Rows("outcome scores", OutcomeRow, "id"),

@@ -43,14 +43,3 @@ class PartnerOrigin(SQLModel, table=True):
 
     partner_id: int = Field(foreign_key="partner.id", primary_key=True, ondelete="CASCADE")
     origin: str = Field(max_length=300, primary_key=True)
-
-
-class DeploymentSecret(SQLModel, table=True):
-    """Secrets the deployment makes for itself on first start, shared by its replicas: the key
-    that signs user tokens (unless STEPWISE_TOKEN_SECRET sets one)."""
-
-    __tablename__ = "deployment_secret"
-
-    name: str = Field(max_length=64, primary_key=True)
-    value: str = Field(max_length=200)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

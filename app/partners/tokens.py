@@ -12,19 +12,16 @@ start and keeps in its database (table `deployment_secret`), so the embedded def
 configuration and replicas agree.
 """
 
-import secrets
 import time
 from dataclasses import dataclass
 
 import jwt
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlalchemy import Engine
 
 from app.callers import Caller
+from app.db.secrets import stored_secret
 from app.errors import Unavailable
 from app.partners.service import SCOPES
-from app.partners.tables import DeploymentSecret
 
 ISSUER = "stepwise"
 ALGORITHM = "HS256"
@@ -154,19 +151,8 @@ def expired(claims: TokenClaims) -> bool:
 
 
 def load_secret(engine: Engine, configured: str | None) -> bytes:
-    """STEPWISE_TOKEN_SECRET when set; else the deployment's own, made here by the first replica
-    to start (replicas racing to make it keep the one that was stored first)."""
+    """STEPWISE_TOKEN_SECRET when set; else the deployment's own, made by the first replica to start."""
     if configured:
         return configured.encode()
-    query = select(col(DeploymentSecret.value)).where(col(DeploymentSecret.name) == SECRET_NAME)
-    with Session(engine) as session:
-        stored = session.execute(query).first()
-        if stored is not None:
-            return stored[0].encode()
-        session.add(DeploymentSecret(name=SECRET_NAME, value=secrets.token_urlsafe(48)))
-        try:
-            session.commit()
-        except IntegrityError:  # another replica made it first
-            session.rollback()
-        value = session.execute(query).one()[0]
-    return value.encode()
+    with engine.begin() as connection:
+        return stored_secret(connection, SECRET_NAME, random_bytes=48).encode()

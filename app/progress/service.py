@@ -27,6 +27,7 @@ from app.progress.tables import OutcomeRow
 from app.progression.ladder import positions
 from app.progression.reading import is_qualifying, position_dose
 from app.recommendations.service import recommend_from_history
+from app.sealing import service as sealing
 from app.sessions.documents import performance
 from app.sessions.tables import SessionRow
 
@@ -68,8 +69,9 @@ async def record_outcome(
             "received_at": datetime.now(UTC),
             "note": body.note,
         }
-        await connection.execute(insert(OutcomeRow).values(row))
-        return StoredAnswer(201, render(_outcome(row)))
+        keys = await sealing.for_writing(connection, partner_id, {user_id} if body.note is not None else ())
+        await connection.execute(insert(OutcomeRow).values(row | {"note": keys.seal(user_id, body.note)}))
+        return StoredAnswer(201, render(_outcome(row)), private_to=frozenset(keys.keys))
 
     return await write_once(
         transaction, partner_id=partner_id, key=idempotency_key, fingerprint=fingerprint, user_id=user_id, work=work
@@ -81,7 +83,7 @@ async def get_outcome(*, connection: AsyncConnection, partner_id: int, user_id: 
     row = await user_row(
         connection, OutcomeRow, partner_id=partner_id, user_id=user_id, row_id=outcome_id, what="outcome score"
     )
-    return _outcome(row)
+    return _outcome((await sealing.opened(connection, partner_id, [row], "note"))[0])
 
 
 async def list_outcomes(
@@ -100,7 +102,7 @@ async def list_outcomes(
     rows, last = await newest_first(
         connection, query, moment=col(OutcomeRow.recorded_at), tie=col(OutcomeRow.seq), after=after, limit=limit
     )
-    return [_outcome(row) for row in rows], last
+    return [_outcome(row) for row in await sealing.opened(connection, partner_id, rows, "note")], last
 
 
 def period(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:

@@ -73,10 +73,11 @@ async def insert_sessions(
     expected: int,
     may_clash: bool,
     meanwhile: Callable[[list[Row]], T],
+    stored: Callable[[Row], Row] = lambda row: row,
 ) -> tuple[list[Row], set[str], T]:
-    """Insert `rows` (in order, so received order follows it; about `expected` of them). Returns
-    the rows, the ids actually written, and `meanwhile(rows)`. `may_clash` False promises that
-    no row has a `client_session_id`, so none can clash.
+    """Insert `stored(row)` for each of `rows` (in order, so received order follows it; about
+    `expected` of them). Returns the rows, the ids actually written, and `meanwhile(rows)`.
+    `may_clash` False promises that no row has a `client_session_id`, so none can clash.
 
     **The overlap.** On PostgreSQL `rows` is consumed `_CHUNK` rows at a time and each chunk is
     COPYed as soon as it is formatted, so the database inserts one chunk while the caller's
@@ -89,24 +90,31 @@ async def insert_sessions(
         rows = list(rows)
         if not rows:
             return rows, set(), meanwhile(rows)
-        inserted = (await connection.execute(_insert_returning_ids(connection.dialect.name), rows)).scalars()
+        statement = _insert_returning_ids(connection.dialect.name)
+        inserted = (await connection.execute(statement, [stored(row) for row in rows])).scalars()
         return rows, set(inserted), meanwhile(rows)
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection  # the psycopg AsyncConnection, in this transaction
     assert driver is not None
     async with driver.cursor() as cursor:
         if not may_clash:  # nothing can clash: straight in
-            sent, result = await _copy(cursor, "session_log", rows, numbered=False, meanwhile=meanwhile)
+            sent, result = await _copy(cursor, "session_log", rows, numbered=False, meanwhile=meanwhile, stored=stored)
             return sent, {row["id"] for row in sent}, result
         await cursor.execute(_STAGING)
         await cursor.execute("delete from incoming_session")
-        sent, result = await _copy(cursor, "incoming_session", rows, numbered=True, meanwhile=meanwhile)
+        sent, result = await _copy(cursor, "incoming_session", rows, numbered=True, meanwhile=meanwhile, stored=stored)
         await cursor.execute(_MOVE)
         return sent, {r[0] for r in await cursor.fetchall()}, result
 
 
 async def _copy(
-    cursor: Any, table: str, rows: Iterable[Row], *, numbered: bool, meanwhile: Callable[[list[Row]], T]
+    cursor: Any,
+    table: str,
+    rows: Iterable[Row],
+    *,
+    numbered: bool,
+    meanwhile: Callable[[list[Row]], T],
+    stored: Callable[[Row], Row],
 ) -> tuple[list[Row], T]:
     """COPY in PostgreSQL's text format, formatted here (several times cheaper than adapting
     every value through psycopg's `write_row`), one write per `_CHUNK` rows as they come."""
@@ -115,7 +123,7 @@ async def _copy(
     pending = iter(rows)
     async with cursor.copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
         while chunk := list(itertools.islice(pending, _CHUNK)):
-            lines = [copy_line(row) for row in chunk]
+            lines = [copy_line(stored(row)) for row in chunk]
             if numbered:
                 lines = [f"{ordinal}\t{line}" for ordinal, line in enumerate(lines, len(sent))]
             sent += chunk

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
@@ -24,7 +24,9 @@ from app.catalogue.memory import LiveCatalogue
 from app.db.transactions import InTransaction, Statements, Transaction
 from app.errors import Conflict, DomainError, InvalidRequest, ProblemError, problem_document, validation_problems
 from app.idempotency.service import StoredAnswer, run_once
-from app.kit import new_id, render
+from app.kit import UserId, new_id, render
+from app.sealing import service as sealing
+from app.sealing.service import UserKeys
 from app.sessions.bulk import INSERT_ONE, INSERT_ONE_QUEUING, insert_sessions
 from app.sessions.documents import Row, row_values, same_content, to_document
 from app.sessions.queries import CLIENT_SESSION
@@ -32,6 +34,8 @@ from app.sessions.schemas import BatchItemIn, SessionIn
 from app.sessions.tables import SessionRow
 from app.webhooks import events, outbox
 from app.webhooks.outbox import Subscriptions
+
+_USER_ID = TypeAdapter(UserId)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +82,20 @@ async def store(
     rows: Iterable[Row],
     expected: int,
     may_clash: bool,
+    keys: UserKeys,
 ) -> list[Stored | Conflict]:
     """Store checked rows in one statement and answer each, in the order `rows` gave them. A
     `client_session_id` already stored for the user answers 200 (same content) or a Conflict;
     the unique constraint decides, so concurrent duplicates store exactly one row. `may_clash`
-    False promises that no row has a client id; `expected` is about how many rows come."""
+    False promises that no row has a client id; `expected` is about how many rows come; `keys`
+    are those of the users whose rows have notes, held for writing."""
     rows, inserted, documents = await insert_sessions(
         connection=connection,
         rows=rows,
         expected=expected,
         may_clash=may_clash,
         meanwhile=lambda sent: [to_document(row, catalogue) for row in sent],
+        stored=lambda row: row if row["notes"] is None else row | {"notes": keys.seal(row["user_id"], row["notes"])},
     )
     clashes = {(row["user_id"], row["client_session_id"]) for row in rows if row["id"] not in inserted}
     existing: dict[tuple[str, str | None], Row] = {}
@@ -99,7 +106,8 @@ async def store(
                 tuple_(col(SessionRow.user_id), col(SessionRow.client_session_id)).in_(sorted(clashes)),
             )
         )
-        existing = {(r["user_id"], r["client_session_id"]): dict(r) for r in found.mappings()}
+        clashed = await sealing.opened(connection, partner_id, found.mappings(), "notes")
+        existing = {(r["user_id"], r["client_session_id"]): r for r in clashed}
     return [
         _answer(
             row,
@@ -143,12 +151,14 @@ async def post_session(
     its events and the answer share one transaction (as do the events on SQLite)."""
     post_one = partial(_post_one, catalogue=catalogue, partner_id=partner_id, user_id=user_id, body=body)
     wanted = events.wants_any(subscriptions, partner_id, events.STORED_SESSION_EVENTS)
-    if idempotency_key is None and (not wanted or transaction.one_statement):
+    # Alone: no key to claim, no note to seal under the user's key, events queued by the INSERT.
+    if idempotency_key is None and body.notes is None and (not wanted or transaction.one_statement):
         stored, _ = await post_one(statements=transaction, subscriptions=subscriptions if wanted else None)
         return stored, False
 
     async def with_events(connection: AsyncConnection) -> StoredAnswer:
-        stored, document = await post_one(statements=InTransaction(connection))
+        keys = None if body.notes is None else await sealing.for_writing(connection, partner_id, {user_id})
+        stored, document = await post_one(statements=InTransaction(connection), keys=keys)
         if document is not None:
             await events.session_stored(
                 connection, subscriptions, partner_id=partner_id, documents=[document], catalogue=catalogue
@@ -178,13 +188,16 @@ async def _post_one(
     user_id: str,
     body: SessionIn,
     subscriptions: Subscriptions | None = None,
+    keys: UserKeys | None = None,
 ) -> tuple[StoredAnswer, Row | None]:
     """The answer, and the new session's document (None when it was stored before). With
-    `subscriptions` (a statement run alone, on PostgreSQL), its events are queued by the INSERT."""
+    `subscriptions` (a statement run alone, on PostgreSQL), its events are queued by the INSERT;
+    with `keys` (the user's, held for writing) the notes are stored sealed."""
     checked(body, catalogue, at=["body"])
     row = row_values(
         session_id=new_id(), partner_id=partner_id, user_id=user_id, body=body, received_at=datetime.now(UTC)
     )
+    stored_row = row if keys is None else row | {"notes": keys.seal(user_id, row["notes"])}
     document = to_document(row, catalogue)
     queuing = (
         events.stored_session_events(subscriptions, partner_id=partner_id, document=document, catalogue=catalogue)
@@ -192,22 +205,25 @@ async def _post_one(
         else []
     )
     if queuing:
-        parameters = row | outbox.event_parameters(queuing, row["received_at"])
+        parameters = stored_row | outbox.event_parameters(queuing, row["received_at"])
         inserted = await statements.statement(INSERT_ONE_QUEUING, parameters)
         if inserted and inserted[0]["queued"]:
             statements.notify(outbox.QUEUED)
     else:
-        inserted = await statements.statement(INSERT_ONE, row)
+        inserted = await statements.statement(INSERT_ONE, stored_row)
     earlier = None
     if not inserted:  # its client_session_id is taken (the unique constraint decides)
         parameters = {"partner_id": partner_id, "user_id": user_id, "client_session_id": body.client_session_id}
         found = await statements.statement(CLIENT_SESSION, parameters)
         earlier = found[0] if found else None
+        # Opened when this post has notes too (else sealed notes already differ from none).
+        if earlier is not None and keys is not None:
+            earlier = earlier | {"notes": keys.open(user_id, earlier["notes"])}
     new = document if inserted else None
     answer = _answer(row, new=new, earlier=earlier, catalogue=catalogue)
     if isinstance(answer, Conflict):
         raise answer
-    return StoredAnswer(answer.status, render(answer.session)), new
+    return StoredAnswer(answer.status, render(answer.session), private_to=_noted([answer.session])), new
 
 
 async def post_batch(
@@ -236,7 +252,9 @@ async def post_batch(
                 if not isinstance(outcome, InvalidRequest):
                     yield outcome
 
-        # 2. The rows stored, each answered in the order it was sent.
+        # 2. The rows stored, each answered in the order it was sent; notes sealed under the
+        #    keys of their users (made first, for every user an item with notes names).
+        keys = await sealing.for_writing(connection, partner_id, _noting_users(raw_items))
         stored = await store(
             connection=connection,
             catalogue=catalogue,
@@ -244,6 +262,7 @@ async def post_batch(
             rows=rows_as_checked(),
             expected=len(raw_items),
             may_clash=any(isinstance(raw, dict) and raw.get("client_session_id") is not None for raw in raw_items),
+            keys=keys,
         )
         # 3. The events of every session stored now (none of one stored before).
         new = [outcome.session for outcome in stored if isinstance(outcome, Stored) and outcome.status == 201]
@@ -256,7 +275,8 @@ async def post_batch(
             _result(index, outcome if isinstance(outcome, InvalidRequest) else next(answers))
             for index, outcome in enumerate(outcomes)
         ]
-        return StoredAnswer(200, render({"results": results}))
+        answered = [outcome.session for outcome in stored if isinstance(outcome, Stored)]
+        return StoredAnswer(200, render({"results": results}), private_to=_noted(answered))
 
     return await run_once(
         connection=connection,
@@ -289,6 +309,25 @@ def _result(index: int, outcome: Stored | DomainError) -> dict[str, Any]:
     if isinstance(outcome, DomainError):
         return {"index": index, "status": outcome.status, "problem": problem_document(outcome.problem())}
     return {"index": index, "status": outcome.status, "session": outcome.session}
+
+
+def _noted(sessions: Iterable[Row]) -> frozenset[str]:
+    """The users whose notes these session documents hold."""
+    return frozenset(session["user_id"] for session in sessions if session["notes"] is not None)
+
+
+def _noting_users(raw_items: list[Any]) -> set[str]:
+    """The users named by a batch's items that have notes (each a valid user id)."""
+    named = (raw.get("user_id") for raw in raw_items if isinstance(raw, dict) and isinstance(raw.get("notes"), str))
+    return {user for user in named if isinstance(user, str) and _valid_user_id(user)}
+
+
+def _valid_user_id(user_id: str) -> bool:
+    try:
+        _USER_ID.validate_python(user_id)
+    except ValidationError:
+        return False
+    return True
 
 
 def _named_users(raw_items: list[Any]) -> set[str]:

@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from app.db.rows import user_row
 from app.db.statements import DriverStatement
+from app.sealing import service as sealing
 from app.sessions.documents import Row
 from app.sessions.tables import SessionRow
 
@@ -23,10 +24,11 @@ _NEWEST_FIRST = (col(SessionRow.performed_at).desc(), col(SessionRow.seq).desc()
 
 
 async def find_session(*, connection: AsyncConnection, partner_id: int, user_id: str, session_id: str) -> Row:
-    """The stored row (its columns by name), or NotFound."""
-    return await user_row(
+    """The stored row (its columns by name, its notes opened), or NotFound."""
+    row = await user_row(
         connection, SessionRow, partner_id=partner_id, user_id=user_id, row_id=session_id, what="session"
     )
+    return (await sealing.opened(connection, partner_id, [row], "notes"))[0]
 
 
 # The session a user's `client_session_id` names (parameters: partner_id, user_id, client_session_id).

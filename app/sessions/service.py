@@ -13,6 +13,7 @@ from app.clearances.tables import ClearanceRow
 from app.errors import InvalidRequest, NotFound
 from app.idempotency.service import forget_user
 from app.progress.tables import OutcomeRow
+from app.sealing import service as sealing
 from app.sessions.documents import Row, pain_peak, to_document
 from app.sessions.queries import find_session, listing_query
 from app.sessions.schemas import SessionPatch
@@ -32,9 +33,9 @@ async def list_sessions(
     *, connection: AsyncConnection, catalogue: LiveCatalogue, limit: int, **filters: Any
 ) -> tuple[list[Row], tuple[datetime, int] | None]:
     """One page of documents, newest first, and the sort key to continue after (None: last page)."""
-    rows = (await connection.execute(listing_query(limit=limit, **filters))).mappings().all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    found = (await connection.execute(listing_query(limit=limit, **filters))).mappings().all()
+    more = len(found) > limit
+    rows = await sealing.opened(connection, filters["partner_id"], found[:limit], "notes")
     last = (rows[-1]["performed_at"], rows[-1]["seq"]) if more else None
     return [to_document(r, catalogue) for r in rows], last
 
@@ -51,8 +52,11 @@ async def patch_session(
 ) -> Row:
     row = await find_session(connection=connection, partner_id=partner_id, user_id=user_id, session_id=session_id)
     changes: dict[str, Any] = {}
+    stored: dict[str, Any] = {}  # the changes as stored: notes sealed under the user's key
     if "notes" in patch.model_fields_set:
         changes["notes"] = patch.notes
+        keys = await sealing.for_writing(connection, partner_id, {user_id} if patch.notes is not None else ())
+        stored["notes"] = keys.seal(user_id, patch.notes)
     if "pain" in patch.model_fields_set:
         if patch.pain is None:
             raise InvalidRequest("pain cannot be removed; patch pain.next_morning instead.", loc=["body", "pain"])
@@ -68,7 +72,7 @@ async def patch_session(
                 col(SessionRow.user_id) == user_id,
                 col(SessionRow.seq) == row["seq"],
             )
-            .values(**changes)
+            .values(**(changes | stored))
             .returning(col(SessionRow.seq))
         )
         if (await connection.execute(amend)).first() is None:  # erased since it was read
@@ -85,7 +89,9 @@ async def erase_user(
     *, connection: AsyncConnection, subscriptions: Subscriptions, partner_id: int, user_id: str
 ) -> None:
     """Delete everything stored about one user of one partner, in the caller's transaction (the
-    webhook messages holding their data too), and queue `user.erased`."""
+    webhook messages holding their data too), and queue `user.erased`. Their key goes first:
+    it waits for any write still sealing under it (`app.sealing.service`)."""
+    await sealing.forget(connection, partner_id, user_id)
     for table in (SessionRow, ClearanceRow, OutcomeRow):
         mine = (col(table.partner_id) == partner_id, col(table.user_id) == user_id)
         await connection.execute(delete(table).where(*mine))
