@@ -8,8 +8,8 @@ each answer needs, answering Stepwise's own recorded bytes) are loaded in turn w
 `wrk -t1 -c32`, alternating, for:
 
 - POST /v1/users/{id}/sessions, one session (the bare app: INSERT one jsonb row, commit), as
-  it is and with a new `client_session_id` each time (checked against the user's unique
-  index as it is stored);
+  it is, with notes (Stepwise seals them under the user's key), and with a new
+  `client_session_id` each time (checked against the user's unique index as it is stored);
 - GET /v1/users/{id}/recommendation for a user with 10 sessions (the bare app: SELECT the
   user's latest 2 rows by index).
 
@@ -55,6 +55,7 @@ from tests import pgbouncer  # noqa: E402
 POST_PATH = "/v1/users/post-user/sessions"
 REC_PATH = "/v1/users/rec-user/recommendation"
 REC_QUERY = "?progression=lunge-ladder&as_of=2026-12-01T00:00:00Z"
+NOTE = "Left knee ached on the last set; better after a rest."
 
 
 def single_session() -> dict:
@@ -114,8 +115,10 @@ def measure(targets: dict[str, tuple[int, int]], key: str, work: Path, seconds: 
     """Best req/s, least server CPU and least database CPU per request, per (target, route),
     over alternating rounds; `targets` names (port, server pid)."""
     script = post_script(work, json.dumps(single_session()))
+    noted = post_script(work, json.dumps(single_session() | {"notes": NOTE}), "post-notes")
     routes = {
         "post": (POST_PATH, script),
+        "post-notes": (POST_PATH, noted),
         "post-id": (POST_PATH, client_id_script(work)),
         "rec": (REC_PATH + REC_QUERY, None),
     }
@@ -148,6 +151,7 @@ def client_id_script(workdir: Path) -> Path:
 
 _ROUTES = (
     ("post", "POST one session"),
+    ("post-notes", "POST one, with notes (sealed)"),
     ("post-id", "POST one, with client_session_id"),
     ("rec", "GET recommendation (10 sessions)"),
 )

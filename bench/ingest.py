@@ -162,8 +162,8 @@ def through_api(port: int, key: str, batches: list[list[dict]], concurrency: int
     return sum(map(len, batches)) / elapsed
 
 
-def post_script(workdir: Path, body: str) -> Path:
-    script = workdir / "post.lua"
+def post_script(workdir: Path, body: str, name: str = "post") -> Path:
+    script = workdir / f"{name}.lua"
     script.write_text(
         f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
     )

@@ -207,3 +207,50 @@ def test_a_new_data_key_rewraps_every_users_key_and_the_old_one_can_go(backend, 
     assert rotated.returncode == 0 and "1 of 1 user keys rewrapped" in rotated.stdout, rotated.stderr
     assert _rewrap(url, second).stdout.startswith("0 of 1 user keys rewrapped")
     assert _read_notes(backend, url, second, headers, once) == (["Sealed under the first key"], "c")
+
+
+def test_a_users_later_notes_take_one_statement_that_checks_their_key(client, app, headers, backend, monkeypatch):
+    """A user's first note makes their key in a transaction; the next ones are sealed under the
+    key as read then, in one INSERT that stores them only while it is still the user's. A key
+    deleted meanwhile (an erasure on another replica) stores nothing there: the post then takes
+    the transaction, under a new key."""
+    from sqlalchemy import event
+
+    from app.db.statements import DriverStatement
+
+    user = f"k-{uuid.uuid4().hex[:8]}"
+    assert (
+        client.post(f"/v1/users/{user}/sessions", json=session_body(notes="first"), headers=headers).status_code == 201
+    )
+    driver: list[str] = []
+    framework: list[str] = []
+    run = DriverStatement.run
+
+    async def counted(self, raw, dialect, parameters):
+        driver.append(self._compiled[id(dialect)].sql)
+        return await run(self, raw, dialect, parameters)
+
+    def seen(conn, cursor, statement, *args):
+        if "session_log" in statement or "user_key" in statement:
+            framework.append(statement)
+
+    monkeypatch.setattr(DriverStatement, "run", counted)
+    event.listen(app.state.database.sync_engine, "before_cursor_execute", seen)
+    try:
+        second = client.post(f"/v1/users/{user}/sessions", json=session_body(notes="second"), headers=headers)
+        assert second.status_code == 201 and second.json()["notes"] == "second"
+        if backend == "postgres":
+            assert len(driver) == 1 and "FOR SHARE" in driver[0] and not framework, (driver, framework)
+        (wrapped,) = _stored(app, "select wrapped from user_key where user_id = :u", u=user)
+        with app.state.engine.begin() as connection:  # as an erasure on another replica does
+            connection.execute(text("delete from user_key where user_id = :u"), {"u": user})
+            connection.execute(text("delete from session_log where user_id = :u"), {"u": user})
+        for body in (session_body(notes="third"), session_body(notes="fourth", client_session_id="c-4")):
+            posted = client.post(f"/v1/users/{user}/sessions", json=body, headers=headers)
+            assert posted.status_code == 201, posted.text
+    finally:
+        event.remove(app.state.database.sync_engine, "before_cursor_execute", seen)
+    (new_key,) = _stored(app, "select wrapped from user_key where user_id = :u", u=user)
+    assert new_key != wrapped
+    listed = client.get(f"/v1/users/{user}/sessions", headers=headers).json()["items"]
+    assert sorted(item["notes"] for item in listed) == ["fourth", "third"]

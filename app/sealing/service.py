@@ -9,10 +9,11 @@ SQLite runs one writing transaction at a time.
 """
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy import Connection, Engine, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -63,10 +64,12 @@ def _data_keys(connection: AsyncConnection) -> DataKeys:
 
 @dataclass(frozen=True, slots=True)
 class UserKeys:
-    """Some users' keys, for sealing and opening their text (values of one partner's rows)."""
+    """Some users' keys, for sealing and opening their text (values of one partner's rows), and
+    each key as stored (wrapped), which names it."""
 
     partner_id: int
     keys: Mapping[str, bytes]
+    wrapped: Mapping[str, str] = field(default_factory=dict)
 
     def seal(self, user_id: str, text: str | None) -> str | None:
         if text is None:
@@ -89,22 +92,41 @@ class UserKeys:
         return crypto.seal_answer(holding, body, partner_id=self.partner_id) if holding else body
 
 
-async def _read(
-    connection: AsyncConnection, partner_id: int, user_ids: Collection[str], *, lock: bool
-) -> dict[str, bytes]:
+# Keys read lately, by database, partner and user, as (wrapped, key): a single post's notes are
+# sealed under the one found here in the statement that checks it is still the user's
+# (`app.sessions.bulk.INSERT_ONE_SEALED`), one round trip instead of a transaction.
+_KNOWN: LRUCache[tuple[object, int, str], tuple[str, bytes]] = LRUCache(maxsize=10_000)
+
+
+def known_keys(url: URL, partner_id: int, user_id: str) -> UserKeys | None:
+    """The user's key as read lately on this database (checked when used), or None."""
+    found = _KNOWN.get((_database(url), partner_id, user_id))
+    if found is None:
+        return None
+    return UserKeys(partner_id, {user_id: found[1]}, {user_id: found[0]})
+
+
+def forget_known(url: URL, partner_id: int, user_id: str) -> None:
+    _KNOWN.pop((_database(url), partner_id, user_id), None)
+
+
+async def _read(connection: AsyncConnection, partner_id: int, user_ids: Collection[str], *, lock: bool) -> UserKeys:
     query = select(col(UserKey.user_id), col(UserKey.wrapped)).where(
         col(UserKey.partner_id) == partner_id, col(UserKey.user_id).in_(sorted(user_ids))
     )
     if lock:
         query = query.with_for_update(read=True)  # FOR SHARE on PostgreSQL; SQLite has no such clause
-    data = _data_keys(connection)
-    found = (await connection.execute(query)).all()
-    return {user: data.unwrap(wrapped, partner_id=partner_id, user_id=user) for user, wrapped in found}
+    data, database = _data_keys(connection), _database(connection.engine.url)
+    wrapped: dict[str, str] = {user: value for user, value in (await connection.execute(query)).all()}
+    keys = {user: data.unwrap(value, partner_id=partner_id, user_id=user) for user, value in wrapped.items()}
+    for user, key in keys.items():
+        _KNOWN[database, partner_id, user] = (wrapped[user], key)
+    return UserKeys(partner_id, keys, wrapped)
 
 
 async def for_reading(connection: AsyncConnection, partner_id: int, user_ids: Collection[str]) -> UserKeys:
     """The keys these users have (none for a user with no text stored)."""
-    return UserKeys(partner_id, await _read(connection, partner_id, user_ids, lock=False) if user_ids else {})
+    return await _read(connection, partner_id, user_ids, lock=False) if user_ids else UserKeys(partner_id, {})
 
 
 async def for_writing(connection: AsyncConnection, partner_id: int, user_ids: Collection[str]) -> UserKeys:
@@ -112,7 +134,7 @@ async def for_writing(connection: AsyncConnection, partner_id: int, user_ids: Co
     if not user_ids:
         return UserKeys(partner_id, {})
     found = await _read(connection, partner_id, user_ids, lock=True)
-    missing = set(user_ids) - found.keys()
+    missing = set(user_ids) - found.keys.keys()
     if missing:
         data, now = _data_keys(connection), datetime.now(UTC)
         made = [
@@ -128,8 +150,9 @@ async def for_writing(connection: AsyncConnection, partner_id: int, user_ids: Co
         await connection.execute(
             insert_skipping_conflicts(connection.dialect.name, table, ["partner_id", "user_id"]), made
         )
-        found |= await _read(connection, partner_id, missing, lock=True)  # ours, or a racer's made first
-    return UserKeys(partner_id, found)
+        made_now = await _read(connection, partner_id, missing, lock=True)  # ours, or a racer's made first
+        return UserKeys(partner_id, {**found.keys, **made_now.keys}, {**found.wrapped, **made_now.wrapped})
+    return found
 
 
 async def opened(connection: AsyncConnection, partner_id: int, rows: Iterable[Any], field: str) -> list[dict[str, Any]]:
@@ -154,6 +177,7 @@ async def open_answer(connection: AsyncConnection, partner_id: int, stored: str)
 
 async def forget(connection: AsyncConnection, partner_id: int, user_id: str) -> None:
     """Delete the user's key: whatever of their sealed text any copy still holds is unreadable."""
+    forget_known(connection.engine.url, partner_id, user_id)
     await connection.execute(
         delete(UserKey).where(col(UserKey.partner_id) == partner_id, col(UserKey.user_id) == user_id)
     )

@@ -15,13 +15,27 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, Boolean, Column, DateTime, Insert, Integer, Select, String, Table, bindparam
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Insert,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    exists,
+    select,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 
 from app.db.statements import DriverStatement
 from app.db.types import insert_skipping_conflicts
+from app.sealing.tables import UserKey
 from app.sessions.tables import SessionRow
 from app.webhooks import outbox
 
@@ -64,6 +78,35 @@ def _insert_queuing_events(dialect: str) -> Select:
 # INSERT_ONE and `outbox.event_parameters`; returns its id and the deliveries queued, or nothing
 # on a clash).
 INSERT_ONE_QUEUING = DriverStatement(_insert_queuing_events, column_keys=COLUMNS)
+
+
+def _insert_sealed(dialect: str) -> Insert:
+    """INSERT_ONE's row, whose notes are sealed under the user's key as read earlier, inserted
+    only if that key (`wrapped`) is still the user's, and held (FOR SHARE) until it commits:
+    an erasure, which deletes the key first, waits for it and then deletes the row too."""
+    key = UserKey.__table__  # type: ignore[attr-defined]
+    held = exists(
+        select(key.c.user_id)
+        .where(
+            key.c.partner_id == bindparam("partner_id", type_=Integer),
+            key.c.user_id == bindparam("user_id", type_=String),
+            key.c.wrapped == bindparam("wrapped", type_=String),
+        )
+        .with_for_update(read=True)
+    )
+    values = select(*(bindparam(name, type_=_TABLE.c[name].type) for name in COLUMNS)).where(held)
+    return insert_skipping_conflicts(dialect, _TABLE, list(_CONFLICT)).from_select(list(COLUMNS), values)
+
+
+# One POSTed session with notes sealed under a key read earlier (INSERT_ONE's parameters and the
+# key as stored, `wrapped`): returns its id, or nothing on a clash or when the key is no longer
+# the user's; and the same with its events (INSERT_ONE_QUEUING's parameters too).
+INSERT_ONE_SEALED = DriverStatement(lambda dialect: _insert_sealed(dialect).returning(_TABLE.c.id))
+INSERT_ONE_SEALED_QUEUING = DriverStatement(
+    lambda dialect: outbox.queued_with(
+        _insert_sealed(dialect).returning(_TABLE.c.id, _TABLE.c.partner_id, _TABLE.c.user_id, _TABLE.c.received_at)
+    )
+)
 
 
 async def insert_sessions(

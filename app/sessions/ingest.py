@@ -26,8 +26,15 @@ from app.errors import Conflict, DomainError, InvalidRequest, ProblemError, prob
 from app.idempotency.service import StoredAnswer, run_once
 from app.kit import UserId, new_id, render
 from app.sealing import service as sealing
+from app.sealing.crypto import Unreadable
 from app.sealing.service import UserKeys
-from app.sessions.bulk import INSERT_ONE, INSERT_ONE_QUEUING, insert_sessions
+from app.sessions.bulk import (
+    INSERT_ONE,
+    INSERT_ONE_QUEUING,
+    INSERT_ONE_SEALED,
+    INSERT_ONE_SEALED_QUEUING,
+    insert_sessions,
+)
 from app.sessions.documents import Row, row_values, same_content, to_document
 from app.sessions.queries import CLIENT_SESSION
 from app.sessions.schemas import BatchItemIn, SessionIn
@@ -36,6 +43,10 @@ from app.webhooks import events, outbox
 from app.webhooks.outbox import Subscriptions
 
 _USER_ID = TypeAdapter(UserId)
+
+
+class _KeyChanged(Exception):
+    """The user's key read earlier is no longer theirs: nothing was stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +158,24 @@ async def post_session(
     """One session, and whether the answer is a replay. With no `idempotency_key`, its
     statement runs alone: the INSERT, with its events' outbox rows when the partner has an
     endpoint wanting them (one statement on PostgreSQL: `INSERT_ONE_QUEUING`), commits by itself
-    in one round trip, and a clash's read follows it. Otherwise claiming the key, the session,
-    its events and the answer share one transaction (as do the events on SQLite)."""
+    in one round trip, and a clash's read follows it; notes are sealed under the user's key as
+    read lately, which the INSERT checks (`INSERT_ONE_SEALED`). Otherwise (an `Idempotency-Key`,
+    a user's first note, or a key that changed) claiming the key, reading or making the user's
+    key, the session, its events and the answer share one transaction (as do the events on
+    SQLite)."""
     post_one = partial(_post_one, catalogue=catalogue, partner_id=partner_id, user_id=user_id, body=body)
     wanted = events.wants_any(subscriptions, partner_id, events.STORED_SESSION_EVENTS)
-    # Alone: no key to claim, no note to seal under the user's key, events queued by the INSERT.
-    if idempotency_key is None and body.notes is None and (not wanted or transaction.one_statement):
-        stored, _ = await post_one(statements=transaction, subscriptions=subscriptions if wanted else None)
-        return stored, False
+    if idempotency_key is None and (not wanted or transaction.one_statement):
+        database = transaction.engine.url
+        known = None if body.notes is None else sealing.known_keys(database, partner_id, user_id)
+        if body.notes is None or known is not None:
+            try:
+                stored, _ = await post_one(
+                    statements=transaction, subscriptions=subscriptions if wanted else None, keys=known, known=True
+                )
+                return stored, False
+            except _KeyChanged:  # erased (and maybe made again) since it was read: in a transaction, then
+                sealing.forget_known(database, partner_id, user_id)
 
     async def with_events(connection: AsyncConnection) -> StoredAnswer:
         keys = None if body.notes is None else await sealing.for_writing(connection, partner_id, {user_id})
@@ -189,10 +210,13 @@ async def _post_one(
     body: SessionIn,
     subscriptions: Subscriptions | None = None,
     keys: UserKeys | None = None,
+    known: bool = False,
 ) -> tuple[StoredAnswer, Row | None]:
     """The answer, and the new session's document (None when it was stored before). With
     `subscriptions` (a statement run alone, on PostgreSQL), its events are queued by the INSERT;
-    with `keys` (the user's, held for writing) the notes are stored sealed."""
+    with `keys` (the user's) the notes are stored sealed: `known` keys were read earlier, and
+    the INSERT checks they are still the user's (else `_KeyChanged`), the others are held for
+    writing by the caller's transaction."""
     checked(body, catalogue, at=["body"])
     row = row_values(
         session_id=new_id(), partner_id=partner_id, user_id=user_id, body=body, received_at=datetime.now(UTC)
@@ -204,21 +228,34 @@ async def _post_one(
         if subscriptions is not None
         else []
     )
+    checking = known and keys is not None
+    if checking:
+        assert keys is not None
+        stored_row |= {"wrapped": keys.wrapped[user_id]}
     if queuing:
         parameters = stored_row | outbox.event_parameters(queuing, row["received_at"])
-        inserted = await statements.statement(INSERT_ONE_QUEUING, parameters)
+        inserted = await statements.statement(INSERT_ONE_SEALED_QUEUING if checking else INSERT_ONE_QUEUING, parameters)
         if inserted and inserted[0]["queued"]:
             statements.notify(outbox.QUEUED)
     else:
-        inserted = await statements.statement(INSERT_ONE, stored_row)
+        inserted = await statements.statement(INSERT_ONE_SEALED if checking else INSERT_ONE, stored_row)
     earlier = None
-    if not inserted:  # its client_session_id is taken (the unique constraint decides)
+    if not inserted:  # its client_session_id is taken (the unique constraint decides), or its key changed
+        if checking and body.client_session_id is None:
+            raise _KeyChanged
         parameters = {"partner_id": partner_id, "user_id": user_id, "client_session_id": body.client_session_id}
         found = await statements.statement(CLIENT_SESSION, parameters)
         earlier = found[0] if found else None
+        if checking and earlier is None:
+            raise _KeyChanged
         # Opened when this post has notes too (else sealed notes already differ from none).
         if earlier is not None and keys is not None:
-            earlier = earlier | {"notes": keys.open(user_id, earlier["notes"])}
+            try:
+                earlier = earlier | {"notes": keys.open(user_id, earlier["notes"])}
+            except Unreadable:
+                if not checking:
+                    raise
+                raise _KeyChanged from None
     new = document if inserted else None
     answer = _answer(row, new=new, earlier=earlier, catalogue=catalogue)
     if isinstance(answer, Conflict):
