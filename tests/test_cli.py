@@ -249,10 +249,12 @@ def test_a_misspelt_setting_is_named_with_the_closest_one_and_bad_values_by_thei
         ({"STEPWISE_KEY_CACHE_SECONDS": "99"}, "STEPWISE_KEY_CACHE_SECONDS: "),
         ({"STEPWISE_LOG_LEVEL": "loud"}, "STEPWISE_LOG_LEVEL: "),
         ({"DATABASE_URL": "mysql://somewhere/db"}, "DATABASE_URL: "),
+        ({"STEPWISE_DATA_KEY": "c2hvcnQtYW5kLXNlY3JldA=="}, "STEPWISE_DATA_KEY: "),  # 16 bytes, not 32
     ):
         refused = run(**variables)
         assert refused.returncode != 0 and named in refused.stderr, refused.stderr
         assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        assert "c2hvcnQtYW5kLXNlY3JldA" not in refused.stderr  # a key is never printed
 
 
 def _forward(listener, target: tuple[str, int]) -> None:
