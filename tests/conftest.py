@@ -359,6 +359,11 @@ def clear_of_a_window_boundary() -> None:
     """The limiter's windows are whole minutes of the clock, and its count slides: just past a
     boundary, a budget used up just before it has room again for one request. A test that
     counts to its quota starts at least 5 seconds (far longer than it runs) before the next one."""
+    wait_clear_of_a_window_boundary()
+
+
+def wait_clear_of_a_window_boundary(seconds: float = 5) -> None:
+    """Return once at least `seconds` are left before the next minute of the clock."""
     left = 60 - time.time() % 60
-    if left < 5:
+    if left < seconds:
         time.sleep(left + 0.05)

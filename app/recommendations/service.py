@@ -14,8 +14,8 @@ from app.progression.engine import recommend
 from app.progression.model import Clearance, LoggedSession, Recommendation
 from app.recommendations.history import read_history
 from app.recommendations.schemas import EvaluatedSessionIn, EvaluateIn, RecommendationOut, TodaysRoutine
+from app.sessions.checks import check_against_catalogue
 from app.sessions.documents import content_of, performance
-from app.sessions.ingest import check_against_catalogue
 
 SECONDS_PER_REP = 3
 STEP_REST_SECONDS = 60  # between the sets of a partner ladder's step (the built-in ladder says its own)

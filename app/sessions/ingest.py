@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from app.catalogue.memory import LiveCatalogue
 from app.db.transactions import InTransaction, Statements, Transaction
-from app.errors import Conflict, DomainError, InvalidRequest, ProblemError, problem_document, validation_problems
+from app.errors import Conflict, DomainError, InvalidRequest, problem_document, validation_problems
 from app.idempotency.service import StoredAnswer, run_once
 from app.kit import UserId, new_id, render
 from app.sealing import service as sealing
@@ -35,6 +35,7 @@ from app.sessions.bulk import (
     INSERT_ONE_SEALED_QUEUING,
     insert_sessions,
 )
+from app.sessions.checks import checked
 from app.sessions.documents import Row, row_values, same_content, to_document
 from app.sessions.queries import CLIENT_SESSION
 from app.sessions.schemas import BatchItemIn, SessionIn
@@ -53,36 +54,6 @@ class _KeyChanged(Exception):
 class Stored:
     status: int  # 201 stored now, 200 already stored with the same content
     session: dict[str, Any]
-
-
-def check_against_catalogue(body: SessionIn, catalogue: LiveCatalogue) -> list[ProblemError]:
-    """The exercise must exist and list every fault code given, and every red flag must be in the
-    safety list; `loc` is relative to the body."""
-    problems = [
-        ProblemError(loc=["red_flags", i], msg=f"unknown red flag {code!r}; the codes are listed at /v1/safety")
-        for i, code in enumerate(body.red_flags)
-        if code not in catalogue.red_flag_codes
-    ]
-    codes = catalogue.fault_codes(body.exercise)
-    if codes is None:
-        return [ProblemError(loc=["exercise"], msg=f"unknown exercise {body.exercise!r}"), *problems]
-    named = []
-    if body.progression is not None and catalogue.ladder_step(body.exercise, body.progression) is None:
-        msg = f"there is no ladder {body.progression!r} with {body.exercise!r} as a step"
-        named.append(ProblemError(loc=["progression"], msg=msg))
-    faults = [
-        ProblemError(loc=["faults", i], msg=f"{body.exercise} has no fault code {code!r}")
-        for i, code in enumerate(body.faults)
-        if code not in codes
-    ]
-    return named + faults + problems
-
-
-def checked(body: SessionIn, catalogue: LiveCatalogue, *, at: list[str | int]) -> None:
-    """Raise one 422 naming every field of `body` (found at `at`) the catalogue refuses."""
-    problems = check_against_catalogue(body, catalogue)
-    if problems:
-        raise InvalidRequest.of([ProblemError(loc=[*at, *p.loc], msg=p.msg) for p in problems])
 
 
 async def store(
