@@ -23,6 +23,7 @@ from app.http_errors import database_unavailable
 from app.idempotency.service import purge_expired
 from app.metrics import SharedMetrics, shared_metrics
 from app.partners import service as partners
+from app.partners.service import ORIGINS_REFRESH_SECONDS
 from app.partners.tokens import load_secret
 from app.sealing.service import load_data_keys
 from app.state import AppState, state_of
@@ -32,9 +33,6 @@ from app.webhooks.outbox import QUEUED, Subscriptions, load_subscriptions
 
 logger = logging.getLogger("stepwise")
 PURGE_INTERVAL_SECONDS = 600
-# How soon a change to a partner's allowed origins (the CLI, on any machine) or its own content
-# (another replica) reaches a replica.
-ORIGINS_REFRESH_SECONDS = 5.0
 # With several workers, how stale another worker's figures in a scrape may be.
 METRICS_PUBLISH_SECONDS = 1.0
 

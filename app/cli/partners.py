@@ -5,12 +5,12 @@ import sys
 
 from sqlalchemy import Connection
 
-from app.background import ORIGINS_REFRESH_SECONDS
 from app.cli.commands import Commands, argument
 from app.cli.database import transaction
 from app.db.engines import make_engine
 from app.partners import removal
 from app.partners import service as partners
+from app.partners.service import ORIGINS_REFRESH_SECONDS
 from app.partners.tables import ApiKey
 from app.settings import Settings
 

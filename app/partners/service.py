@@ -13,6 +13,9 @@ from app.cors import normalise_origin
 from app.errors import Conflict, InvalidRequest, NotFound, ProblemError
 from app.partners.tables import ApiKey, Partner, PartnerOrigin, utcnow
 
+# How soon a change to a partner's allowed origins (the CLI, on any machine) or its own content
+# (another replica) reaches a replica (`app.background` reloads them).
+ORIGINS_REFRESH_SECONDS = 5.0
 SCOPES = ("catalogue:read", "catalogue:write", "sessions:read", "sessions:write", "webhooks:manage")
 KEY_PREFIX = "sw_"
 PREFIX_LENGTH = len(KEY_PREFIX) + 8
