@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     StringConstraints,
+    TypeAdapter,
     WithJsonSchema,
 )
 
@@ -53,6 +54,8 @@ else:
     # A moment that has passed (a session done, a person cleared): at most 5 minutes ahead of the clock.
     NotInTheFuture = Annotated[str, _RFC3339_TEXT, AfterValidator(_moment_not_in_the_future), _AS_TEXT, _AS_DATE_TIME]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, min_length=1, max_length=128)]
+# Checks a user id outside a model (a fast lane's path parameter, a batch item's raw field).
+USER_ID: TypeAdapter[str] = TypeAdapter(UserId)
 
 
 def _whole_number(value: object) -> object:

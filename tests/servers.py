@@ -1,6 +1,7 @@
 """`stepwise serve` as a real process, for tests that need one: started on a free port, its demo
 key read from its output, ready (`/readyz` 200) before the test goes on, stopped after."""
 
+import socket
 import subprocess
 import threading
 import time
@@ -88,3 +89,16 @@ def in_thread(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def answered_already(sockets: list[socket.socket]) -> list[bytes]:
+    """What the server already sent on each of `sockets` (its first 200 bytes), read without
+    waiting; a socket still open and unanswered is left out."""
+    answers = []
+    for sock in sockets:
+        sock.setblocking(False)
+        try:
+            answers.append(sock.recv(200))
+        except BlockingIOError:
+            continue  # open, waiting (for a request, or for the rest of one)
+    return answers

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import servers
 from tests.conftest import IN_CI
 from tests.factories import free_port
 from tests.servers import serving_process
@@ -152,14 +153,8 @@ def test_dripped_bodies_past_an_addresses_share_are_refused_and_another_is_answe
         for sock in drips:
             sock.sendall(head)
         time.sleep(0.5)
-        refused = 0
-        for sock in drips:
-            sock.setblocking(False)
-            try:
-                answer = sock.recv(200)
-            except BlockingIOError:
-                continue  # still being read, by nginx: the service sees nothing of it yet
-            refused += answer.startswith(b"HTTP/1.1 503")
+        answers = servers.answered_already(drips)  # the others are still being read, by nginx
+        refused = sum(answer.startswith(b"HTTP/1.1 503") for answer in answers)
         assert refused >= 200 - 32  # past `limit_conn per_ip 32`
         with client_from(HONEST, base, key) as honest:
             for _ in range(3):  # a byte now and then from every drip meanwhile

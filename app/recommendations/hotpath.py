@@ -15,12 +15,11 @@ from starlette.types import Receive, Scope, Send
 
 from app.dependencies import Access
 from app.hotpath import answer
-from app.kit import Rfc3339, UserId
+from app.kit import USER_ID, Rfc3339
 from app.recommendations import service
 from app.recommendations.schemas import RecommendationOut
 from app.state import AppState
 
-_USER_ID = TypeAdapter(UserId)
 _AS_OF = TypeAdapter(Rfc3339)
 _RECOMMENDATION = TypeAdapter(RecommendationOut)
 
@@ -35,7 +34,7 @@ async def get_recommendation(
     if len(found) != len(query) or progression is None or not 1 <= len(progression) <= 64:
         return None, receive
     try:
-        user_id = _USER_ID.validate_python(params["user_id"])
+        user_id = USER_ID.validate_python(params["user_id"])
         as_of = None if as_of_text is None else _AS_OF.validate_python(as_of_text)
     except ValidationError:  # the route answers 422
         return None, receive

@@ -9,20 +9,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
 from app.body_limits import BODY
 from app.dependencies import Access
 from app.hotpath import answer, read_body, replaying
-from app.kit import UserId
+from app.kit import USER_ID
 from app.request_id import request_headers
 from app.responses import stored_answer
 from app.sessions import ingest
 from app.sessions.schemas import SessionIn
 from app.state import AppState
-
-_USER_ID = TypeAdapter(UserId)
 
 
 async def post_session(
@@ -40,7 +38,7 @@ async def post_session(
     ):
         return None, receive
     try:
-        user_id = _USER_ID.validate_python(params["user_id"])
+        user_id = USER_ID.validate_python(params["user_id"])
     except ValidationError:  # the route answers 422
         return None, receive
     raw, messages = await read_body(receive, BODY)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
@@ -24,7 +24,7 @@ from app.catalogue.memory import LiveCatalogue
 from app.db.transactions import InTransaction, Statements, Transaction
 from app.errors import Conflict, DomainError, InvalidRequest, problem_document, validation_problems
 from app.idempotency.service import StoredAnswer, run_once
-from app.kit import UserId, new_id, render
+from app.kit import USER_ID, new_id, render
 from app.sealing import service as sealing
 from app.sealing.crypto import Unreadable
 from app.sealing.service import UserKeys
@@ -42,8 +42,6 @@ from app.sessions.schemas import BatchItemIn, SessionIn
 from app.sessions.tables import SessionRow
 from app.webhooks import events, outbox
 from app.webhooks.outbox import Subscriptions
-
-_USER_ID = TypeAdapter(UserId)
 
 
 class _KeyChanged(Exception):
@@ -332,7 +330,7 @@ def _noting_users(raw_items: list[Any]) -> set[str]:
 
 def _valid_user_id(user_id: str) -> bool:
     try:
-        _USER_ID.validate_python(user_id)
+        USER_ID.validate_python(user_id)
     except ValidationError:
         return False
     return True
